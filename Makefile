@@ -1,0 +1,54 @@
+# thermostereo_ros developer entry points. `make test` and `make demo` set up everything they
+# need on a fresh machine (Python 3.11 + pip; no ROS install: ROS 2 comes from PyPI wheels).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+JAZZY_VENV ?= .venv-jazzy
+PY := $(VENV)/bin/python
+JAZZY_PY := $(JAZZY_VENV)/bin/python
+
+# DDS stays on this machine: discovery on loopback only, and a domain of our own per run so
+# parallel runs (and other ROS users) do not see each other. Humble users: ROS_LOCALHOST_ONLY=1.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_LOCALHOST_ONLY := 0
+ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c 'import random; print(random.randint(1, 100))')
+export ROS_DOMAIN_ID
+export PYTHONDONTWRITEBYTECODE := 1
+# Two cores here: let torch use both, and no more.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: all setup test test-kilted test-jazzy demo bench lint clean
+
+all: test
+
+$(VENV)/.installed: requirements/dev-kilted.txt requirements/constraints-kilted.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev-kilted.txt -c requirements/constraints-kilted.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(JAZZY_VENV)/.installed: requirements/dev-jazzy.txt requirements/constraints-jazzy.txt setup.py
+	test -x $(JAZZY_PY) || $(PYTHON) -m venv $(JAZZY_VENV)
+	$(JAZZY_PY) -m pip install -q --upgrade pip
+	$(JAZZY_PY) -m pip install -q -r requirements/dev-jazzy.txt -c requirements/constraints-jazzy.txt
+	$(JAZZY_PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.installed $(JAZZY_VENV)/.installed
+
+# The whole suite on Kilted, then the ROS-facing tests again on Jazzy.
+test: test-kilted test-jazzy
+
+test-kilted: $(VENV)/.installed
+	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) ROS_AUTOMATIC_DISCOVERY_RANGE=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
+	$(PY) -m pytest -rs -q test
+
+test-jazzy: $(JAZZY_VENV)/.installed
+	$(JAZZY_PY) -m pytest -rs -q -m ros test
+
+lint: $(VENV)/.installed
+	$(PY) -m flake8 thermostereo_ros test launch setup.py
+
+clean:
+	rm -rf $(VENV) $(JAZZY_VENV) build *.egg-info demo_out bench_out

@@ -1,0 +1,129 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The ament_python package is complete: manifest, marker, install rules, core/ROS boundary."""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_package_xml_format3_with_dependencies():
+    root = ElementTree.parse(ROOT / 'package.xml').getroot()
+    assert root.get('format') == '3'
+    assert root.findtext('name') == 'thermostereo_ros'
+    assert root.find('export/build_type').text == 'ament_python'
+    exec_deps = {e.text for e in root.findall('exec_depend')}
+    for dep in ('rclpy', 'sensor_msgs', 'stereo_msgs', 'std_msgs', 'diagnostic_msgs',
+                'python3-numpy', 'python3-opencv', 'launch', 'launch_ros',
+                'python3-torch-pip'):
+        assert dep in exec_deps, dep
+    test_deps = {e.text for e in root.findall('test_depend')}
+    for dep in ('ament_copyright', 'ament_flake8', 'ament_pep257', 'launch_testing',
+                'launch_testing_ros', 'python3-pytest'):
+        assert dep in test_deps, dep
+
+
+def test_ament_marker_and_script_dirs():
+    assert (ROOT / 'resource' / 'thermostereo_ros').is_file()
+    cfg = (ROOT / 'setup.cfg').read_text()
+    assert 'script_dir=$base/lib/thermostereo_ros' in cfg
+    assert 'install_scripts=$base/lib/thermostereo_ros' in cfg
+
+
+def test_setup_installs_share_files_and_entry_points(tmp_path):
+    """Build a wheel and check what colcon/pip would install."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
+         '-q', '-w', str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import zipfile
+    wheel = next(tmp_path.glob('thermostereo_ros-*.whl'))
+    names = zipfile.ZipFile(wheel).namelist()
+    data = [n for n in names if '.data/data/' in n]
+    share = 'share/thermostereo_ros/'
+    assert any(n.endswith('share/ament_index/resource_index/packages/thermostereo_ros')
+               for n in data)
+    assert any(n.endswith(share + 'package.xml') for n in data)
+    for pattern in ('launch/', 'config/'):
+        expected = {p.name for p in (ROOT / pattern).glob('*')
+                    if p.suffix in ('.py', '.yaml', '.rviz') and p.is_file()}
+        installed = {pathlib.PurePath(n).name for n in data if share + pattern in n}
+        assert expected <= installed, (pattern, expected - installed)
+    weights = sorted(p.name for p in (ROOT / 'thermostereo_ros' / 'weights').glob('*.safetensors'))
+    for name in weights:
+        assert 'thermostereo_ros/weights/' + name in names
+    entry = next(n for n in names if n.endswith('entry_points.txt'))
+    text = zipfile.ZipFile(wheel).read(entry).decode()
+    assert 'thermostereo_node = thermostereo_ros.ros.node:main' in text
+    assert 'thermostereo = thermostereo_ros.cli.main:main' in text
+
+
+CORE = ('thermostereo_ros', 'thermostereo_ros.model', 'thermostereo_ros.inference',
+        'thermostereo_ros.data', 'thermostereo_ros.evaluation', 'thermostereo_ros.geometry',
+        'thermostereo_ros.training', 'thermostereo_ros.bags', 'thermostereo_ros.cli.main')
+
+
+def test_core_imports_without_rclpy():
+    """Import every core module with rclpy made unimportable, in a clean interpreter."""
+    modules = sorted(
+        '.'.join(p.relative_to(ROOT).with_suffix('').parts).replace('.__init__', '')
+        for p in (ROOT / 'thermostereo_ros').rglob('*.py')
+        if 'ros' not in p.relative_to(ROOT / 'thermostereo_ros').parts[:1])
+    assert set(CORE) <= set(modules)
+    code = (
+        'import sys\n'
+        'class Block:\n'
+        '    def find_spec(self, name, path=None, target=None):\n'
+        '        if name.split(".")[0] in ("rclpy", "rosidl_runtime_py"):\n'
+        '            raise ImportError("rclpy is blocked in this test")\n'
+        'sys.meta_path.insert(0, Block())\n'
+        'import importlib\n'
+        f'for m in {modules!r}:\n'
+        '    importlib.import_module(m)\n'
+        'assert "rclpy" not in sys.modules\n'
+        'print("ok")\n')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'ok'
+
+
+def _python310():
+    found = shutil.which('python3.10')
+    if found:
+        return found
+    for candidate in sorted(pathlib.Path('/root/.pyenv/versions').glob('3.10*/bin/python3.10')):
+        return str(candidate)
+    return None
+
+
+def test_byte_compiles_under_python310(tmp_path):
+    """Humble runs Python 3.10: the package must at least compile there."""
+    interpreter = _python310()
+    if interpreter is None:
+        pytest.skip('no python3.10 interpreter on this machine (Humble check not run)')
+    files = [str(p) for p in (ROOT / 'thermostereo_ros').rglob('*.py')]
+    files += [str(p) for p in (ROOT / 'launch').glob('*.py')]
+    code = ('import py_compile, sys\n'
+            'for f in sys.argv[1:]:\n'
+            '    py_compile.compile(f, cfile="/dev/null", doraise=True)\n')
+    result = subprocess.run([interpreter, '-c', code, *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_humble_rclpy_api_subset():
+    """No rclpy APIs that Humble lacks (matched-event callbacks, pre/post-set callbacks)."""
+    offenders = []
+    for path in (ROOT / 'thermostereo_ros').rglob('*.py'):
+        text = path.read_text()
+        for api in ('add_pre_set_parameters_callback', 'add_post_set_parameters_callback',
+                    'matched_callback', 'PublisherMatchedInfo', 'SubscriptionMatchedInfo'):
+            if api in text:
+                offenders.append(f'{path.name}: {api}')
+    assert not offenders, offenders

@@ -1,0 +1,44 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo` command line: dispatches to subcommands registered in SUBCOMMANDS.
+
+Each subcommand lives in its own module with `add_arguments(parser)` and `run(args) -> int`.
+Those modules import torch, rclpy or rosbags inside `run`, never at module level, so
+`thermostereo --help` stays fast and a tool that needs rclpy does not burden the others.
+"""
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+# name -> (module, one-line help). Later tools add a line here.
+SUBCOMMANDS = {
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog='thermostereo', description='ThermoStereoRT thermal stereo depth tools.')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the `thermostereo` CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, '_module', None):
+        parser.print_help()
+        return 2
+    return int(args._module.run(args) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
