@@ -14,6 +14,7 @@ from typing import List, Optional
 
 # name -> (module, one-line help). Later tools add a line here.
 SUBCOMMANDS = {
+    'train': ('thermostereo_ros.cli.train', 'train the teacher or the student (torchrun for DDP)'),
 }
 
 

@@ -1,0 +1,58 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo train`: train the teacher or the student from a YAML config.
+
+Multi-GPU or multi-node: launch the same command under torchrun, e.g.
+`torchrun --nproc_per_node 4 -m thermostereo_ros.cli.main train --config ...`.
+"""
+
+import argparse
+import pathlib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the train subcommand's arguments."""
+    parser.add_argument('--config', type=pathlib.Path, required=True,
+                        help='training YAML (see config/train/)')
+    parser.add_argument('--data', choices=('synthetic', 'ms2'), help='override data.kind')
+    parser.add_argument('--root', help='MS2 dataset root (with --data ms2)')
+    parser.add_argument('--out', help='override log.out_dir')
+    parser.add_argument('--steps', type=int, help='override optim.steps')
+    parser.add_argument('--batch-size', type=int, help='override optim.batch_size')
+    parser.add_argument('--teacher', help='override distillation.teacher (checkpoint path)')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), help='override device')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from OUT/state.safetensors if it exists')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, apply command-line overrides and train."""
+    from thermostereo_ros.training.config import load_config
+    from thermostereo_ros.training.trainer import train
+
+    overrides: dict = {}
+    data = {}
+    if args.data:
+        data['kind'] = args.data
+    if args.root:
+        data['root'] = args.root
+    if data:
+        overrides['data'] = data
+    if args.out:
+        overrides['log'] = {'out_dir': args.out}
+    optim = {}
+    if args.steps is not None:
+        optim['steps'] = args.steps
+    if args.batch_size is not None:
+        optim['batch_size'] = args.batch_size
+    if optim:
+        overrides['optim'] = optim
+    if args.teacher is not None:
+        overrides['distillation'] = {'teacher': args.teacher or None}
+    if args.device:
+        overrides['device'] = args.device
+    config = load_config(args.config, overrides)
+    final = train(config, resume=args.resume, progress=not args.no_progress)
+    print(f'wrote {final}')
+    return 0

@@ -1,0 +1,83 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Training configuration: YAML files in config/train/, merged over the defaults below.
+
+Every key a config may set appears in DEFAULTS, so a typo is an error, not a silently ignored
+setting.
+"""
+
+import copy
+import pathlib
+from typing import Any, Dict, Optional
+
+import yaml
+
+DEFAULTS: Dict[str, Any] = {
+    'arch': 'thermostereo_rt',      # 'thermostereo_rt' (student) or 'teacher'
+    'model': {},                    # constructor arguments of the architecture
+    'max_disparity': 192,
+    'seed': 0,
+    'device': 'auto',               # auto | cpu | cuda
+    'amp': True,                    # mixed precision on CUDA only
+    'data': {
+        'kind': 'synthetic',        # synthetic | ms2
+        'root': None,               # MS2 root for kind=ms2
+        'split': 'train',
+        'train_seeds': 100000,      # synthetic: seeds [0, train_seeds) (below the held-out range)
+        'height': 256,
+        'width': 640,
+        'crop': [192, 448],         # random crop (h, w) for training
+        'conditions': ['day', 'night', 'rain'],
+        'augment': True,
+        'num_workers': 1,
+    },
+    'supervision': 'sparse',        # sparse (LiDAR-like, as MS2) | dense (synthetic GT)
+    'distillation': {
+        'teacher': None,            # teacher checkpoint (safetensors); None = no distillation
+        'weight': 1.0,              # lambda of the dense term
+    },
+    'optim': {
+        'steps': 2000,
+        'batch_size': 4,
+        'lr': 1.0e-3,
+        'weight_decay': 1.0e-4,
+        'warmup_steps': 100,
+        'grad_clip': 1.0,
+    },
+    'log': {
+        'out_dir': 'runs/default',
+        'log_every': 20,
+        'checkpoint_every': 250,
+        'image_every': 250,
+        'val_pairs': 4,             # validation pairs (seeds from the validation range)
+    },
+}
+
+
+def _merge(base: Dict[str, Any], override: Dict[str, Any], where: str) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in base:
+            raise KeyError(f'unknown training config key {where}{key!r}')
+        if isinstance(base[key], dict) and base[key] and isinstance(value, dict):
+            out[key] = _merge(base[key], value, f'{where}{key}.')
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: Optional[pathlib.Path], overrides: Optional[Dict[str, Any]] = None
+                ) -> Dict[str, Any]:
+    """Load a training YAML over DEFAULTS, then apply `overrides` (same nesting)."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        text = pathlib.Path(path).read_text()
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f'{path}: a training config must be a mapping')
+        config = _merge(config, loaded, '')
+    if overrides:
+        config = _merge(config, overrides, '')
+    if config['supervision'] not in ('sparse', 'dense'):
+        raise ValueError(f"supervision must be 'sparse' or 'dense', got {config['supervision']!r}")
+    return config

@@ -1,0 +1,54 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Training losses: multi-scale supervised smooth-L1 and the dense distillation term.
+
+Every prediction the network returns in training mode is at input resolution (coarse to fine),
+so one masked smooth-L1 serves every scale; later scales weigh more because the final output is
+what users get.
+"""
+
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def scale_weights(count: int, final_weight: float = 1.0, decay: float = 0.7) -> List[float]:
+    """Weights for `count` predictions ordered coarse to fine: the final one gets the most."""
+    return [final_weight * decay ** (count - 1 - i) for i in range(count)]
+
+
+def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                     weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean smooth-L1 over masked pixels (optionally weighted); zero when the mask is empty."""
+    prediction = prediction.reshape(target.shape)
+    loss = F.smooth_l1_loss(prediction, target, reduction='none')
+    mask = mask.to(loss.dtype)
+    if weight is not None:
+        mask = mask * weight.reshape(mask.shape).to(loss.dtype)
+    # Normalising by the mask's sum keeps the scale independent of GT density (sparse LiDAR
+    # gives ~5 % of the pixels, dense GT ~90 %), so lambda means the same in both regimes.
+    return (loss * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def multiscale_loss(predictions: Sequence[torch.Tensor], target: torch.Tensor,
+                    mask: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Weighted sum of masked smooth-L1 over all scales' predictions."""
+    weights = scale_weights(len(predictions))
+    total = predictions[-1].new_zeros(())
+    for w, prediction in zip(weights, predictions):
+        total = total + w * masked_smooth_l1(prediction, target, mask, weight)
+    return total
+
+
+def distillation_loss(predictions: Sequence[torch.Tensor], teacher_disparity: torch.Tensor,
+                      teacher_confidence: torch.Tensor, max_disparity: float) -> torch.Tensor:
+    """Dense term against a frozen teacher, weighted by the teacher's confidence.
+
+    Confidence (the peak probability of the teacher's disparity distribution) down-weights the
+    pixels where the teacher itself is unsure: occlusions, textureless sky and road, image
+    borders. A left-right check would need a second teacher pass per step; confidence is free.
+    """
+    target = teacher_disparity.detach()
+    mask = (target > 0) & (target < max_disparity)
+    return multiscale_loss(predictions, target, mask, teacher_confidence.detach())
