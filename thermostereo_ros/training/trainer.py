@@ -1,7 +1,9 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The training loop: AdamW, warm-up + cosine schedule, AMP on CUDA, gradient clipping,
-resumable safetensors state, TensorBoard, and PyTorch DDP when launched by torchrun.
+"""The training loop for teacher and student, single process or DDP under torchrun.
+
+AdamW, warm-up + cosine schedule, AMP on CUDA, gradient clipping, resumable safetensors state
+and TensorBoard scalars.
 
 Teacher and student share this loop. The teacher learns from dense synthetic ground truth;
 the student from sparse LiDAR-like ground truth plus, when a teacher checkpoint is configured,
@@ -277,4 +279,3 @@ def _hardware(device: torch.device) -> str:
     if device.type == 'cuda':
         return torch.cuda.get_device_name(device)
     return f'{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads'
-
