@@ -1,0 +1,190 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""sensor_msgs/stereo_msgs <-> numpy without cv_bridge or sensor_msgs_py.
+
+Every validation failure raises `InputError` with a short machine `reason` (used for the
+node's per-reason counters) and a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import array
+from typing import Optional
+
+import numpy as np
+from sensor_msgs.msg import Image, PointField, PointCloud2
+from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
+
+# encoding -> (dtype, channels)
+_ENCODINGS = {
+    'mono16': (np.dtype(np.uint16), 1),
+    '16UC1': (np.dtype(np.uint16), 1),
+    'mono8': (np.dtype(np.uint8), 1),
+    '8UC1': (np.dtype(np.uint8), 1),
+    '32FC1': (np.dtype(np.float32), 1),
+    'bgr8': (np.dtype(np.uint8), 3),
+    'rgb8': (np.dtype(np.uint8), 3),
+}
+SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+
+# ITU-R BT.601 luma, the weights cv2.cvtColor uses for *2GRAY.
+_LUMA_RGB = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+POINT_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4')])
+
+
+class InputError(ValueError):
+    """A message that cannot be used; `reason` is a short key for counters."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        """Store the counter key and the human-readable explanation."""
+        super().__init__(message)
+        self.reason = reason
+
+
+def _byte_array(values: np.ndarray) -> array.array:
+    # One memcpy into the array.array the generated message setter accepts as-is.
+    out = array.array('B')
+    out.frombytes(np.ascontiguousarray(values).data.cast('B'))
+    return out
+
+
+def image_to_numpy(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Return a 2-D array (uint8, uint16 or float32) for a single-channel or colour image.
+
+    Colour (bgr8/rgb8) becomes float32 grey luma. Raises InputError on anything malformed.
+    """
+    encoding = msg.encoding
+    if encoding not in _ENCODINGS:
+        raise InputError('encoding', f'unsupported encoding "{encoding}" '
+                                     f'(supported: {", ".join(SUPPORTED_ENCODINGS)})')
+    dtype, channels = _ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height == 0 or width == 0:
+        raise InputError('zero_size', f'image is {width}x{height}: zero size')
+    if max_pixels is not None and height * width > max_pixels:
+        raise InputError('too_large', f'image is {width}x{height} = {height * width} pixels, '
+                                      f'above max_image_pixels={max_pixels}')
+    if msg.is_bigendian and dtype.itemsize > 1:
+        raise InputError('big_endian', f'big-endian {encoding} is not supported '
+                                       '(is_bigendian=1); publish little-endian data')
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise InputError('step', f'step {step} is smaller than width*bytes-per-pixel '
+                                 f'{row_bytes} for {width} px of {encoding}')
+    if step % dtype.itemsize:
+        raise InputError('step', f'step {step} is not a multiple of the {dtype.itemsize}-byte '
+                                 f'{encoding} element')
+    data = memoryview(msg.data).cast('B')
+    expected = step * height
+    if len(data) < expected:
+        raise InputError('truncated', f'data has {len(data)} bytes, step*height needs '
+                                      f'{expected} ({step}x{height}): truncated')
+    if len(data) > expected:
+        raise InputError('step', f'step/data length disagree: data has {len(data)} bytes '
+                                 f'but step*height is {expected}')
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(height, step)[:, :row_bytes]
+    image = rows.view(dtype.newbyteorder('<')).reshape(height, width, channels)
+    if channels == 3:
+        weights = _LUMA_RGB if encoding == 'rgb8' else _LUMA_RGB[::-1]
+        return image.astype(np.float32) @ weights
+    image = image[..., 0]
+    if dtype.kind == 'f':
+        if not np.all(np.isfinite(image)):
+            bad = int(np.count_nonzero(~np.isfinite(image)))
+            raise InputError('non_finite', f'{bad} NaN/Inf pixel(s) in a {encoding} image')
+        image = image.astype(np.float32, copy=False)
+    # Copy so the array does not pin (or alias) the message buffer.
+    return np.array(image, copy=True)
+
+
+def numpy_to_image(image: np.ndarray, header: Header, encoding: Optional[str] = None) -> Image:
+    """Build a little-endian sensor_msgs/Image from a 2-D uint8/uint16/float32 array."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f'expected a 2-D array, got shape {image.shape}')
+    if encoding is None:
+        encoding = {np.dtype(np.uint8): 'mono8', np.dtype(np.uint16): 'mono16',
+                    np.dtype(np.float32): '32FC1'}.get(image.dtype)
+        if encoding is None:
+            raise ValueError(f'no single-channel encoding for dtype {image.dtype}')
+    dtype = _ENCODINGS[encoding][0]
+    image = np.ascontiguousarray(image, dtype=dtype.newbyteorder('<'))
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(image.shape[1] * dtype.itemsize)
+    msg.data = _byte_array(image)
+    return msg
+
+
+def make_disparity_image(disparity: np.ndarray, header: Header, *, f: float, t: float,
+                         min_disparity: float, max_disparity: float, delta_d: float,
+                         valid_window: tuple) -> DisparityImage:
+    """Build a stereo_msgs/DisparityImage (32FC1). valid_window is (x, y, width, height)."""
+    msg = DisparityImage()
+    msg.header = header
+    msg.image = numpy_to_image(np.asarray(disparity, dtype=np.float32), header, '32FC1')
+    msg.f = float(f)
+    msg.t = float(t)
+    x, y, w, h = (int(v) for v in valid_window)
+    msg.valid_window.x_offset, msg.valid_window.y_offset = x, y
+    msg.valid_window.width, msg.valid_window.height = w, h
+    msg.min_disparity = float(min_disparity)
+    msg.max_disparity = float(max_disparity)
+    msg.delta_d = float(delta_d)
+    return msg
+
+
+def valid_window(mask: np.ndarray) -> tuple:
+    """Tight (x_offset, y_offset, width, height) box around True pixels; zeros if none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
+            int(rows[-1] - rows[0] + 1))
+
+
+def make_pointcloud(points: np.ndarray, header: Header,
+                    intensity: Optional[np.ndarray] = None) -> PointCloud2:
+    """Organised PointCloud2 (x, y, z, intensity float32; NaN = invalid) from HxWx3 points."""
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise ValueError(f'expected HxWx3 points, got shape {points.shape}')
+    height, width = points.shape[:2]
+    cloud = np.empty((height, width), dtype=POINT_DTYPE)
+    cloud['x'] = points[..., 0]
+    cloud['y'] = points[..., 1]
+    cloud['z'] = points[..., 2]
+    if intensity is None:
+        cloud['intensity'] = 0.0
+    else:
+        if intensity.shape != (height, width):
+            raise ValueError(f'intensity shape {intensity.shape} != points {(height, width)}')
+        cloud['intensity'] = intensity
+    msg = PointCloud2()
+    msg.header = header
+    msg.height, msg.width = int(height), int(width)
+    msg.fields = [PointField(name=name, offset=POINT_DTYPE.fields[name][1],
+                             datatype=PointField.FLOAT32, count=1)
+                  for name in POINT_DTYPE.names]
+    msg.is_bigendian = False
+    msg.point_step = POINT_DTYPE.itemsize
+    msg.row_step = POINT_DTYPE.itemsize * int(width)
+    msg.is_dense = False
+    msg.data = _byte_array(cloud)
+    return msg
+
+
+def pointcloud_to_numpy(msg: PointCloud2) -> np.ndarray:
+    """Read back a cloud made by make_pointcloud as a structured HxW array (for tests/tools)."""
+    offsets = {f.name: f.offset for f in msg.fields}
+    if offsets != {n: POINT_DTYPE.fields[n][1] for n in POINT_DTYPE.names}:
+        raise ValueError(f'unexpected point fields {offsets}')
+    data = np.frombuffer(memoryview(msg.data).cast('B'), dtype=np.uint8)
+    return data.reshape(msg.height, msg.row_step)[:, :msg.width * msg.point_step].copy() \
+        .view(POINT_DTYPE).reshape(msg.height, msg.width)
