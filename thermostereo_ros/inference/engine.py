@@ -1,0 +1,284 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""StereoEngine: validated numpy-in, numpy-out disparity inference over a chosen backend.
+
+torch is imported lazily (inside functions), so importing this module is cheap for tools
+that only need StereoResult or default_checkpoint.
+"""
+
+import dataclasses
+import pathlib
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from thermostereo_ros.data.normalization import MODES, normalize_pair
+from thermostereo_ros.inference.checkpoint import CheckpointError
+
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+PRECISIONS = ('fp32', 'fp16', 'bf16')
+_INPUT_KINDS = ('u', 'f')
+PathLike = Union[str, pathlib.Path]
+
+DEFAULT_WEIGHTS = 'thermostereo_rt_default.safetensors'
+
+
+@dataclasses.dataclass
+class StereoResult:
+    """One inference result at input resolution.
+
+    `disparity`: float32 HxW, left-view disparity in input pixels (>= 0).
+    `confidence`: float32 HxW in [0, 1] (peak matching probability; low = ambiguous).
+    """
+
+    disparity: np.ndarray
+    confidence: np.ndarray
+
+
+def default_checkpoint() -> pathlib.Path:
+    """Path of the shipped default weights; CheckpointError if none are shipped yet."""
+    path = pathlib.Path(__file__).resolve().parents[1] / 'weights' / DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(
+            f'{path}: no default weights are shipped with this version of thermostereo_ros '
+            'yet; pass the path of a trained .safetensors checkpoint explicitly')
+    return path
+
+
+def _resolve_device(device: str, backend: str) -> str:
+    import torch
+
+    if not isinstance(device, str):
+        raise ValueError(f'device must be a string such as "auto", "cpu" or "cuda:0", '
+                         f'got {device!r}')
+    if device == 'auto':
+        if backend == 'onnxruntime':
+            return 'cpu'
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f'device {device!r} is not a valid torch device string') from exc
+    if parsed.type not in ('cpu', 'cuda'):
+        raise ValueError(f'device {device!r}: only "cpu", "cuda" and "cuda:N" are supported')
+    if parsed.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} requested but CUDA is not available here')
+    return str(parsed)
+
+
+def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bool,
+                      compile: bool) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision {precision!r} is not one of {PRECISIONS}')
+    on_cuda = device.startswith('cuda')
+    if precision != 'fp32' and backend != 'tensorrt' and not on_cuda:
+        raise ValueError(f'precision {precision!r} needs a CUDA device (got {device!r}); '
+                         'use precision="fp32" on CPU')
+    if backend == 'onnxruntime' and (on_cuda or precision != 'fp32'):
+        raise ValueError('backend "onnxruntime" runs fp32 on the CPUExecutionProvider only; '
+                         f'got device={device!r}, precision={precision!r}')
+    if backend == 'tensorrt' and not on_cuda:
+        raise ValueError(f'backend "tensorrt" needs a CUDA device, got {device!r}')
+    if backend == 'tensorrt' and precision == 'bf16':
+        raise ValueError('backend "tensorrt" supports precision "fp32" or "fp16"')
+    if cuda_graphs and (backend != 'torch' or not on_cuda):
+        raise ValueError('cuda_graphs=True needs backend="torch" on a CUDA device')
+    if compile and backend != 'torch':
+        raise ValueError('compile=True applies to backend="torch" only')
+
+
+def _validate_max_disparity(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f'max_disparity must be a positive integer, got {value!r}')
+    return int(value)
+
+
+class StereoEngine:
+    """Thermal stereo inference: raw image pair in, disparity and confidence out.
+
+    Build with `StereoEngine.from_checkpoint(...)`. `infer(left, right)` validates the pair,
+    normalises it with the checkpoint's normalisation and runs the backend.
+    """
+
+    def __init__(self, runner: Any, metadata: Dict[str, Any], device: str, backend: str,
+                 precision: str, max_disparity: int) -> None:
+        """Wrap a backend runner (use from_checkpoint; this is the low-level constructor)."""
+        self._runner = runner
+        self._metadata = metadata
+        self._device = device
+        self._backend = backend
+        self._precision = precision
+        self._max_disparity = max_disparity
+        norm = dict(metadata.get('normalization') or {})
+        self._norm_mode = norm.get('mode', 'joint')
+        if self._norm_mode not in MODES:
+            raise CheckpointError(f'checkpoint normalisation mode {self._norm_mode!r} is not '
+                                  f'one of {MODES}')
+        self._norm_low = float(norm.get('low', 1.0))
+        self._norm_high = float(norm.get('high', 99.0))
+
+    @classmethod
+    def from_checkpoint(cls, path: Optional[PathLike] = None, device: str = 'auto',
+                        precision: str = 'fp32', backend: str = 'torch',
+                        max_disparity: Optional[int] = None, cuda_graphs: bool = False,
+                        compile: bool = False,
+                        warmup_size: Optional[Tuple[int, int]] = None) -> 'StereoEngine':
+        """Load a checkpoint and prepare a backend.
+
+        path: .safetensors checkpoint (None = default_checkpoint()), or a .onnx file for
+        backend 'onnxruntime'/'tensorrt', or a serialised TensorRT engine (.engine/.plan).
+        device: 'auto' (CUDA when available, except onnxruntime), 'cpu', 'cuda', 'cuda:N'.
+        precision: 'fp32', or 'fp16'/'bf16' autocast on CUDA ('fp16' builds a TensorRT fp16
+        engine). max_disparity: override, only for architectures whose weights do not depend
+        on it. cuda_graphs/compile: torch backend speed-ups for a fixed input size.
+        warmup_size: (height, width) to warm up (and capture graphs/engines) now instead of at
+        the first infer call.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
+        device = _resolve_device(device, backend)
+        _validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
+        if max_disparity is not None:
+            max_disparity = _validate_max_disparity(max_disparity)
+        if warmup_size is not None and (len(warmup_size) != 2
+                                        or min(int(v) for v in warmup_size) <= 0):
+            raise ValueError(f'warmup_size must be (height, width) > 0, got {warmup_size!r}')
+        path = default_checkpoint() if path is None else pathlib.Path(path)
+        suffix = path.suffix.lower()
+        if suffix in ('.onnx', '.engine', '.plan'):
+            runner, metadata = cls._runner_from_exported(path, suffix, backend, device,
+                                                         precision, max_disparity)
+        else:
+            runner, metadata = cls._runner_from_checkpoint(
+                path, backend, device, precision, max_disparity, cuda_graphs, compile)
+        engine = cls(runner, metadata, device, backend, precision,
+                     int(metadata['config']['max_disparity']))
+        if warmup_size is not None:
+            engine.warmup(int(warmup_size[0]), int(warmup_size[1]))
+        return engine
+
+    @staticmethod
+    def _runner_from_checkpoint(path: pathlib.Path, backend: str, device: str,
+                                precision: str, max_disparity: Optional[int],
+                                cuda_graphs: bool, compile: bool):
+        from thermostereo_ros.inference.checkpoint import build_from_checkpoint, load_checkpoint
+        from thermostereo_ros.model import ARCHITECTURES
+
+        overrides = {}
+        if max_disparity is not None:
+            _, meta = load_checkpoint(path)
+            stored = int(meta['config'].get('max_disparity', 192))
+            arch_cls = ARCHITECTURES.get(meta['arch'])
+            if max_disparity != stored:
+                if arch_cls is None or getattr(arch_cls, 'disparity_in_weights', True):
+                    raise ValueError(
+                        f'{path}: architecture {meta["arch"]!r} was trained with '
+                        f'max_disparity={stored} and its weights depend on it (disparities '
+                        f'are input channels of the aggregation), so it cannot be run with '
+                        f'max_disparity={max_disparity}; retrain or omit the override')
+                overrides['max_disparity'] = max_disparity
+        try:
+            model, metadata = build_from_checkpoint(path, 'cpu', **overrides)
+        except CheckpointError as exc:
+            if overrides and 'config does not fit' in str(exc):
+                raise ValueError(f'max_disparity={max_disparity} is not valid for this '
+                                 f'architecture: {exc}') from exc
+            raise
+        if backend == 'torch':
+            from thermostereo_ros.inference.torch_backend import TorchRunner
+            return TorchRunner(model, device, precision, cuda_graphs, compile), metadata
+        if backend == 'onnxruntime':
+            from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
+            return OnnxRuntimeRunner(model=model, metadata=metadata), metadata
+        from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
+        return TensorRTRunner(model=model, metadata=metadata, device=device,
+                              precision=precision), metadata
+
+    @staticmethod
+    def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,
+                              precision: str, max_disparity: Optional[int]):
+        if not path.is_file():
+            raise CheckpointError(f'{path}: file does not exist')
+        if suffix == '.onnx' and backend == 'onnxruntime':
+            from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
+            runner = OnnxRuntimeRunner(onnx_path=path)
+        elif backend == 'tensorrt':
+            from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
+            runner = TensorRTRunner(onnx_path=path if suffix == '.onnx' else None,
+                                    engine_path=path if suffix != '.onnx' else None,
+                                    device=device, precision=precision)
+        else:
+            raise ValueError(f'{path}: a {suffix} file cannot run on backend {backend!r}; '
+                             'use backend="onnxruntime" for .onnx or "tensorrt" for '
+                             '.onnx/.engine/.plan, or pass the .safetensors checkpoint')
+        metadata = runner.metadata
+        stored = int(metadata['config']['max_disparity'])
+        if max_disparity is not None and max_disparity != stored:
+            raise ValueError(f'{path}: an exported model has a fixed max_disparity={stored}; '
+                             f'cannot run it with max_disparity={max_disparity}')
+        return runner, metadata
+
+    @property
+    def device(self) -> str:
+        """Device the network runs on ('cpu', 'cuda', 'cuda:N')."""
+        return self._device
+
+    @property
+    def backend(self) -> str:
+        """'torch', 'onnxruntime' or 'tensorrt'."""
+        return self._backend
+
+    @property
+    def precision(self) -> str:
+        """'fp32', 'fp16' or 'bf16'."""
+        return self._precision
+
+    @property
+    def max_disparity(self) -> int:
+        """Largest disparity (full-resolution pixels) the network can output."""
+        return self._max_disparity
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """Checkpoint metadata: arch, config, normalization, provenance."""
+        return self._metadata
+
+    def warmup(self, height: int, width: int) -> None:
+        """Run the backend once on a blank pair of this size (allocations, autotuning)."""
+        blank = np.zeros((height, width), np.float32)
+        self._runner.run(blank, blank)
+
+    @staticmethod
+    def _check_pair(left: Any, right: Any) -> None:
+        for name, image in (('left', left), ('right', right)):
+            if not isinstance(image, np.ndarray):
+                raise ValueError(f'{name} image must be a numpy array, got '
+                                 f'{type(image).__name__}')
+        if left.shape != right.shape or left.dtype != right.dtype:
+            raise ValueError(f'left and right must have the same shape and dtype: left '
+                             f'{left.shape} {left.dtype}, right {right.shape} {right.dtype}')
+        if left.ndim != 2:
+            raise ValueError(f'expected single-channel HxW images, got shape {left.shape}')
+        if left.size == 0:
+            raise ValueError(f'empty images: shape {left.shape}')
+        if left.dtype.kind not in _INPUT_KINDS or left.dtype.itemsize > 8:
+            raise ValueError(f'unsupported dtype {left.dtype}: pass uint8, uint16 or float '
+                             'images')
+        if left.dtype.kind == 'f':
+            for name, image in (('left', left), ('right', right)):
+                if not np.isfinite(image).all():
+                    raise ValueError(f'{name} image contains NaN or infinite values')
+
+    def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
+        """Estimate left-view disparity for a rectified HxW thermal pair.
+
+        Accepts uint8, uint16 or float images of identical shape and dtype.
+        """
+        self._check_pair(left, right)
+        left_n, right_n = normalize_pair(left, right, self._norm_mode, self._norm_low,
+                                         self._norm_high)
+        disparity, confidence = self._runner.run(left_n, right_n)
+        return StereoResult(np.ascontiguousarray(disparity, dtype=np.float32),
+                            np.ascontiguousarray(confidence, dtype=np.float32))

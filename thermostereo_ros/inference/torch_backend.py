@@ -1,0 +1,106 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""PyTorch runner for StereoEngine: CPU, and CUDA with autocast, pinned buffers, CUDA graphs."""
+
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+_AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+# Iterations run on a side stream before capturing a CUDA graph, so lazy allocations and
+# cuDNN autotuning happen outside the capture (PyTorch's documented requirement).
+_GRAPH_WARMUP_ITERS = 3
+
+
+class _CudaSlot:
+    """Per-input-size CUDA state: pinned host buffers, device buffers, optional graph."""
+
+    def __init__(self, height: int, width: int, device: torch.device) -> None:
+        self.host_in = torch.empty((2, 1, 1, height, width), dtype=torch.float32).pin_memory()
+        self.host_out = torch.empty((2, height, width), dtype=torch.float32).pin_memory()
+        self.dev_in = torch.empty((2, 1, 1, height, width), dtype=torch.float32, device=device)
+        self.graph = None
+        self.graph_out: Tuple[torch.Tensor, torch.Tensor] = None
+
+
+class TorchRunner:
+    """Run an eval-mode network with torch on CPU or one CUDA device."""
+
+    def __init__(self, model: torch.nn.Module, device: str = 'cpu', precision: str = 'fp32',
+                 cuda_graphs: bool = False, compile: bool = False) -> None:
+        """Move the model to `device` and prepare the chosen optimisations."""
+        self.device = torch.device(device)
+        self.cuda = self.device.type == 'cuda'
+        self.autocast_dtype = _AUTOCAST.get(precision) if self.cuda else None
+        self.cuda_graphs = cuda_graphs
+        model = model.eval().to(self.device)
+        if self.cuda:
+            # channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16.
+            model = model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        self.model = model
+        # One fixed input size per engine is the intended use: dynamic=False gives the most
+        # specialised kernels, and a new size simply recompiles.
+        self.forward = torch.compile(model, dynamic=False) if compile else model
+        self._slots: Dict[Tuple[int, int], _CudaSlot] = {}
+
+    def _call(self, left: torch.Tensor, right: torch.Tensor):
+        if self.autocast_dtype is None:
+            return self.forward(left, right)
+        # Graph capture forbids autocast's weight-cast cache, so it is off in every path
+        # for identical numerics with and without graphs.
+        with torch.autocast('cuda', dtype=self.autocast_dtype, cache_enabled=False):
+            return self.forward(left, right)
+
+    def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""
+        with torch.inference_mode():
+            if not self.cuda:
+                disp, conf = self._call(torch.from_numpy(left)[None, None],
+                                        torch.from_numpy(right)[None, None])
+                return disp[0, 0].float().numpy(), conf[0, 0].float().numpy()
+            return self._run_cuda(left, right)
+
+    def _slot(self, height: int, width: int) -> _CudaSlot:
+        key = (height, width)
+        if key not in self._slots:
+            slot = _CudaSlot(height, width, self.device)
+            self._slots[key] = slot
+            if self.cuda_graphs:
+                self._capture(slot)
+        return self._slots[key]
+
+    def _inputs(self, slot: _CudaSlot):
+        left = slot.dev_in[0].contiguous(memory_format=torch.channels_last)
+        right = slot.dev_in[1].contiguous(memory_format=torch.channels_last)
+        return left, right
+
+    def _capture(self, slot: _CudaSlot) -> None:
+        slot.dev_in.zero_()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(_GRAPH_WARMUP_ITERS):
+                self._call(*self._inputs(slot))
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            disp, conf = self._call(*self._inputs(slot))
+        slot.graph, slot.graph_out = graph, (disp, conf)
+
+    def _run_cuda(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        slot = self._slot(*left.shape)
+        slot.host_in[0, 0, 0].copy_(torch.from_numpy(left))
+        slot.host_in[1, 0, 0].copy_(torch.from_numpy(right))
+        slot.dev_in.copy_(slot.host_in, non_blocking=True)
+        if slot.graph is not None:
+            slot.graph.replay()
+            disp, conf = slot.graph_out
+        else:
+            disp, conf = self._call(*self._inputs(slot))
+        slot.host_out[0].copy_(disp[0, 0], non_blocking=True)
+        slot.host_out[1].copy_(conf[0, 0], non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        # The pinned buffers are reused by the next call, so the caller gets copies.
+        return slot.host_out[0].numpy().copy(), slot.host_out[1].numpy().copy()

@@ -1,0 +1,47 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Stereo cost volumes: correlation (student), group-wise correlation and concatenation (teacher).
+
+Each volume is a stack over disparity of the left features against the right features
+shifted right by d (zero padding where x - d < 0). Stacking per-disparity slices of one padded
+tensor traces to a fixed graph for ONNX/TensorRT, and avoids an in-place write loop that
+autograd and exporters handle poorly.
+"""
+
+from typing import List
+
+import torch
+import torch.nn.functional as F
+
+
+def shifted_views(right: torch.Tensor, num_disparities: int) -> List[torch.Tensor]:
+    """Return [R(x - d, y) for d in range(num_disparities)], zero where x - d < 0."""
+    width = right.shape[-1]
+    padded = F.pad(right, (num_disparities - 1, 0, 0, 0))
+    start = num_disparities - 1
+    return [padded[..., start - d:start - d + width] for d in range(num_disparities)]
+
+
+def correlation_volume(left: torch.Tensor, right: torch.Tensor,
+                       num_disparities: int) -> torch.Tensor:
+    """C(d, x, y) = <F_L(x, y), F_R(x - d, y)> / N_c as a BxDxHxW tensor."""
+    return torch.stack([(left * r).mean(1) for r in shifted_views(right, num_disparities)], 1)
+
+
+def groupwise_correlation_volume(left: torch.Tensor, right: torch.Tensor,
+                                 num_disparities: int, groups: int) -> torch.Tensor:
+    """Group-wise correlation: channels split in `groups`; returns BxGxDxHxW."""
+    b, c, h, w = left.shape
+    if c % groups:
+        raise ValueError(f'{c} feature channels cannot be split into {groups} groups')
+    left_g = left.reshape(b, groups, c // groups, h, w)
+    return torch.stack(
+        [(left_g * r.reshape(b, groups, c // groups, h, w)).mean(2)
+         for r in shifted_views(right, num_disparities)], 2)
+
+
+def concat_volume(left: torch.Tensor, right: torch.Tensor,
+                  num_disparities: int) -> torch.Tensor:
+    """Concatenation volume [F_L(x, y); F_R(x - d, y)] as Bx2CxDxHxW."""
+    return torch.stack([torch.cat([left, r], 1)
+                        for r in shifted_views(right, num_disparities)], 2)

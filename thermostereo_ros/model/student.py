@@ -1,0 +1,75 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""ThermoStereoRT: the real-time student network (encoder, correlation, hourglass, refinement)."""
+
+from typing import Any, Dict
+
+import torch
+from torch import nn
+
+from thermostereo_ros.model.aggregation import AttentionHourglass
+from thermostereo_ros.model.blocks import pad_to_multiple, upsample_disparity
+from thermostereo_ros.model.cost_volume import correlation_volume
+from thermostereo_ros.model.encoder import PyramidEncoder
+from thermostereo_ros.model.refinement import AttentionRefinement
+from thermostereo_ros.model.regression import DisparityRegression
+
+
+class ThermoStereoRT(nn.Module):
+    """Real-time thermal stereo network.
+
+    Input: rectified left/right Bx1xHxW in [0, 1], any H, W. In train mode forward returns a
+    list of full-resolution disparities, coarse to fine; in eval mode (disparity, confidence).
+    """
+
+    # The 2-D hourglass takes the D/4 disparities as input channels, so max_disparity is baked
+    # into the weights and cannot be changed at load time.
+    disparity_in_weights = True
+
+    def __init__(self, max_disparity: int = 192, base_channels: int = 16,
+                 feature_channels: int = 32, aggregation_channels: int = 32,
+                 refinement_channels: int = 16, use_refinement: bool = True) -> None:
+        """Build the network; max_disparity must be a positive multiple of 4."""
+        super().__init__()
+        if max_disparity < 4 or max_disparity % 4:
+            raise ValueError(f'max_disparity must be a positive multiple of 4, '
+                             f'got {max_disparity}')
+        self.config: Dict[str, Any] = dict(
+            max_disparity=int(max_disparity), base_channels=int(base_channels),
+            feature_channels=int(feature_channels),
+            aggregation_channels=int(aggregation_channels),
+            refinement_channels=int(refinement_channels), use_refinement=bool(use_refinement))
+        self.max_disparity = max_disparity
+        self.num_disparities = max_disparity // 4
+        self.encoder = PyramidEncoder(base_channels, feature_channels)
+        c2, c4, c8, c16 = self.encoder.channels
+        self.aggregation = AttentionHourglass(self.num_disparities, aggregation_channels,
+                                              (c4, c8, c16))
+        self.regression = DisparityRegression(self.num_disparities)
+        self.use_refinement = use_refinement
+        self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
+                           if use_refinement else None)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor):
+        """Estimate left-view disparity in full-resolution pixels."""
+        batch = left.shape[0]
+        images, height, width = pad_to_multiple(torch.cat([left, right], 0))
+        f2, f4, f8, f16 = self.encoder(images)
+        cost = correlation_volume(f4[:batch], f4[batch:], self.num_disparities)
+        logits, stem_logits = self.aggregation(cost, f4[:batch], f8[:batch], f16[:batch])
+        disp4, conf4 = self.regression(logits)
+        if self.refinement is not None:
+            image2 = nn.functional.avg_pool2d(images[:batch], 2)
+            final = self.refinement(disp4, image2, f2[:batch])
+        else:
+            final = upsample_disparity(disp4, 4)
+        final = final[..., :height, :width]
+        if self.training:
+            coarse = [upsample_disparity(self.regression(stem_logits)[0], 4),
+                      upsample_disparity(disp4, 4)]
+            if self.refinement is None:
+                coarse = coarse[:1]
+            return [d[..., :height, :width] for d in coarse] + [final]
+        confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
+                                               align_corners=False)
+        return final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
