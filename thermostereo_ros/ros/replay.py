@@ -70,17 +70,25 @@ def message_class(msgtype: str) -> type:
                           f'(install the {package} Python package)') from err
 
 
+def _field_names(msg: Any) -> List[str]:
+    fields = getattr(msg, '__dataclass_fields__', None)
+    return [f for f in fields if not f.startswith('__')] if fields else []
+
+
 def to_rclpy(msg: Any, cls: type) -> Any:
     """Copy a rosbags message object into a new instance of the rclpy class `cls`.
 
-    Fields are matched by name; fields the rclpy type lacks (ROS 1 Header.seq) are dropped.
-    Numeric sequences are copied as whole buffers, never element by element.
+    Fields are matched by name, ignoring case (ROS 1 CameraInfo spells K, P, ... in capitals);
+    fields the rclpy type lacks (ROS 1 Header.seq) are dropped. Numeric sequences are copied
+    as whole buffers, never element by element.
     """
     out = cls()
+    source_fields = {name.lower(): name for name in _field_names(msg)}
     for name in cls.get_fields_and_field_types():
-        if not hasattr(msg, name):
+        source = name if hasattr(msg, name) else source_fields.get(name.lower())
+        if source is None:
             continue
-        value, current = getattr(msg, name), getattr(out, name)
+        value, current = getattr(msg, source), getattr(out, name)
         if hasattr(current, 'get_fields_and_field_types'):
             value = to_rclpy(value, type(current))
         elif isinstance(current, array.array):
@@ -251,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
 
     # A private context: shutting it down cannot disturb other rclpy users in the process.
     context = Context()
-    rclpy.init(context=context)
+    # args=[]: our CLI arguments (FROM:=TO remaps) must not be parsed as rcl arguments.
+    rclpy.init(args=[], context=context)
     node = None
     try:
         node = rclpy.create_node(NODE_NAME, context=context)
