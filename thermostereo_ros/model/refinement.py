@@ -15,7 +15,8 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 4) -> None:
         """Build the shared MLP (channels -> channels/reduction -> channels)."""
         super().__init__()
-        hidden = max(channels // reduction, 1)
+        # A floor on the hidden width: a 1-unit ReLU bottleneck easily dies for narrow nets.
+        hidden = max(channels // reduction, 4)
         self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
                                  nn.Conv2d(hidden, channels, 1))
 

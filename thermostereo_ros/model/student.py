@@ -27,8 +27,8 @@ class ThermoStereoRT(nn.Module):
     disparity_in_weights = True
 
     def __init__(self, max_disparity: int = 192, base_channels: int = 16,
-                 feature_channels: int = 32, aggregation_channels: int = 32,
-                 refinement_channels: int = 16, use_refinement: bool = True) -> None:
+                 feature_channels: int = 48, aggregation_channels: int = 48,
+                 refinement_channels: int = 24, use_refinement: bool = True) -> None:
         """Build the network; max_disparity must be a positive multiple of 4."""
         super().__init__()
         if max_disparity < 4 or max_disparity % 4:

@@ -1,0 +1,152 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""StereoEngine: input validation, options, default weights, torch vs onnxruntime parity."""
+
+import numpy as np
+import pytest
+import torch
+
+from thermostereo_ros.inference import (
+    CheckpointError, default_checkpoint, save_checkpoint, StereoEngine, StereoResult)
+from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS
+from thermostereo_ros.inference.export import export_onnx
+from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.model import build_model
+
+STUDENT = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,
+               refinement_channels=4)
+TEACHER = dict(max_disparity=32, base_channels=4, feature_channels=8, groups=2,
+               concat_channels=2, volume_channels=4, refinement_channels=8)
+
+
+def _checkpoint(tmp_path, arch='thermostereo_rt', config=STUDENT):
+    torch.manual_seed(0)
+    model = build_model(arch, config)
+    return save_checkpoint(tmp_path / f'{arch}.safetensors', model, arch, model.config,
+                           {'mode': 'joint'}, {'test': True})
+
+
+@pytest.fixture(scope='module')
+def student_ckpt(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp('ckpt'))
+
+
+def test_infer_shapes_dtypes_and_properties(student_ckpt):
+    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu')
+    assert (engine.device, engine.backend, engine.precision) == ('cpu', 'torch', 'fp32')
+    assert engine.max_disparity == 32 and engine.metadata['arch'] == 'thermostereo_rt'
+    for dtype in (np.uint16, np.uint8, np.float32):
+        left, right = synthetic_pair(45, 77)
+        result = engine.infer(left.astype(dtype), right.astype(dtype))
+        assert isinstance(result, StereoResult)
+        assert result.disparity.shape == result.confidence.shape == (45, 77)
+        assert result.disparity.dtype == result.confidence.dtype == np.float32
+        assert result.disparity.min() >= 0
+        assert 0 <= result.confidence.min() and result.confidence.max() <= 1
+
+
+def test_rejects_bad_inputs_with_clear_messages(student_ckpt):
+    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu')
+    a = np.zeros((40, 60), np.uint16)
+    with pytest.raises(ValueError, match=r'\(40, 60\).*\(40, 61\)'):
+        engine.infer(a, np.zeros((40, 61), np.uint16))
+    with pytest.raises(ValueError, match='uint16.*uint8'):
+        engine.infer(a, a.astype(np.uint8))
+    with pytest.raises(ValueError, match='empty'):
+        engine.infer(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8))
+    with pytest.raises(ValueError, match='HxW'):
+        engine.infer(np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))
+    bad = np.zeros((40, 60), np.float32)
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match='NaN'):
+        engine.infer(np.zeros((40, 60), np.float32), bad)
+
+
+def test_rejects_bad_options(student_ckpt):
+    for kwargs, pattern in (({'backend': 'tf'}, 'backend'),
+                            ({'precision': 'int4'}, 'precision'),
+                            ({'device': 'cpu', 'precision': 'fp16'}, 'CUDA'),
+                            ({'device': 'tpu'}, 'device'),
+                            ({'max_disparity': -4}, 'positive'),
+                            ({'device': 'cpu', 'cuda_graphs': True}, 'cuda_graphs')):
+        with pytest.raises(ValueError, match=pattern):
+            StereoEngine.from_checkpoint(student_ckpt, **kwargs)
+
+
+def test_max_disparity_override(student_ckpt, tmp_path):
+    # The student's weights depend on D/4 (disparity channels): refused.
+    with pytest.raises(ValueError, match='weights depend'):
+        StereoEngine.from_checkpoint(student_ckpt, device='cpu', max_disparity=64)
+    # The teacher's 3-D convs do not: rebuilt with the new value.
+    teacher = _checkpoint(tmp_path, 'teacher', TEACHER)
+    engine = StereoEngine.from_checkpoint(teacher, device='cpu', max_disparity=48)
+    assert engine.max_disparity == 48
+    assert engine.infer(*synthetic_pair(32, 64)).disparity.shape == (32, 64)
+
+
+def test_torch_and_onnxruntime_agree(student_ckpt, tmp_path):
+    left, right = synthetic_pair(50, 90, disparity=6)
+    ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu').infer(left, right)
+    ort_engine = StereoEngine.from_checkpoint(student_ckpt, backend='onnxruntime')
+    got = ort_engine.infer(left, right)
+    # Both run the same fp32 graph; only kernel summation order differs (~1e-6 relative).
+    # A soft-argmin over 8 bins scaled x4 to full resolution turns that into at most ~1e-4
+    # px, so 1e-3 px leaves margin while a wrong op (e.g. a mis-exported pad) is >> 1e-3.
+    np.testing.assert_allclose(got.disparity, ref.disparity, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(got.confidence, ref.confidence, rtol=0, atol=1e-4)
+    # A .onnx file exported for this size runs on its own, with the stored metadata.
+    model = StereoEngine.from_checkpoint(student_ckpt, device='cpu')._runner.model
+    onnx_path = tmp_path / 'net.onnx'
+    meta = {'arch': 'thermostereo_rt', 'config': model.config,
+            'normalization': {'mode': 'joint'}, 'provenance': {}}
+    export_onnx(model, 50, 90, meta, onnx_path)
+    direct = StereoEngine.from_checkpoint(onnx_path, backend='onnxruntime')
+    assert direct.max_disparity == 32
+    np.testing.assert_allclose(direct.infer(left, right).disparity, ref.disparity, atol=1e-3)
+    with pytest.raises(ValueError, match='exported for 50x90'):
+        direct.infer(*synthetic_pair(40, 90))
+
+
+def test_tensorrt_backend_unavailable_is_clear(student_ckpt):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip('tensorrt is installed')
+    except ImportError:
+        pass
+    with pytest.raises(ValueError, match='CUDA'):
+        StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='tensorrt')
+
+
+def test_pickle_refused_through_engine(tmp_path):
+    path = tmp_path / 'model.pth'
+    torch.save({'w': torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match='pickle'):
+        StereoEngine.from_checkpoint(path, device='cpu')
+
+
+def test_default_checkpoint_missing_is_clear():
+    try:
+        path = default_checkpoint()
+    except CheckpointError as exc:
+        assert 'no default weights' in str(exc) and DEFAULT_WEIGHTS in str(exc)
+        with pytest.raises(CheckpointError, match='pass the path'):
+            StereoEngine.from_checkpoint(device='cpu')
+    else:
+        pytest.skip(f'default weights are shipped: {path}')
+
+
+def test_export_cli(student_ckpt, tmp_path, capsys):
+    import argparse
+
+    from thermostereo_ros.cli.main import SUBCOMMANDS
+    from thermostereo_ros.inference import export
+    # Parse with this module only, so other subcommands' optional dependencies do not matter.
+    assert SUBCOMMANDS['export'][0] == 'thermostereo_ros.inference.export'
+    parser = argparse.ArgumentParser()
+    export.add_arguments(parser)
+    out = tmp_path / 'cli.onnx'
+    rc = export.run(parser.parse_args([
+        '--format', 'onnx', '--height', '40', '--width', '72',
+        '--checkpoint', str(student_ckpt), '--out', str(out)]))
+    assert rc == 0 and out.is_file()
+    assert 'max abs difference' in capsys.readouterr().out
