@@ -93,7 +93,12 @@ def frame_stamps_ns(count: int, timestamps: Optional[Sequence[float]] = None,
             f'timestamp file has {seconds.size} entries but the sequence has {count} frames')
     if not np.all(np.isfinite(seconds)) or np.any(seconds < 0):
         raise ConversionError('timestamp file contains negative or non-finite values')
-    stamps = np.round(seconds * 1e9).astype(np.int64)
+    # Whole seconds and fraction separately, the fraction rounded to the microsecond: a
+    # float64 near 1.6e9 s resolves only ~0.24 us, so finer digits are noise, and
+    # seconds * 1e9 in float64 would quantise stamps to 256 ns.
+    whole = np.floor(seconds)
+    micros = np.round((seconds - whole) * 1e6).astype(np.int64)
+    stamps = whole.astype(np.int64) * 1_000_000_000 + micros * 1000
     if count > 1 and np.any(np.diff(stamps) <= 0):
         raise ConversionError('timestamps in the timestamp file are not strictly increasing')
     return stamps
@@ -229,16 +234,20 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
         raise ConversionError(f'storage must be one of {STORAGES}, got {storage!r}')
     _check_output(out, force)
     _check_sequence(root, seq)
+    read_errors = (ms2.MS2FormatError, OSError, KeyError, ValueError)
     try:
-        calib = ms2.read_calibration(root, seq)
-    except (OSError, KeyError, ValueError) as err:
+        calib = ms2.read_calibration(str(root), seq)
+    except read_errors as err:
         raise ConversionError(f'cannot read the calibration of sequence {seq!r}: {err}') from err
     if not float(calib.baseline_m) > 0:
         raise ConversionError(f'calibration baseline must be positive, got {calib.baseline_m}')
-    frames = list(ms2.list_frames(root, seq))
+    try:
+        frames = list(ms2.list_frames(str(root), seq))
+        timestamps = ms2.read_timestamps(str(root), seq)
+    except read_errors as err:
+        raise ConversionError(f'cannot read sequence {seq!r}: {err}') from err
     if not frames:
         raise ConversionError(f'sequence {seq!r} has no thermal frames')
-    timestamps = ms2.read_timestamps(root, seq)
     stamps = frame_stamps_ns(len(frames), timestamps, rate_hz, start_time_s)
 
     typestore = get_typestore(getattr(Stores, TYPESTORE))
@@ -267,8 +276,12 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
 
             for frame, stamp in tqdm(list(zip(frames, stamps.tolist())), unit='frame',
                                      desc=f'ms2-to-bag {seq}', disable=not progress):
-                left_path, right_path = ms2.thermal_paths(root, seq, frame)
-                left, right = ms2.load_thermal(left_path), ms2.load_thermal(right_path)
+                try:
+                    left_path, right_path = ms2.thermal_paths(str(root), seq, frame)
+                    left, right = ms2.load_thermal(left_path), ms2.load_thermal(right_path)
+                    depth = ms2.load_depth(str(root), seq, frame) if with_depth_gt else None
+                except read_errors as err:
+                    raise ConversionError(f'frame {frame} of {seq!r}: {err}') from err
                 if left.shape != right.shape:
                     raise ConversionError(
                         f'frame {frame}: left {left.shape} and right {right.shape} differ')
@@ -289,15 +302,12 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
                     make_camera_info(typestore, calib.K_right, calib.baseline_m, True,
                                      width, height, stamp, right_frame_id),
                     CAMERA_INFO_TYPE, stamp)
-                if with_depth_gt:
-                    depth = ms2.load_depth(root, seq, frame)
-                    # Frames without a ground-truth file are skipped, not sent as all-NaN.
-                    if depth is not None:
-                        put(TOPIC_DEPTH_GT,
-                            make_image(typestore, _depth_for_message(depth), stamp,
-                                       left_frame_id),
-                            IMAGE_TYPE, stamp)
-                        counts['depth'] += 1
+                # Frames without a ground-truth file are skipped, not sent as all-NaN.
+                if depth is not None:
+                    put(TOPIC_DEPTH_GT,
+                        make_image(typestore, _depth_for_message(depth), stamp, left_frame_id),
+                        IMAGE_TYPE, stamp)
+                    counts['depth'] += 1
         if out.exists():
             shutil.rmtree(out)
         staged_bag.rename(out)
