@@ -171,8 +171,9 @@ class StereoEngine:
             _, meta = load_checkpoint(path)
             stored = int(meta['config'].get('max_disparity', 192))
             arch_cls = ARCHITECTURES.get(meta['arch'])
-            if max_disparity != stored:
-                if arch_cls is None or getattr(arch_cls, 'disparity_in_weights', True):
+            # An unknown architecture is reported by build_from_checkpoint below.
+            if max_disparity != stored and arch_cls is not None:
+                if getattr(arch_cls, 'disparity_in_weights', True):
                     raise ValueError(
                         f'{path}: architecture {meta["arch"]!r} was trained with '
                         f'max_disparity={stored} and its weights depend on it (disparities '
