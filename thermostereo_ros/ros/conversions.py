@@ -50,10 +50,12 @@ def _byte_array(values: np.ndarray) -> array.array:
     return out
 
 
-def image_to_numpy(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
+def image_to_numpy(msg: Image, max_pixels: Optional[int] = None,
+                   allow_non_finite: bool = False) -> np.ndarray:
     """Return a 2-D array (uint8, uint16 or float32) for a single-channel or colour image.
 
-    Colour (bgr8/rgb8) becomes float32 grey luma. Raises InputError on anything malformed.
+    Colour (bgr8/rgb8) becomes float32 grey luma. Raises InputError on anything malformed;
+    NaN/Inf in float images is malformed unless `allow_non_finite` (e.g. ground-truth depth).
     """
     encoding = msg.encoding
     if encoding not in _ENCODINGS:
@@ -91,7 +93,7 @@ def image_to_numpy(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
         return image.astype(np.float32) @ weights
     image = image[..., 0]
     if dtype.kind == 'f':
-        if not np.all(np.isfinite(image)):
+        if not allow_non_finite and not np.all(np.isfinite(image)):
             bad = int(np.count_nonzero(~np.isfinite(image)))
             raise InputError('non_finite', f'{bad} NaN/Inf pixel(s) in a {encoding} image')
         image = image.astype(np.float32, copy=False)

@@ -1,0 +1,391 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The thermostereo node end to end over real rclpy and Fast DDS (in-process)."""
+
+import math
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from node_helpers import (
+    BASELINE, camera_infos, CX_LEFT, CX_RIGHT, drain, FX, get, Harness, HEIGHT,
+    OracleEngine, PLANE_PIXEL_DISPARITY, plane_depth, plane_images, q_from_infos,
+    stamp_header, tiny_checkpoint, wait_for, WIDTH)
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from stereo_msgs.msg import DisparityImage  # noqa: E402
+
+from thermostereo_ros.ros.conversions import (  # noqa: E402
+    image_to_numpy, numpy_to_image, pointcloud_to_numpy)
+from thermostereo_ros.ros.node import INVALID_DISPARITY  # noqa: E402
+
+DOFFS = CX_LEFT - CX_RIGHT
+SECOND = 1_000_000_000
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return str(tiny_checkpoint(tmp_path_factory.mktemp('weights')))
+
+
+@pytest.fixture
+def harness_factory():
+    made = []
+
+    def make(**kwargs):
+        made.append(Harness(**kwargs))
+        return made[-1]
+    yield make
+    for h in made:
+        h.close()
+
+
+def _setup_io(h, outputs=('disparity',)):
+    types = {'disparity': DisparityImage, 'points2': PointCloud2, 'depth': Image,
+             'confidence': Image}
+    boxes = {name: h.subscribe(name, types[name]) for name in outputs}
+    for topic, msg_type in (('left/image_rect', Image), ('right/image_rect', Image),
+                            ('left/camera_info', CameraInfo), ('right/camera_info', CameraInfo)):
+        h.publisher(topic, msg_type)
+    h.wait_connected()
+    return boxes
+
+
+def _publish_infos(h, infos=None):
+    left, right = infos or camera_infos()
+    h.publisher('left/camera_info', CameraInfo).publish(left)
+    h.publisher('right/camera_info', CameraInfo).publish(right)
+    def arrived(name, sent):
+        got = h.node._sync._latest_info[name]
+        return got is not None and list(got.p) == list(sent.p) and \
+            got.header.frame_id == sent.header.frame_id
+    wait_for(lambda: arrived('left_info', left) and arrived('right_info', right),
+             5.0, 'camera_info not received')
+
+
+def _publish_pair(h, stamp_ns, left=None, right=None):
+    images = plane_images()
+    left_msg = left if left is not None else numpy_to_image(
+        images[0], stamp_header(stamp_ns, 'left_optical'))
+    right_msg = right if right is not None else numpy_to_image(
+        images[1], stamp_header(stamp_ns, 'right_optical'))
+    h.publisher('left/image_rect', Image).publish(left_msg)
+    h.publisher('right/image_rect', Image).publish(right_msg)
+
+
+def _stamp(msg):
+    return msg.header.stamp.sec * SECOND + msg.header.stamp.nanosec
+
+
+def _latest_diagnostics(box, predicate, timeout=5.0):
+    found = {}
+
+    def check():
+        for array in drain(box):
+            values = {kv.key: kv.value for kv in array.status[0].values}
+            if predicate(values):
+                found.update(values)
+                found['_level'] = array.status[0].level
+        return bool(found)
+    wait_for(check, timeout, 'diagnostics condition')
+    return found
+
+
+def test_plane_outputs_match_ground_truth(harness_factory):
+    """Known plane: DisparityImage fields, depth and points agree with GT and with OpenCV."""
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(max_disparity=32),
+                        overrides={'max_disparity': 32})
+    boxes = _setup_io(h, ('disparity', 'points2', 'depth', 'confidence'))
+    _publish_infos(h)
+    stamp = 5 * SECOND + 123
+    _publish_pair(h, stamp)
+    disparity = get(boxes['disparity'])
+    assert _stamp(disparity) == stamp and disparity.header.frame_id == 'left_optical'
+    assert disparity.image.encoding == '32FC1'
+    assert (disparity.image.height, disparity.image.width) == (HEIGHT, WIDTH)
+    assert disparity.f == pytest.approx(FX) and disparity.t == pytest.approx(BASELINE)
+    assert disparity.min_disparity == pytest.approx(0.0)
+    assert disparity.max_disparity == pytest.approx(32 - DOFFS)
+    assert 0.0 < disparity.delta_d <= 1.0
+    image = image_to_numpy(disparity.image)
+    # Columns left of the disparity cannot be matched inside the right image.
+    assert np.all(image[:, :PLANE_PIXEL_DISPARITY] == INVALID_DISPARITY)
+    np.testing.assert_allclose(image[:, PLANE_PIXEL_DISPARITY:], PLANE_PIXEL_DISPARITY - DOFFS)
+    window = disparity.valid_window
+    assert (window.x_offset, window.y_offset, window.width, window.height) == (
+        PLANE_PIXEL_DISPARITY, 0, WIDTH - PLANE_PIXEL_DISPARITY, HEIGHT)
+    # stereo_msgs convention: Z = f * T / d.
+    assert disparity.f * disparity.t / float(image[0, -1]) == pytest.approx(plane_depth())
+
+    depth = image_to_numpy(get(boxes['depth']), allow_non_finite=True)
+    np.testing.assert_allclose(depth[:, PLANE_PIXEL_DISPARITY:], plane_depth(), rtol=1e-5)
+    assert np.all(np.isnan(depth[:, :PLANE_PIXEL_DISPARITY]))
+
+    cloud = pointcloud_to_numpy(get(boxes['points2']))
+    assert cloud.shape == (HEIGHT, WIDTH)
+    left_info, right_info = camera_infos()
+    raw = np.where(image == INVALID_DISPARITY, np.nan, image + DOFFS).astype(np.float32)
+    reference = cv2.reprojectImageTo3D(np.nan_to_num(raw, nan=-1.0),
+                                       q_from_infos(left_info, right_info).astype(np.float32))
+    valid = np.isfinite(raw)
+    ours = np.stack([cloud['x'], cloud['y'], cloud['z']], axis=-1)
+    np.testing.assert_allclose(ours[valid], reference[valid], rtol=1e-4, atol=1e-5)
+    assert np.all(np.isnan(ours[~valid]))
+    confidence = image_to_numpy(get(boxes['confidence']))
+    assert confidence.shape == (HEIGHT, WIDTH)
+
+
+def test_random_weights_points_agree_with_reprojection(harness_factory, checkpoint):
+    """The real engine (tiny untrained weights): PointCloud2 equals cv2 reprojection."""
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
+                                   'pointcloud_decimation': 2})
+    boxes = _setup_io(h, ('disparity', 'points2'))
+    _publish_infos(h)
+    _publish_pair(h, 7 * SECOND)
+    disparity = get(boxes['disparity'])
+    cloud = pointcloud_to_numpy(get(boxes['points2']))
+    image = image_to_numpy(disparity.image)
+    valid = image != INVALID_DISPARITY
+    assert valid.any() and np.all(image[valid] > disparity.min_disparity)
+    assert np.all(image[valid] <= disparity.max_disparity)
+    rows, cols = np.nonzero(valid)
+    window = disparity.valid_window
+    assert (window.x_offset, window.y_offset) == (cols.min(), rows.min())
+    assert (window.width, window.height) == (cols.max() - cols.min() + 1,
+                                             rows.max() - rows.min() + 1)
+    q = q_from_infos(*camera_infos()).astype(np.float32)
+    reference = cv2.reprojectImageTo3D(np.where(valid, image + DOFFS, -1.0).astype(np.float32),
+                                       q)[::2, ::2]
+    ours = np.stack([cloud['x'], cloud['y'], cloud['z']], axis=-1)
+    keep = valid[::2, ::2] & (reference[..., 2] <= 100.0)
+    assert cloud.shape == (HEIGHT // 2, WIDTH // 2)
+    np.testing.assert_allclose(ours[keep], reference[keep], rtol=1e-4, atol=1e-5)
+    assert np.all(np.isnan(ours[~keep]))
+    np.testing.assert_array_equal(cloud['intensity'], plane_images()[0][::2, ::2])
+
+
+def test_one_output_per_pair_at_low_rate(harness_factory, checkpoint):
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32})
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    stamps = [(10 + i) * SECOND for i in range(5)]
+    for stamp in stamps:
+        _publish_pair(h, stamp)
+        assert _stamp(get(boxes['disparity'])) == stamp
+    wait_for(lambda: h.node._stats.pairs_out == 5, 2.0, 'five outputs')
+    assert drain(boxes['disparity']) == []
+    assert h.node._stats.stale == 0
+
+
+def _bad_cases():
+    left, right = plane_images()
+    good_left = numpy_to_image(left, stamp_header(0, 'left_optical'))
+
+    def mutate(**changes):
+        def build(stamp):
+            msg = numpy_to_image(left, stamp_header(stamp, 'left_optical'))
+            for key, value in changes.items():
+                setattr(msg, key, value)
+            return msg, None
+        return build
+
+    def float_nan(stamp):
+        image = left.astype(np.float32)
+        image[3, 4] = np.nan
+        return numpy_to_image(image, stamp_header(stamp, 'left_optical')), \
+            numpy_to_image(right.astype(np.float32), stamp_header(stamp, 'right_optical'))
+
+    def small_right(stamp):
+        return None, numpy_to_image(right[:20, :30].copy(), stamp_header(stamp, 'right_optical'))
+
+    def mono8_right(stamp):
+        return None, numpy_to_image((right >> 8).astype(np.uint8),
+                                    stamp_header(stamp, 'right_optical'))
+
+    def too_large(stamp):
+        big = np.zeros((HEIGHT * 2, WIDTH), np.uint16)
+        return numpy_to_image(big, stamp_header(stamp, 'left_optical')), None
+
+    del good_left
+    return [
+        ('encoding', mutate(encoding='yuv422')),
+        ('zero_size', mutate(height=0, width=0, step=0, data=b'')),
+        ('big_endian', mutate(is_bigendian=1)),
+        ('step', mutate(step=WIDTH * 2 - 2)),
+        ('truncated', mutate(data=b'\0' * 100)),
+        ('non_finite', float_nan),
+        ('size_mismatch', small_right),
+        ('encoding_mismatch', mono8_right),
+        ('too_large', too_large),
+    ]
+
+
+def test_bad_input_is_counted_and_next_good_pair_processed(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
+                        overrides={'max_image_pixels': HEIGHT * WIDTH})
+    boxes = _setup_io(h)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    _publish_infos(h)
+    stamp = 100 * SECOND
+    expected = {}
+    for reason, build in _bad_cases():
+        stamp += SECOND
+        left, right = build(stamp)
+        _publish_pair(h, stamp, left, right)
+        stamp += SECOND
+        _publish_pair(h, stamp)
+        assert _stamp(get(boxes['disparity'])) == stamp, reason
+        expected[reason] = 1
+
+    # Calibration problems: zero fx, zero baseline, frame_id disagreeing with the image.
+    for reason, infos in (('camera_info', camera_infos(fx=0.0)),
+                          ('camera_info', camera_infos(baseline=0.0)),
+                          ('frame_id', camera_infos(left_frame='elsewhere'))):
+        _publish_infos(h, infos)
+        stamp += SECOND
+        _publish_pair(h, stamp)
+        wait_for(lambda r=reason: h.node._stats.bad_input[r] >= 1, 5.0, reason)
+        _publish_infos(h)
+        stamp += SECOND
+        _publish_pair(h, stamp)
+        assert _stamp(get(boxes['disparity'])) == stamp, reason
+    expected['camera_info'] = 2
+    expected['frame_id'] = 1
+
+    # Time going backwards: both images of the older pair are rejected, then a newer pair works.
+    _publish_pair(h, stamp - 10 * SECOND)
+    stamp += SECOND
+    _publish_pair(h, stamp)
+    assert _stamp(get(boxes['disparity'])) == stamp
+    expected['time_backwards'] = 2
+
+    values = _latest_diagnostics(diagnostics, lambda v: all(
+        int(v[f'bad_input_{r}']) >= n for r, n in expected.items()))
+    for reason, count in expected.items():
+        assert int(values[f'bad_input_{reason}']) == count, reason
+    assert int(values['drops_bad_input']) == sum(expected.values())
+    assert values['device'] == 'cpu' and values['backend'] == 'oracle'
+    assert values['inference_latency_p50_ms'] != 'n/a'
+    assert h.node.context.ok()
+
+
+def test_parameter_ranges_rejected_with_reason(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    node = h.node
+    cases = [Parameter('max_disparity', value=1030), Parameter('max_disparity', value=190),
+             Parameter('queue_size', value=0), Parameter('device', value='tpu'),
+             Parameter('precision', value='int4'), Parameter('backend', value='tvm'),
+             Parameter('confidence_threshold', value=1.5), Parameter('min_depth', value=150.0),
+             Parameter('pointcloud_decimation', value=0), Parameter('max_image_pixels', value=0),
+             Parameter('evaluate_against', value=True)]
+    for parameter in cases:
+        result = node.set_parameters([parameter])[0]
+        assert not result.successful, parameter.name
+        assert result.reason, parameter.name
+    assert node.get_parameter('max_disparity').value == 192
+    assert node.set_parameters([Parameter('confidence_threshold', value=0.5)])[0].successful
+    for name in ('max_disparity', 'queue_size', 'min_depth', 'device'):
+        descriptor = node.describe_parameter(name)
+        assert descriptor.description
+        assert descriptor.integer_range or descriptor.floating_point_range or \
+            descriptor.additional_constraints
+
+
+def test_out_of_range_at_start_up_is_refused():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        from thermostereo_ros.ros.node import ThermoStereoNode
+        with pytest.raises(Exception, match='device|max_disparity'):
+            ThermoStereoNode(engine_factory=lambda cfg: OracleEngine(), context=context,
+                             parameter_overrides=[Parameter('device', value='tpu')])
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint):
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32})
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 20 * SECOND)
+    assert get(boxes['disparity']).max_disparity == pytest.approx(32 - DOFFS)
+    engine = h.node._engine
+    assert h.node.set_parameters([Parameter('max_disparity', value=16)])[0].successful
+    wait_for(lambda: h.node._engine is not engine, 10.0, 'engine rebuilt')
+    _publish_pair(h, 21 * SECOND)
+    msg = get(boxes['disparity'])
+    assert _stamp(msg) == 21 * SECOND
+    assert msg.max_disparity == pytest.approx(16 - DOFFS)
+    image = image_to_numpy(msg.image)
+    assert np.all((image == INVALID_DISPARITY) | (image <= 16 - DOFFS))
+    # A model that cannot be loaded keeps the old one running and says so in diagnostics.
+    engine = h.node._engine
+    assert h.node.set_parameters([Parameter('model_path', value='/nonexistent.safetensors')])[
+        0].successful
+    wait_for(lambda: h.node._engine_error != '', 10.0, 'reload failure reported')
+    assert h.node._engine is engine and '/nonexistent.safetensors' in h.node._engine_error
+    _publish_pair(h, 22 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 22 * SECOND
+
+
+def test_nothing_computed_without_subscribers(harness_factory):
+    calls = []
+
+    class Counting(OracleEngine):
+        def infer(self, left, right):
+            calls.append(1)
+            return super().infer(left, right)
+    h = harness_factory(engine_factory=lambda cfg: Counting(),
+                        overrides={'publish_depth': False})
+    _setup_io(h, ())
+    h.subscribe('depth', Image)  # switched off by parameter: still nothing to compute
+    _publish_infos(h)
+    _publish_pair(h, 30 * SECOND)
+    wait_for(lambda: h.node._stats.skipped_no_subscribers == 1, 5.0, 'pair skipped')
+    assert calls == []
+
+
+def test_slow_inference_drops_stale_pairs_and_stops_fast(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(delay=0.3))
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    for i in range(6):
+        # Paced well below the 0.3 s inference but within the input queues' depth of 5.
+        time.sleep(0.03)
+        _publish_pair(h, (40 + i) * SECOND)
+    wait_for(lambda: h.node._stats.pairs_in == 6, 5.0, 'callbacks kept up')
+    wait_for(lambda: h.node._stats.pairs_out + h.node._stats.stale == 6, 5.0, 'settled')
+    assert h.node._stats.stale >= 1
+    outputs = drain(boxes['disparity'])
+    assert _stamp(outputs[-1]) == 45 * SECOND  # the newest pair always wins
+    for i in range(8):
+        _publish_pair(h, (50 + i) * SECOND)
+    started = time.monotonic()
+    assert h.node.stop_worker(timeout=2.0)
+    assert time.monotonic() - started < 2.0
+
+
+def test_evaluate_against_ground_truth_depth(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
+                        overrides={'evaluate_against': True})
+    _setup_io(h)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    gt = h.publisher('left/depth_gt', Image)
+    wait_for(lambda: gt.get_subscription_count() > 0, 10.0, 'gt matched')
+    _publish_infos(h)
+    depth = np.full((HEIGHT, WIDTH), plane_depth(), np.float32)
+    depth[:5] = np.nan  # missing ground truth
+    gt.publish(numpy_to_image(depth, stamp_header(60 * SECOND, 'left_optical')))
+    wait_for(lambda: len(h.node._gt_depth) == 1, 5.0, 'gt received')
+    _publish_pair(h, 60 * SECOND)
+    values = _latest_diagnostics(diagnostics, lambda v: v.get('eval_frames') == '1')
+    assert float(values['eval_epe_px']) == pytest.approx(0.0, abs=1e-4)
+    assert float(values['eval_d1_percent']) == 0.0
+    assert math.isfinite(float(values['eval_epe_px']))
