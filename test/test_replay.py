@@ -224,6 +224,9 @@ def test_replay_ros1_bag(ros1_bag, publisher_node):
         receiver.close()
     assert summary.total == FRAMES * len(TOPICS)
     _check_received(received)
+    # The raw iterator re-encodes ROS 1 payloads as (ROS 1-typed) CDR.
+    raws = list(bag_reader.iter_raw_cdr(ros1_bag))
+    assert len(raws) == FRAMES * len(TOPICS) and raws[0].cdr[:4] == b'\x00\x01\x00\x00'
 
 
 def test_replay_loop_stops_after_max_passes(bag, publisher_node):

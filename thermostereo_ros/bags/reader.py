@@ -109,7 +109,8 @@ def iter_raw_cdr(bag: 'str | pathlib.Path', topics: Optional[Iterable[str]] = No
     """
     with _open(bag) as reader:
         for conn, timestamp, raw in reader.messages(connections=_selected(reader, topics)):
-            data = raw if reader.is2 else reader.typestore.ros1_to_cdr(raw, conn.msgtype)
+            data = raw if reader.is2 else reader.typestore.serialize_cdr(
+                reader.deserialize(raw, conn.msgtype), conn.msgtype)
             yield RawMessage(conn.topic, conn.msgtype, timestamp, bytes(data))
 
 
