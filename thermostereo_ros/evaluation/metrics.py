@@ -131,3 +131,7 @@ class MetricAccumulator:
         out['frames'] = float(self.frames)
         out['pixels'] = float(self.pixels)
         return out
+
+    def compute(self) -> Dict[str, float]:
+        """Alias of `result()`."""
+        return self.result()

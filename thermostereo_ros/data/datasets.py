@@ -1,0 +1,136 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""PyTorch datasets yielding one sample-dict format for synthetic and MS2 data.
+
+Every sample has: `left`, `right` float32 1xHxW (joint 1-99 % normalisation of the raw
+pair), `disparity` float32 HxW (left view, 0 = none), `valid_dense` bool HxW, `valid_sparse`
+bool HxW (LiDAR-like) and `condition` str. Synthetic: `valid_dense` = non-sky finite GT in
+(0, max_disparity); `valid_sparse` = the rendered scan lines. MS2: both are the filtered
+LiDAR pixels in (0, max_disparity). Arrays are numpy; the default collate turns them into
+tensors. torch is imported only here so the other data modules stay torch-free.
+
+`augment`: None/False = none, True = `augment.augment` with `crop` as its window, or a
+callable `(sample, rng) -> sample`. Augmentation randomness is drawn from torch's RNG,
+so `torch.manual_seed` and DataLoader worker seeding make it reproducible.
+"""
+
+from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from thermostereo_ros.data import augment as aug
+from thermostereo_ros.data.normalization import normalize_pair
+
+AugmentArg = Union[None, bool, Callable]
+
+
+def _finish(left_raw: np.ndarray, right_raw: np.ndarray, disparity: np.ndarray,
+            valid_dense: np.ndarray, valid_sparse: np.ndarray, condition: str,
+            augment: AugmentArg, crop: Optional[Tuple[int, int]]) -> dict:
+    left, right = normalize_pair(left_raw, right_raw, mode='joint')
+    sample = dict(left=left, right=right, disparity=disparity.astype(np.float32),
+                  valid_dense=valid_dense, valid_sparse=valid_sparse)
+    if augment or crop is not None:
+        rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,)).item()))
+        if callable(augment):
+            sample = augment(sample, rng)
+            if crop is not None:
+                sample = aug.random_crop(sample, crop, rng)
+        elif augment:
+            sample = aug.augment(sample, rng, crop_size=crop)
+        else:
+            sample = aug.random_crop(sample, crop, rng)
+    sample['left'] = np.asarray(sample['left'], np.float32)[None]
+    sample['right'] = np.asarray(sample['right'], np.float32)[None]
+    sample['condition'] = condition
+    return sample
+
+
+class SyntheticStereoDataset(Dataset):
+    """Pairs rendered on the fly by `render_pair`; item i uses seed `seeds[i]`.
+
+    The condition of seed s is `conditions[s % len(conditions)]`. Seeds must lie below
+    `heldout.TRAINING_SEED_LIMIT` unless `allow_heldout=True` (evaluation only).
+    """
+
+    def __init__(self, seeds: Iterable[int], height: int = 256, width: int = 640,
+                 max_disparity: float = 192, conditions: Sequence[str] = ('day', 'night', 'rain'),
+                 augment: AugmentArg = None, crop: Optional[Tuple[int, int]] = None,
+                 allow_heldout: bool = False):
+        """Store the seed list and render settings; nothing is rendered here."""
+        from thermostereo_ros.data.heldout import assert_training_seed
+
+        self.seeds = [int(s) for s in seeds]
+        if not allow_heldout:
+            for s in self.seeds:
+                assert_training_seed(s)
+        self.height, self.width = int(height), int(width)
+        self.max_disparity = float(max_disparity)
+        self.conditions = tuple(conditions)
+        self.augment = augment
+        self.crop = tuple(crop) if crop is not None else None
+
+    def __len__(self) -> int:
+        """Return the number of seeds."""
+        return len(self.seeds)
+
+    def __getitem__(self, index: int) -> dict:
+        """Render and normalise pair `index`."""
+        from thermostereo_ros.data.synthetic import render_pair
+
+        seed = self.seeds[index]
+        condition = self.conditions[seed % len(self.conditions)]
+        p = render_pair(seed, self.height, self.width, self.max_disparity, condition)
+        dense = ~p.sky & np.isfinite(p.disparity) & (p.disparity > 0) & \
+            (p.disparity < self.max_disparity)
+        return _finish(p.left, p.right, p.disparity, dense, p.sparse_valid & dense, condition,
+                       self.augment, self.crop)
+
+
+class MS2StereoDataset(Dataset):
+    """Thermal stereo frames of an MS2 split with filtered-LiDAR disparity.
+
+    Frames without a depth file get disparity 0 everywhere (no supervision).
+    """
+
+    def __init__(self, root: str, split: str, max_disparity: float = 192,
+                 augment: AugmentArg = None, crop: Optional[Tuple[int, int]] = None,
+                 max_frames: Optional[int] = None):
+        """Index every (sequence, frame) of the split; reads calibration once per sequence."""
+        from thermostereo_ros.data import ms2
+
+        self.root, self.split = root, split
+        self.max_disparity = float(max_disparity)
+        self.augment = augment
+        self.crop = tuple(crop) if crop is not None else None
+        self.condition = ms2.SPLIT_CONDITION.get(split, 'mixed')
+        self.calibration = {}
+        self.items = []
+        for seq in ms2.read_split(root, split):
+            self.calibration[seq] = ms2.read_calibration(root, seq)
+            self.items.extend((seq, f) for f in ms2.list_frames(root, seq))
+        if max_frames is not None:
+            self.items = self.items[:max_frames]
+
+    def __len__(self) -> int:
+        """Return the number of frames."""
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        """Load, convert depth to disparity and normalise frame `index`."""
+        from thermostereo_ros.data import ms2
+
+        seq, frame = self.items[index]
+        calib = self.calibration[seq]
+        left_path, right_path = ms2.thermal_paths(self.root, seq, frame)
+        left, right = ms2.load_thermal(left_path), ms2.load_thermal(right_path)
+        depth = ms2.load_depth(self.root, seq, frame)
+        if depth is None:
+            disparity = np.zeros(left.shape, np.float32)
+        else:
+            disparity = ms2.depth_to_disparity(depth, calib.baseline_m, calib.focal_px)
+        valid = (disparity > 0) & (disparity < self.max_disparity)
+        return _finish(left, right, disparity, valid, valid.copy(), self.condition,
+                       self.augment, self.crop)

@@ -1,0 +1,139 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Evaluate disparity methods (the network via StereoEngine, SGBM) on a dataset split.
+
+Frame sources (`iter_frames`):
+- `synthetic` without a root: the fixed held-out set (`data.heldout`); split `heldout` is
+  all three conditions, `heldout_day|heldout_night|heldout_rain` (or `day|night|rain`) one.
+  GT: dense disparity over non-sky pixels below max_disparity.
+- `ms2`, or `synthetic` with a root (a tree written by `thermostereo synth`): MS2 split
+  lists; GT: filtered LiDAR depth converted to disparity.
+- `cats`: every scene with thermal GT (split = hazard, default `default`); disparities are
+  made non-negative with the scene's offset and the offset is removed from predictions.
+Metrics are pixel-weighted over each split (see `metrics.MetricAccumulator`).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional
+
+import numpy as np
+
+from thermostereo_ros.evaluation.metrics import DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator
+
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class EvalFrame:
+    """One pair to evaluate with its ground truth."""
+
+    name: str
+    left: np.ndarray
+    right: np.ndarray
+    disparity: np.ndarray
+    mask: np.ndarray
+    focal_px: Optional[float] = None
+    baseline_m: Optional[float] = None
+    offset: int = 0  # added to GT disparities by shifting the right image (CATS)
+
+
+def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple],
+                    max_disparity: float) -> Iterator[EvalFrame]:
+    # max_frames limits each condition, so `heldout` keeps all three conditions.
+    from thermostereo_ros.data import heldout
+
+    cond = split.replace('heldout', '').strip('_') or None
+    kwargs = {}
+    if size is not None:
+        kwargs.update(height=size[0], width=size[1])
+    if max_frames is not None:
+        kwargs['count'] = max_frames
+    for p in heldout.heldout_pairs(cond, **kwargs):
+        mask = ~p.sky & (p.disparity > 0) & (p.disparity < max_disparity)
+        yield EvalFrame(f'{p.condition}/{p.seed}', p.left, p.right, p.disparity, mask,
+                        p.camera.fx, p.camera.baseline)
+
+
+def _ms2_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:
+    from thermostereo_ros.data import ms2
+
+    n = 0
+    for seq in ms2.read_split(root, split):
+        calib = ms2.read_calibration(root, seq)
+        for frame in ms2.list_frames(root, seq):
+            if max_frames is not None and n >= max_frames:
+                return
+            depth = ms2.load_depth(root, seq, frame)
+            if depth is None:
+                continue
+            disp = ms2.depth_to_disparity(depth, calib.baseline_m, calib.focal_px)
+            lp, rp = ms2.thermal_paths(root, seq, frame)
+            n += 1
+            yield EvalFrame(f'{seq}/{frame}', ms2.load_thermal(lp), ms2.load_thermal(rp), disp,
+                            disp > 0, calib.focal_px, calib.baseline_m)
+
+
+def _cats_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:
+    from thermostereo_ros.data import cats
+
+    hazard = split if split not in ('', 'test', 'all') else 'default'
+    for i, scene in enumerate(cats.list_scenes(root)):
+        if max_frames is not None and i >= max_frames:
+            return
+        s = cats.load_scene(root, scene, hazard)
+        off = s.offset
+        yield EvalFrame(scene, s.left, cats.shift_right(s.right, off),
+                        np.where(s.valid, s.disparity + off, 0).astype(np.float32),
+                        s.valid, offset=off)
+
+
+def iter_frames(data: str, root: Optional[str], split: str, max_frames: Optional[int] = None,
+                max_disparity: float = 192, size: Optional[tuple] = None
+                ) -> Iterator[EvalFrame]:
+    """Frames of one split (see the module docstring); `size` only for held-out smoke runs."""
+    if data == 'synthetic' and not root:
+        return _heldout_frames(split, max_frames, size, max_disparity)
+    if not root:
+        raise ValueError(f'--data {data} needs --root')
+    if data in ('ms2', 'synthetic'):
+        return _ms2_frames(root, split, max_frames)
+    if data == 'cats':
+        return _cats_frames(root, split, max_frames)
+    raise ValueError(f'unknown data {data!r}; expected ms2, cats or synthetic')
+
+
+def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
+                   max_disparity: float = 192, progress: bool = False,
+                   desc: str = '') -> Dict[str, Dict[str, float]]:
+    """Run every method on every frame; returns method -> metrics (pixel-weighted)."""
+    accs = {name: MetricAccumulator(max_disparity) for name in methods}
+    if progress:
+        from tqdm import tqdm
+        frames = tqdm(frames, desc=desc, unit='frame')
+    for f in frames:
+        for name, method in methods.items():
+            pred = np.asarray(method(f.left, f.right), np.float32)
+            # GT (and the search) were shifted by f.offset; compare in shifted units, where
+            # the range check 0 < gt < max_disparity applies to what the method searched.
+            accs[name].update(pred, f.disparity, mask=f.mask,
+                              focal_px=f.focal_px if f.offset == 0 else None,
+                              baseline_m=f.baseline_m if f.offset == 0 else None)
+    return {name: acc.result() for name, acc in accs.items()}
+
+
+def markdown_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
+    """Markdown table: one row per (split, method); disparity then depth columns."""
+    keys: List[str] = list(DISPARITY_KEYS)
+    if any('abs_rel' in m for per in results.values() for m in per.values()):
+        keys += list(DEPTH_KEYS)
+    head = ['split', 'method', 'frames'] + keys
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for split, per in results.items():
+        for method, m in per.items():
+            cells = [split, method, str(int(m.get('frames', 0)))]
+            for k in keys:
+                v = m.get(k, math.nan)
+                cells.append('-' if v is None or math.isnan(v) else f'{v:.3f}')
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
