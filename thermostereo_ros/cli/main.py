@@ -16,6 +16,7 @@ from typing import List, Optional
 SUBCOMMANDS = {
     'export': ('thermostereo_ros.inference.export', 'export a checkpoint to ONNX or TensorRT'),
     'ms2-to-bag': ('thermostereo_ros.bags.ms2_to_bag', 'convert an MS2 sequence to a rosbag2'),
+    'eval': ('thermostereo_ros.evaluation.cli', 'evaluate the network and/or SGBM on a split'),
     'synth': ('thermostereo_ros.cli.synth', 'write a synthetic thermal stereo set in MS2 layout'),
     'replay': ('thermostereo_ros.ros.replay', 'publish a bag through rclpy with its timing'),
     'train': ('thermostereo_ros.cli.train', 'train the teacher or the student (torchrun for DDP)'),
