@@ -10,6 +10,7 @@ the student from sparse LiDAR-like ground truth plus, when a teacher checkpoint 
 a dense confidence-weighted distillation term against the frozen teacher.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -128,7 +129,7 @@ def _validate(model, val_set, device, max_disparity: float) -> Dict[str, float]:
         acc.update(disparity[0, 0].float().cpu().numpy(), gt,
                    mask=np.asarray(sample['valid_dense']))
     model.train()
-    return acc.compute()
+    return acc.result()
 
 
 def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -> pathlib.Path:
@@ -270,9 +271,24 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -
         if writer is not None:
             writer.close()
     if distributed:
+        # Every rank reports a digest of its final weights: DDP must leave them identical, and
+        # rank 0 records them so a test (or a user) can check that it did.
+        digests = [None] * world_size
+        dist.all_gather_object(digests, weights_digest(model))
+        if rank == 0:
+            (out_dir / 'rank_digests.json').write_text(json.dumps(digests))
         dist.barrier()
         dist.destroy_process_group()
     return final_path
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 over the model's learned parameters (BatchNorm running stats are per rank)."""
+    digest = hashlib.sha256()
+    for name, value in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _hardware(device: torch.device) -> str:
