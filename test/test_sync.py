@@ -110,8 +110,11 @@ def test_out_of_order_arrival_and_newest_wins():
 def test_reset_and_bad_arguments():
     sync = PairSynchronizer()
     sync.add(LEFT_IMAGE, 1, 'L')
+    sync.add(RIGHT_IMAGE, 2, 'R')
+    sync.reset(RIGHT_IMAGE)
+    assert sync.pending()[LEFT_IMAGE] == 1 and sync.pending()[RIGHT_IMAGE] == 0
     sync.reset()
-    assert sync.pending()[LEFT_IMAGE] == 0
+    assert sync.pending()[LEFT_IMAGE] == 0 and sync.dropped == 2
     with pytest.raises(ValueError, match='stream'):
         sync.add('middle', 1, 'x')
     with pytest.raises(ValueError, match='queue_size'):

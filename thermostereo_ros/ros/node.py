@@ -367,8 +367,9 @@ class ThermoStereoNode(Node):
         self._last_stamp[stream] = stamp
         if last is not None and stamp < last:
             # Accept the new timeline from the next message on (bag loop, simulator reset),
-            # but never pair across the jump.
-            self._sync.reset()
+            # but never pair across the jump: this stream's queued messages are from the old
+            # one. Other streams keep theirs, which may already be on the new timeline.
+            self._sync.reset(stream)
             self._bad_input(topic, 'time_backwards',
                             f'stamp went backwards by {(last - stamp) / 1e9:.3f} s')
             return False
@@ -661,6 +662,8 @@ class ThermoStereoNode(Node):
 
     def stop_worker(self, timeout: float = 2.0) -> bool:
         """Ask the worker to finish its current frame and exit; True if it did in time."""
+        if getattr(self, '_worker', None) is None:
+            return True  # construction failed before the worker started
         with self._cond:
             self._stop = True
             self._cond.notify_all()
@@ -677,23 +680,29 @@ def main(args: Optional[list] = None,
          engine_factory: Optional[Callable[[Dict[str, Any]], Any]] = None) -> int:
     """Run the node until shutdown; 0 on a clean exit or SIGINT, 1 if it cannot start."""
     rclpy.init(args=args)
+    node = None
     try:
         node = ThermoStereoNode(engine_factory=engine_factory)
-    except Exception as exc:  # one readable line instead of a traceback wall
-        print(f'[{NODE_NAME}] error: {exc}', file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        pass  # SIGINT / SIGTERM: a normal way to stop
+    except Exception as exc:  # one readable line instead of a traceback wall
+        if rclpy.ok():
+            print(f'[{NODE_NAME}] error: {exc}', file=sys.stderr, flush=True)
+            _shutdown(node)
+            return 1
+        # Otherwise a signal shut the context down mid start-up (e.g. during add_node).
+    _shutdown(node)
     return 0
+
+
+def _shutdown(node: Optional[ThermoStereoNode]) -> None:
+    if node is not None:
+        node.stop_worker()
+    # try_shutdown destroys the context's nodes (and so the node) exactly once.
+    rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

@@ -76,11 +76,17 @@ class PairSynchronizer:
                     self.dropped += 1
             return self._try_match()
 
-    def reset(self) -> None:
-        """Forget every queued message (e.g. after time jumped backwards); cached infos stay."""
+    def reset(self, stream: Optional[str] = None) -> None:
+        """Forget queued messages of `stream` (all streams if None); cached infos stay.
+
+        Used when a stream's time jumps backwards: its queued messages belong to the old
+        timeline. Forgotten messages count as dropped.
+        """
         with self._lock:
-            for queue in self._queues.values():
-                queue.clear()
+            for name, queue in self._queues.items():
+                if stream is None or name == stream:
+                    self.dropped += len(queue)
+                    queue.clear()
 
     def pending(self) -> Dict[str, int]:
         """Return the number of queued messages per stream (for diagnostics and tests)."""

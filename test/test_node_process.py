@@ -1,0 +1,58 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The node as a process: clean SIGINT exit, one readable line for a bad model."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from node_helpers import tiny_checkpoint
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy')
+
+
+def _run(args, **kwargs):
+    return subprocess.Popen([sys.executable, '-m', 'thermostereo_ros.ros.node', '--ros-args',
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'}, **kwargs)
+
+
+@pytest.mark.parametrize('problem', ['missing', 'corrupt'])
+def test_bad_model_exits_non_zero_with_one_line(tmp_path, problem):
+    path = tmp_path / 'model.safetensors'
+    if problem == 'corrupt':
+        path.write_bytes(b'this is not a safetensors file')
+    proc = _run(['-p', f'model_path:={path}', '-p', 'device:=cpu'])
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert 'Traceback' not in output
+    errors = [line for line in output.splitlines() if 'error' in line.lower()]
+    assert len(errors) == 1 and str(path) in errors[0], output
+
+
+def test_bad_parameter_at_start_exits_non_zero(tmp_path):
+    proc = _run(['-p', 'device:=tpu'])
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and 'Traceback' not in output and 'device' in output
+
+
+def test_sigint_exits_zero(tmp_path):
+    path = tiny_checkpoint(tmp_path)
+    proc = _run(['-p', f'model_path:={path}', '-p', 'device:=cpu', '-r',
+                 '__ns:=/sigint_test'])
+    lines = []
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        lines.append(line)
+        if 'waiting for' in line or time.monotonic() > deadline:
+            break
+    assert any('waiting for' in line for line in lines), lines
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, ''.join(lines) + output
+    assert 'Traceback' not in output
