@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), help='override device')
     parser.add_argument('--resume', action='store_true',
                         help='continue from OUT/state.safetensors if it exists')
+    parser.add_argument('--stop-at', type=int,
+                        help='stop after this step with the state saved (continue with --resume)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides['device'] = args.device
     config = load_config(args.config, overrides)
-    final = train(config, resume=args.resume, progress=not args.no_progress)
+    final = train(config, resume=args.resume, progress=not args.no_progress,
+                  stop_at=args.stop_at)
     print(f'wrote {final}')
     return 0

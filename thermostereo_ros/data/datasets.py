@@ -10,8 +10,10 @@ LiDAR pixels in (0, max_disparity). Arrays are numpy; the default collate turns 
 tensors. torch is imported only here so the other data modules stay torch-free.
 
 `augment`: None/False = none, True = `augment.augment` with `crop` as its window, or a
-callable `(sample, rng) -> sample`. Augmentation randomness is drawn from torch's RNG,
-so `torch.manual_seed` and DataLoader worker seeding make it reproducible.
+callable `(sample, rng) -> sample`. An item may be requested as `(index, augment_seed)`: the
+augmentation is then a pure function of that seed, which is how the trainer makes a resumed
+run see exactly the batches an uninterrupted one would (worker RNG state cannot be saved).
+A plain index draws the augmentation seed from torch's RNG.
 """
 
 from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
@@ -26,14 +28,23 @@ from thermostereo_ros.data.normalization import normalize_pair
 AugmentArg = Union[None, bool, Callable]
 
 
+def _split_index(index: Union[int, Tuple[int, int]]) -> Tuple[int, Optional[int]]:
+    if isinstance(index, (tuple, list)):
+        return int(index[0]), int(index[1])
+    return int(index), None
+
+
 def _finish(left_raw: np.ndarray, right_raw: np.ndarray, disparity: np.ndarray,
             valid_dense: np.ndarray, valid_sparse: np.ndarray, condition: str,
-            augment: AugmentArg, crop: Optional[Tuple[int, int]]) -> dict:
+            augment: AugmentArg, crop: Optional[Tuple[int, int]],
+            augment_seed: Optional[int] = None) -> dict:
     left, right = normalize_pair(left_raw, right_raw, mode='joint')
     sample = dict(left=left, right=right, disparity=disparity.astype(np.float32),
                   valid_dense=valid_dense, valid_sparse=valid_sparse)
     if augment or crop is not None:
-        rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,)).item()))
+        if augment_seed is None:
+            augment_seed = int(torch.randint(0, 2 ** 62, (1,)).item())
+        rng = np.random.default_rng(augment_seed)
         if callable(augment):
             sample = augment(sample, rng)
             if crop is not None:
@@ -76,17 +87,18 @@ class SyntheticStereoDataset(Dataset):
         """Return the number of seeds."""
         return len(self.seeds)
 
-    def __getitem__(self, index: int) -> dict:
-        """Render and normalise pair `index`."""
+    def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
+        """Render and normalise pair `index` (or `(index, augment_seed)`)."""
         from thermostereo_ros.data.synthetic import render_pair
 
+        index, augment_seed = _split_index(index)
         seed = self.seeds[index]
         condition = self.conditions[seed % len(self.conditions)]
         p = render_pair(seed, self.height, self.width, self.max_disparity, condition)
         dense = ~p.sky & np.isfinite(p.disparity) & (p.disparity > 0) & \
             (p.disparity < self.max_disparity)
         return _finish(p.left, p.right, p.disparity, dense, p.sparse_valid & dense, condition,
-                       self.augment, self.crop)
+                       self.augment, self.crop, augment_seed)
 
 
 class MS2StereoDataset(Dataset):
@@ -118,10 +130,11 @@ class MS2StereoDataset(Dataset):
         """Return the number of frames."""
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
-        """Load, convert depth to disparity and normalise frame `index`."""
+    def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
+        """Load, convert depth to disparity and normalise frame `index` (or with its seed)."""
         from thermostereo_ros.data import ms2
 
+        index, augment_seed = _split_index(index)
         seq, frame = self.items[index]
         calib = self.calibration[seq]
         left_path, right_path = ms2.thermal_paths(self.root, seq, frame)
@@ -133,4 +146,4 @@ class MS2StereoDataset(Dataset):
             disparity = ms2.depth_to_disparity(depth, calib.baseline_m, calib.focal_px)
         valid = (disparity > 0) & (disparity < self.max_disparity)
         return _finish(left, right, disparity, valid, valid.copy(), self.condition,
-                       self.augment, self.crop)
+                       self.augment, self.crop, augment_seed)

@@ -17,7 +17,7 @@ import os
 import pathlib
 import platform
 import time
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,7 +34,8 @@ class StepSampler(torch.utils.data.Sampler):
     """Deterministic, resumable, rank-disjoint sample order.
 
     Sample n of the run (n counts over all ranks) is position n % len of epoch n // len's
-    permutation, so resuming at a step reproduces the exact batches an uninterrupted run sees.
+    permutation, and its augmentation seed is derived from n, so resuming at a step reproduces
+    the exact batches an uninterrupted run sees.
     """
 
     def __init__(self, length: int, batch_size: int, steps: int, start_step: int,
@@ -51,12 +52,13 @@ class StepSampler(torch.utils.data.Sampler):
                 self.length)}
         return int(self._perms[epoch][pos])
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
         global_batch = self.batch_size * self.world_size
         for step in range(self.start_step, self.steps):
             first = step * global_batch + self.rank * self.batch_size
             for i in range(self.batch_size):
-                yield self._index(first + i)
+                n = first + i
+                yield self._index(n), (self.seed << 32) + n
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start_step) * self.batch_size
@@ -132,8 +134,13 @@ def _validate(model, val_set, device, max_disparity: float) -> Dict[str, float]:
     return acc.result()
 
 
-def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -> pathlib.Path:
-    """Run one training job; returns the path of the final student/teacher checkpoint."""
+def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
+          stop_at: Optional[int] = None) -> pathlib.Path:
+    """Run one training job; returns the path of the final student/teacher checkpoint.
+
+    `stop_at` ends the run after that step with its state saved (a time-boxed run to continue
+    later with `resume=True`); the schedule still follows `optim.steps`.
+    """
     from thermostereo_ros.inference.checkpoint import build_from_checkpoint, save_checkpoint
     from thermostereo_ros.model import build_model
 
@@ -197,7 +204,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -
     started = time.monotonic()
     sparse = config['supervision'] == 'sparse'
     model.train()
-    for step in range(start_step, optim['steps']):
+    end_step = optim['steps'] if stop_at is None else min(stop_at, optim['steps'])
+    for step in range(start_step, end_step):
         batch = next(iterator)
         lr = _learning_rate(step, optim)
         for group in optimizer.param_groups:
@@ -241,7 +249,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -
         if writer is not None and done % log['image_every'] == 0:
             writer.add_image('disparity/prediction',
                              _colourise(predictions[-1][0].detach(), max_disparity), done)
-        if done % log['checkpoint_every'] == 0 or done == optim['steps']:
+        if done % log['checkpoint_every'] == 0 or done == end_step:
             if rank == 0:
                 save_training_state(state_path, model, optimizer, done, {'config': config})
                 if val_set is not None and len(val_set):
@@ -251,6 +259,10 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True) -
                             writer.add_scalar(f'val/{key}', metrics[key], done)
     if bar is not None:
         bar.close()
+    if end_step < optim['steps']:
+        if distributed:
+            dist.destroy_process_group()
+        return state_path
     wall = time.monotonic() - started
     final_path = out_dir / FINAL_FILE
     if rank == 0:
