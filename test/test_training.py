@@ -69,8 +69,8 @@ def test_unknown_config_key_is_an_error(tmp_path):
 def test_resume_reproduces_uninterrupted_run(tmp_path):
     straight = train(_config(tmp_path / 'straight'), progress=False)
     state = train(_config(tmp_path / 'resumed'), progress=False, stop_at=2)
-    assert state.name == 'state.safetensors' and not (tmp_path / 'resumed' / 'final.safetensors'
-                                                       ).exists()
+    assert state.name == 'state.safetensors'
+    assert not (tmp_path / 'resumed' / 'final.safetensors').exists()
     resumed = train(_config(tmp_path / 'resumed'), resume=True, progress=False)
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys()
