@@ -620,7 +620,7 @@ class ThermoStereoNode(Node):
         status.hardware_id = self._engine_attr('device', self._engine_config['device'])
         if self._engine_error:
             status.level, status.message = DiagnosticStatus.ERROR, self._engine_error
-        elif new_bad and pairs_out == self._diag_counts[1] and rate_out == 0.0:
+        elif new_bad and rate_out == 0.0:
             status.level = DiagnosticStatus.ERROR
             status.message = f'all input rejected: {new_bad} bad message(s) in the last second'
         elif new_bad:
