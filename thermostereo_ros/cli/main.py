@@ -14,6 +14,7 @@ from typing import List, Optional
 
 # name -> (module, one-line help). Later tools add a line here.
 SUBCOMMANDS = {
+    'ablation': ('thermostereo_ros.cli.ablation', 'ablation table on the held-out set'),
     'export': ('thermostereo_ros.inference.export', 'export a checkpoint to ONNX or TensorRT'),
     'ms2-to-bag': ('thermostereo_ros.bags.ms2_to_bag', 'convert an MS2 sequence to a rosbag2'),
     'eval': ('thermostereo_ros.evaluation.cli', 'evaluate the network and/or SGBM on a split'),
