@@ -24,21 +24,33 @@ def _median_ms(fn, iters: int) -> float:
     return 1000.0 * sorted(times)[len(times) // 2]
 
 
+def model_cost(model: Any, height: int, width: int) -> Dict[str, float]:
+    """Return params and GFLOPs (2 per multiply-add) of one forward pass at height x width."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    pair = (torch.rand(1, 1, height, width, device=device),
+            torch.rand(1, 1, height, width, device=device))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*pair)
+    return {'params': float(sum(p.numel() for p in model.parameters())),
+            'gflops': counter.get_total_flops() / 1e9}
+
+
 def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = None,
             flops_size: tuple = (512, 640), latency_size: tuple = (256, 640),
             threads: int = 2, iters: int = 5) -> Dict[str, float]:
     """Return params, GFLOPs (2 per multiply-add) and median torch/onnxruntime latency (ms)."""
     import onnxruntime as ort
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from thermostereo_ros.inference.export import export_onnx
     from thermostereo_ros.model import build_model
 
     torch.set_num_threads(threads)
     model = build_model(arch, config or {}).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, 1, *flops_size), torch.rand(1, 1, *flops_size))
+    cost = model_cost(model, *flops_size)
     left, right = torch.rand(1, 1, *latency_size), torch.rand(1, 1, *latency_size)
     with torch.inference_mode():
         torch_ms = _median_ms(lambda: model(left, right), iters)
@@ -49,8 +61,7 @@ def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = No
                                    providers=['CPUExecutionProvider'])
     feed = {'left': left.numpy(), 'right': right.numpy()}
     ort_ms = _median_ms(lambda: session.run(None, feed), iters)
-    return {'params': float(sum(p.numel() for p in model.parameters())),
-            'gflops': counter.get_total_flops() / 1e9, 'torch_ms': torch_ms, 'ort_ms': ort_ms}
+    return {**cost, 'torch_ms': torch_ms, 'ort_ms': ort_ms}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
