@@ -21,7 +21,7 @@ def test_package_xml_format3_with_dependencies():
     exec_deps = {e.text for e in root.findall('exec_depend')}
     for dep in ('rclpy', 'sensor_msgs', 'stereo_msgs', 'std_msgs', 'diagnostic_msgs',
                 'python3-numpy', 'python3-opencv', 'launch', 'launch_ros',
-                'python3-torch-pip'):
+                'python3-torch'):
         assert dep in exec_deps, dep
     test_deps = {e.text for e in root.findall('test_depend')}
     for dep in ('ament_copyright', 'ament_flake8', 'ament_pep257', 'launch_testing',
