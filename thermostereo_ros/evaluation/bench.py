@@ -1,0 +1,603 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo bench`: model latency, SGBM latency, accuracy and the node through real DDS.
+
+Writes `<out>/bench.json` and `<out>/bench.md`. The ROS-free parts live here; the node
+end-to-end run is `thermostereo_ros.ros.bench_node` (imported only when it runs).
+
+Latency is wall time of `StereoEngine.infer` (input validation, normalisation, host/device
+copies and the CUDA synchronisation included), i.e. what the node pays per pair. Peak memory
+per configuration is the process RSS high-water mark, reset before each configuration through
+/proc/self/clear_refs where Linux allows it (otherwise the process-lifetime peak), and on CUDA
+`torch.cuda.max_memory_allocated` after a reset.
+"""
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import platform
+import resource
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+Size = Tuple[int, int]  # (height, width)
+
+JSON_NAME = 'bench.json'
+MARKDOWN_NAME = 'bench.md'
+BENCH_MAX_DISPARITY = 192
+# Disparity of the synthetic timing pair: the content does not change the cost of a dense
+# network or of SGBM, it only has to look like a thermal frame.
+_TIMING_SHIFT = 24
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the bench options."""
+    parser.add_argument('--checkpoint', default=None,
+                        help='.safetensors checkpoint (default: the shipped weights)')
+    parser.add_argument('--random-weights', action='store_true',
+                        help='no checkpoint: time the default architecture with random '
+                             'weights (accuracy is then meaningless and is labelled so)')
+    parser.add_argument('--sizes', default='640x256,640x512',
+                        help='comma-separated WIDTHxHEIGHT input sizes')
+    parser.add_argument('--runs', type=int, default=50, help='timed runs per configuration')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed runs first')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                        help='auto: CPU configurations, plus CUDA ones when CUDA is there; '
+                             'cpu/cuda: only that device (cuda fails without CUDA)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch/onnxruntime CPU threads (default: OMP_NUM_THREADS or '
+                             'torch default)')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time torch.compile on CUDA (compiling takes minutes)')
+    parser.add_argument('--no-tensorrt', action='store_true',
+                        help='skip TensorRT even when it is importable')
+    parser.add_argument('--out', default='bench_out', help='output folder')
+    parser.add_argument('--accuracy-pairs', type=int, default=None,
+                        help='held-out pairs per condition (default: the full set; 0 = skip)')
+    parser.add_argument('--accuracy-size', default=None,
+                        help='WIDTHxHEIGHT of held-out pairs, for smoke runs only '
+                             '(default: the held-out size, 640x256)')
+    parser.add_argument('--skip-node', action='store_true',
+                        help='skip the node end-to-end run through DDS')
+    parser.add_argument('--node-rate', type=float, default=10.0, help='input pair rate, Hz')
+    parser.add_argument('--node-pairs', type=int, default=100, help='pairs to send')
+    parser.add_argument('--node-size', default=None,
+                        help='WIDTHxHEIGHT for the node run (default: the first of --sizes)')
+    parser.add_argument('--node-precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    parser.add_argument('--node-profile', type=int, default=0, metavar='PAIRS',
+                        help='also run the node under cProfile for this many pairs and '
+                             'record the hottest functions (0 = no profile run)')
+
+
+def parse_sizes(text: str) -> List[Size]:
+    """'640x256,640x512' (WIDTHxHEIGHT, as cameras are quoted) -> [(256, 640), (512, 640)]."""
+    sizes = []
+    for item in text.split(','):
+        item = item.strip().lower()
+        if not item:
+            continue
+        try:
+            width, height = (int(v) for v in item.split('x'))
+        except ValueError:
+            raise ValueError(f'size {item!r} is not WIDTHxHEIGHT (e.g. 640x512)') from None
+        if width <= 0 or height <= 0:
+            raise ValueError(f'size {item!r} must be positive')
+        sizes.append((height, width))
+    if not sizes:
+        raise ValueError('no sizes given')
+    return sizes
+
+
+def size_label(size: Size) -> str:
+    """(height, width) -> 'WIDTHxHEIGHT'."""
+    return f'{size[1]}x{size[0]}'
+
+
+def summarize_ms(times_ms: Sequence[float]) -> Dict[str, float]:
+    """p50/p95/mean/min/max (ms) and the count of a list of latencies."""
+    values = np.asarray(times_ms, dtype=np.float64)
+    if values.size == 0:
+        return {'n': 0, 'p50_ms': math.nan, 'p95_ms': math.nan, 'mean_ms': math.nan,
+                'min_ms': math.nan, 'max_ms': math.nan}
+    return {'n': int(values.size), 'p50_ms': float(np.percentile(values, 50)),
+            'p95_ms': float(np.percentile(values, 95)), 'mean_ms': float(values.mean()),
+            'min_ms': float(values.min()), 'max_ms': float(values.max())}
+
+
+def time_calls(fn: Callable[[], Any], runs: int, warmup: int) -> Dict[str, float]:
+    """Call `fn` `warmup` times untimed, then `runs` times timed; summary in ms."""
+    for _ in range(max(0, warmup)):
+        fn()
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return summarize_ms(times)
+
+
+# Memory ---------------------------------------------------------------------------------------
+
+def _status_kb(key: str) -> Optional[float]:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the RSS high-water mark to the current RSS (Linux >= 4.0); False if not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS in MiB since the last reset (VmHWM), else since the process started."""
+    kb = _status_kb('VmHWM')
+    if kb is None:
+        kb = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+    return kb / 1024.0
+
+
+# Machine --------------------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> Dict[str, Any]:
+    """CPU, threads, GPU and library versions of this run."""
+    import torch
+
+    info: Dict[str, Any] = {
+        'hostname': platform.node(), 'platform': platform.platform(),
+        'python': platform.python_version(), 'cpu_model': _cpu_model(),
+        'cpu_count': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
+        'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
+        'load_average': list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
+        'torch': torch.__version__, 'cuda_available': torch.cuda.is_available(),
+        'numpy': np.__version__,
+    }
+    for name, module in (('onnxruntime', 'onnxruntime'), ('opencv', 'cv2'),
+                         ('tensorrt', 'tensorrt')):
+        try:
+            info[name] = __import__(module).__version__
+        except Exception:  # absent or broken: recorded as missing, not fatal
+            info[name] = None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu_name=props.name, gpu_memory_gib=round(props.total_memory / 2 ** 30, 1),
+                    cuda_runtime=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    return info
+
+
+# Model latency --------------------------------------------------------------------------------
+
+def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str, Any]]:
+    """The (label, StereoEngine kwargs) combinations to time for a --device choice."""
+    import torch
+
+    configs = []
+    if device in ('auto', 'cpu'):
+        configs += [dict(label='torch fp32 cpu', backend='torch', device='cpu'),
+                    dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu')]
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError('--device cuda: torch.cuda.is_available() is False here')
+    if device in ('auto', 'cuda') and torch.cuda.is_available():
+        configs += [
+            dict(label='torch fp32 cuda', backend='torch', device='cuda'),
+            dict(label='torch fp16 cuda', backend='torch', device='cuda', precision='fp16'),
+            dict(label='torch fp16 cuda graphs', backend='torch', device='cuda',
+                 precision='fp16', cuda_graphs=True),
+        ]
+        if compile_:
+            configs.append(dict(label='torch fp16 cuda compile', backend='torch',
+                                device='cuda', precision='fp16', compile=True))
+        if tensorrt:
+            configs.append(dict(label='tensorrt fp16 cuda', backend='tensorrt', device='cuda',
+                                precision='fp16'))
+    return configs
+
+
+def tensorrt_importable() -> Tuple[bool, str]:
+    """Whether `import tensorrt` works, and why not."""
+    try:
+        import tensorrt  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install raising anything
+        return False, f'import tensorrt failed: {exc}'
+    return True, ''
+
+
+def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, runs: int,
+                 warmup: int, pair: Tuple[np.ndarray, np.ndarray]) -> Dict[str, Any]:
+    """Build one engine configuration, warm it up at `size` and time `infer` on `pair`."""
+    import torch
+
+    from thermostereo_ros.inference import StereoEngine
+
+    kwargs = {k: v for k, v in config.items() if k != 'label'}
+    cuda = kwargs.get('device', 'cpu').startswith('cuda')
+    reset_peak_rss()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    # warmup_size makes graph capture / engine build / lazy export happen here, not timed.
+    engine = StereoEngine.from_checkpoint(checkpoint, warmup_size=size, **kwargs)
+    setup_s = time.perf_counter() - started
+    left, right = pair
+    result = dict(label=config['label'], size=size_label(size), setup_s=setup_s,
+                  **time_calls(lambda: engine.infer(left, right), runs, warmup))
+    result['peak_rss_mb'] = peak_rss_mb()
+    if cuda:
+        result['cuda_max_allocated_mb'] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return result
+
+
+def model_costs(checkpoint: pathlib.Path, sizes: Sequence[Size]) -> Dict[str, Any]:
+    """Parameters and GFLOPs per size (thermostereo_ros.inference.profile.model_cost)."""
+    from thermostereo_ros.inference.checkpoint import build_from_checkpoint
+    from thermostereo_ros.inference.profile import model_cost
+
+    model, metadata = build_from_checkpoint(checkpoint, 'cpu')
+    model.eval()
+    out: Dict[str, Any] = {'arch': metadata.get('arch'),
+                           'max_disparity': int(metadata['config']['max_disparity']),
+                           'gflops': {}}
+    for size in sizes:
+        cost = model_cost(model, *size)
+        out['params'] = cost['params']
+        out['gflops'][size_label(size)] = cost['gflops']
+    return out
+
+
+# SGBM and accuracy ----------------------------------------------------------------------------
+
+def bench_sgbm(size: Size, runs: int, warmup: int,
+               pair: Tuple[np.ndarray, np.ndarray]) -> List[Dict[str, Any]]:
+    """Time OpenCV SGBM (stereo_image_proc parameters): raw matcher, and with hole filling."""
+    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
+
+    sgbm = SGBMBaseline(BENCH_MAX_DISPARITY)
+    left, right = pair
+    rows = []
+    for label, fn in (('sgbm cpu (stereo_image_proc)', sgbm.compute_raw),
+                      ('sgbm cpu + hole filling (evaluated)', sgbm.compute)):
+        reset_peak_rss()
+        row = dict(label=label, size=size_label(size),
+                   **time_calls(lambda: fn(left, right), runs, warmup))
+        row['peak_rss_mb'] = peak_rss_mb()
+        rows.append(row)
+    return rows
+
+
+def accuracy(checkpoint: pathlib.Path, pairs: Optional[int], size: Optional[Size],
+             device: str) -> Dict[str, Any]:
+    """EPE/D1 of the network and of SGBM per held-out condition and over all three."""
+    from thermostereo_ros.data.synthetic import CONDITIONS
+    from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames
+    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
+    from thermostereo_ros.inference import StereoEngine
+
+    engine = StereoEngine.from_checkpoint(checkpoint,
+                                          device='cpu' if device == 'cpu' else 'auto')
+    methods = {'network': lambda left, right: engine.infer(left, right).disparity,
+               'sgbm': SGBMBaseline(BENCH_MAX_DISPARITY).compute}
+    per_condition = {}
+    for condition in CONDITIONS:
+        frames = iter_frames('synthetic', None, f'heldout_{condition}', pairs,
+                             BENCH_MAX_DISPARITY, size)
+        per_condition[condition] = evaluate_split(methods, frames, BENCH_MAX_DISPARITY)
+    overall = {name: merge_disparity_metrics([r[name] for r in per_condition.values()])
+               for name in methods}
+    return {'pairs_per_condition': pairs, 'size': size_label(size) if size else None,
+            'engine_device': engine.device, 'conditions': per_condition, 'all': overall}
+
+
+def merge_disparity_metrics(parts: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """Pixel-weighted union of per-split disparity metrics (= evaluating all frames at once).
+
+    Saves rendering and running the held-out set twice for the all-conditions row.
+    """
+    from thermostereo_ros.evaluation.metrics import DISPARITY_KEYS
+
+    pixels = sum(p.get('pixels', 0.0) for p in parts)
+    out = {'frames': float(sum(p.get('frames', 0.0) for p in parts)), 'pixels': float(pixels)}
+    for key in DISPARITY_KEYS:
+        out[key] = (sum(p[key] * p['pixels'] for p in parts if p.get('pixels')) / pixels
+                    if pixels else math.nan)
+    return out
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or b == 0:
+        return None
+    return float(a) / float(b)
+
+
+def compute_ratios(latency: List[Dict[str, Any]], sgbm: List[Dict[str, Any]],
+                   acc: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Network vs SGBM: latency ratio per configuration and size, EPE and D1 ratios.
+
+    A ratio below 1 means the network is faster / more accurate than SGBM.
+    """
+    raw_sgbm = {r['size']: r['p50_ms'] for r in sgbm if 'hole' not in r['label']}
+    ratios: Dict[str, Any] = {'latency_p50_network_over_sgbm': {}}
+    for row in latency:
+        ratio = _ratio(row.get('p50_ms'), raw_sgbm.get(row['size']))
+        ratios['latency_p50_network_over_sgbm'][f"{row['label']} @ {row['size']}"] = ratio
+    if acc:
+        for scope, results in [('all', acc.get('all') or {})] + list(
+                (c, r) for c, r in acc['conditions'].items()):
+            net, base = results.get('network', {}), results.get('sgbm', {})
+            ratios[f'epe_network_over_sgbm_{scope}'] = _ratio(net.get('epe'), base.get('epe'))
+            ratios[f'd1_network_over_sgbm_{scope}'] = _ratio(net.get('d1'), base.get('d1'))
+    return ratios
+
+
+# Report ---------------------------------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return '-'
+    if isinstance(value, float):
+        return f'{value:.{digits}f}'
+    return str(value)
+
+
+def markdown_report(report: Dict[str, Any]) -> str:
+    """The human-readable summary written to bench.md."""
+    m = report['machine']
+    lines = [f"# thermostereo bench ({report['created_utc']})", '',
+             f"Checkpoint: `{report['checkpoint']}` ({report['weights']})", '',
+             f"Machine: {m.get('cpu_model')}, {m.get('cpu_count')} CPUs, torch threads "
+             f"{m.get('torch_threads')}, load average {m.get('load_average')}; GPU: "
+             f"{m.get('gpu_name', 'none')}; torch {m.get('torch')}, onnxruntime "
+             f"{m.get('onnxruntime')}, OpenCV {m.get('opencv')}, TensorRT {m.get('tensorrt')}",
+             '']
+    cost = report.get('model') or {}
+    if cost:
+        gflops = ', '.join(f'{k}: {v:.2f}' for k, v in cost.get('gflops', {}).items())
+        lines += [f"Model: {cost.get('arch')}, {cost.get('params', 0) / 1e6:.3f} M params, "
+                  f'GFLOPs per pair ({gflops}), max disparity {BENCH_MAX_DISPARITY}', '']
+    lines += ['## Latency', '',
+              '| configuration | size | p50 ms | p95 ms | runs | peak RSS MiB | '
+              'CUDA max alloc MiB | vs SGBM p50 |', '|---|---|---|---|---|---|---|---|']
+    ratios = report.get('ratios', {}).get('latency_p50_network_over_sgbm', {})
+    for row in report['latency'] + report['sgbm']:
+        ratio = ratios.get(f"{row['label']} @ {row['size']}")
+        lines.append(f"| {row['label']} | {row['size']} | {_fmt(row['p50_ms'])} | "
+                     f"{_fmt(row['p95_ms'])} | {row['n']} | {_fmt(row.get('peak_rss_mb'), 0)} | "
+                     f"{_fmt(row.get('cuda_max_allocated_mb'), 0)} | "
+                     f"{_fmt(ratio) + 'x' if ratio else '-'} |")
+    for skipped in report.get('skipped', []):
+        lines.append(f'\nSkipped: {skipped}')
+    acc = report.get('accuracy')
+    if acc:
+        lines += ['', f"## Speed x accuracy (held-out synthetic, "
+                  f"{acc['pairs_per_condition'] or 'all'} pairs per condition"
+                  f"{', size ' + acc['size'] if acc['size'] else ''})", '',
+                  '| method | p50 ms | scope | EPE px | D1 % | EPE ratio | D1 ratio |',
+                  '|---|---|---|---|---|---|---|']
+        fastest = report.get('summary', {})
+        for scope, results in [('all', acc['all'])] + list(acc['conditions'].items()):
+            for method in ('network', 'sgbm'):
+                r = results.get(method, {})
+                is_net = method == 'network'
+                lines.append(
+                    f"| {method} | {_fmt(fastest.get(method + '_p50_ms'))} | {scope} | "
+                    f"{_fmt(r.get('epe'), 3)} | {_fmt(r.get('d1'), 2)} | "
+                    f"{_fmt(report['ratios'].get('epe_network_over_sgbm_' + scope)) if is_net else '1'} | "  # noqa: E501
+                    f"{_fmt(report['ratios'].get('d1_network_over_sgbm_' + scope)) if is_net else '1'} |")  # noqa: E501
+        lines += ['', f"p50 ms: {fastest.get('note', '')}"]
+    node = report.get('node')
+    if node:
+        lines += ['', '## Node end to end (real DDS)', '']
+        if node.get('skipped'):
+            lines.append(f"Skipped: {node['skipped']}")
+        else:
+            from_node = node.get('node_diagnostics', {})
+            lines += [
+                f"{node['size']} at {node['rate_hz']} Hz, {node['sent']} pairs sent, device "
+                f"{from_node.get('device', '?')} ({from_node.get('precision', '?')})", '',
+                '| topic | delivered | delivered rate Hz | drops | latency p50 ms | '
+                'latency p95 ms |', '|---|---|---|---|---|---|']
+            for topic in ('disparity', 'points2'):
+                t = node['topics'][topic]
+                lines.append(f"| {topic} | {t['delivered']} | {_fmt(t['rate_hz'])} | "
+                             f"{t['drops']} | {_fmt(t['latency']['p50_ms'])} | "
+                             f"{_fmt(t['latency']['p95_ms'])} |")
+            lines += ['', 'Share of the node pipeline (p50):', '']
+            for key, value in node.get('breakdown', {}).items():
+                lines.append(f'- {key}: {_fmt(value) if isinstance(value, float) else value}')
+            if node.get('profile_top'):
+                lines += ['', 'Hottest node functions (cProfile, cumulative s):', '']
+                for entry in node['profile_top']:
+                    lines.append(f"- {entry['function']}: {entry['cumulative_s']:.3f} s "
+                                 f"({entry['calls']} calls)")
+    lines.append('')
+    return '\n'.join(lines)
+
+
+# Driver ---------------------------------------------------------------------------------------
+
+def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pathlib.Path, str]:
+    from thermostereo_ros.inference import CheckpointError, default_checkpoint
+
+    if args.checkpoint:
+        return pathlib.Path(args.checkpoint), 'checkpoint'
+    try:
+        return default_checkpoint(), 'shipped default weights'
+    except CheckpointError:
+        if not args.random_weights:
+            raise
+    import torch
+
+    from thermostereo_ros.inference import save_checkpoint
+    from thermostereo_ros.model import build_model
+
+    # Timing only depends on the architecture, so untrained default-architecture weights give
+    # representative latency; the report marks them so accuracy is never read as real.
+    torch.manual_seed(0)
+    model = build_model('thermostereo_rt', {'max_disparity': BENCH_MAX_DISPARITY})
+    path = save_checkpoint(out / 'random_weights.safetensors', model, 'thermostereo_rt',
+                           model.config, {'mode': 'joint', 'low': 1, 'high': 99},
+                           {'purpose': 'random weights for thermostereo bench timing'})
+    return path, 'RANDOM weights (timing only; accuracy meaningless)'
+
+
+def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run every enabled part and return the report (also written to --out)."""
+    import torch
+
+    from thermostereo_ros.inference.synthetic import synthetic_pair
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ['OMP_NUM_THREADS'] = str(args.threads)  # onnxruntime and the node follow it
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = parse_sizes(args.sizes)
+    checkpoint, weights = _resolve_checkpoint(args, out)
+    report: Dict[str, Any] = {
+        'created_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+        'checkpoint': str(checkpoint), 'weights': weights, 'machine': machine_info(),
+        'settings': {'sizes': [size_label(s) for s in sizes], 'runs': args.runs,
+                     'warmup': args.warmup, 'device': args.device,
+                     'max_disparity': BENCH_MAX_DISPARITY},
+        'latency': [], 'sgbm': [], 'skipped': [], 'errors': []}
+    report['model'] = model_costs(checkpoint, sizes)
+    if report['model']['max_disparity'] != BENCH_MAX_DISPARITY:
+        # The network's cost volume depends on it, so such numbers are not comparable.
+        report['skipped'].append(
+            f"note: the checkpoint's max_disparity is {report['model']['max_disparity']}, "
+            f'not the benchmark setting {BENCH_MAX_DISPARITY}; its numbers are its own')
+    trt_ok, trt_why = tensorrt_importable()
+    configs = engine_configs(args.device, args.compile, trt_ok and not args.no_tensorrt)
+    if torch.cuda.is_available() and args.device != 'cpu' and not trt_ok:
+        report['skipped'].append(f'tensorrt: {trt_why}')
+    for size in sizes:
+        pair = synthetic_pair(size[0], size[1], _TIMING_SHIFT)
+        for config in configs:
+            print(f"bench: {config['label']} at {size_label(size)} ...", flush=True)
+            try:
+                row = bench_engine(checkpoint, config, size, args.runs, args.warmup, pair)
+            except Exception as exc:  # one failing backend must not lose the other numbers
+                report['errors'].append(f"{config['label']} @ {size_label(size)}: "
+                                        f'{type(exc).__name__}: {exc}')
+                print(f'bench:   failed: {exc}', flush=True)
+                continue
+            report['latency'].append(row)
+            print(f"bench:   p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms", flush=True)
+        try:
+            report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
+        except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
+            report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
+    acc = None
+    if args.accuracy_pairs is None or args.accuracy_pairs > 0:
+        print('bench: accuracy on the held-out set ...', flush=True)
+        acc_size = parse_sizes(args.accuracy_size)[0] if args.accuracy_size else None
+        acc = accuracy(checkpoint, args.accuracy_pairs, acc_size, args.device)
+        report['accuracy'] = acc
+    report['ratios'] = compute_ratios(report['latency'], report['sgbm'], acc)
+    report['summary'] = _summary(report, sizes)
+    if not args.skip_node:
+        report['node'] = _node_bench(args, checkpoint, sizes, out)
+    _write(report, out)
+    return report
+
+
+def _summary(report: Dict[str, Any], sizes: Sequence[Size]) -> Dict[str, Any]:
+    # Speed x accuracy on one line: the fastest network configuration at the first (or
+    # held-out) size against raw SGBM at the same size.
+    size = size_label(sizes[0])
+    nets = [r for r in report['latency'] if r['size'] == size]
+    sgbm = [r for r in report['sgbm'] if r['size'] == size and 'hole' not in r['label']]
+    out: Dict[str, Any] = {}
+    if nets:
+        best = min(nets, key=lambda r: r['p50_ms'])
+        out.update(network_p50_ms=best['p50_ms'], network_config=best['label'])
+    if sgbm:
+        out['sgbm_p50_ms'] = sgbm[0]['p50_ms']
+    out['note'] = (f"fastest network configuration ({out.get('network_config', '-')}) and raw "
+                   f'SGBM at {size}')
+    out['latency_ratio'] = _ratio(out.get('network_p50_ms'), out.get('sgbm_p50_ms'))
+    return out
+
+
+def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Sequence[Size],
+                out: pathlib.Path) -> Dict[str, Any]:
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as exc:
+        return {'skipped': f'rclpy is not importable here ({exc})'}
+    from thermostereo_ros.ros.bench_node import run_node_bench
+
+    size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
+    device = 'cpu' if args.device == 'cpu' else ('cuda' if args.device == 'cuda' else 'auto')
+    print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)
+    result = run_node_bench(checkpoint, size, rate_hz=args.node_rate, pairs=args.node_pairs,
+                            device=device, precision=args.node_precision)
+    if args.node_profile > 0 and not result.get('skipped'):
+        print('bench: node under cProfile ...', flush=True)
+        profiled = run_node_bench(checkpoint, size, rate_hz=args.node_rate,
+                                  pairs=args.node_profile, device=device,
+                                  precision=args.node_precision,
+                                  profile_out=out / 'node_profile.pstats')
+        for key in ('profile_top', 'profile_own_time_top', 'profile_file', 'profile_error'):
+            if key in profiled:
+                result[key] = profiled[key]
+    return result
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def _write(report: Dict[str, Any], out: pathlib.Path) -> None:
+    (out / JSON_NAME).write_text(json.dumps(_json_safe(report), indent=2) + '\n')
+    (out / MARKDOWN_NAME).write_text(markdown_report(report))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print the markdown summary; 1 if a part failed."""
+    from thermostereo_ros.inference import CheckpointError
+
+    try:
+        report = run_bench(args)
+    except (CheckpointError, ValueError, RuntimeError) as exc:
+        print(f'thermostereo bench: error: {exc}')
+        return 2
+    print(markdown_report(report))
+    print(f'wrote {pathlib.Path(args.out) / JSON_NAME} and {MARKDOWN_NAME}')
+    for error in report['errors']:
+        print(f'error: {error}')
+    return 1 if report['errors'] else 0
