@@ -193,7 +193,7 @@ def machine_info() -> Dict[str, Any]:
 # Model latency --------------------------------------------------------------------------------
 
 def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str, Any]]:
-    """The (label, StereoEngine kwargs) combinations to time for a --device choice."""
+    """Return the (label, StereoEngine kwargs) combinations to time for a --device choice."""
     import torch
 
     configs = []
@@ -366,7 +366,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def markdown_report(report: Dict[str, Any]) -> str:
-    """The human-readable summary written to bench.md."""
+    """Render the human-readable summary written to bench.md."""
     m = report['machine']
     lines = [f"# thermostereo bench ({report['created_utc']})", '',
              f"Checkpoint: `{report['checkpoint']}` ({report['weights']})", '',

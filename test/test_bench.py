@@ -1,0 +1,88 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo bench` on a tiny random-weight checkpoint: report keys and sane values."""
+
+import json
+import math
+
+import pytest
+
+from node_helpers import tiny_checkpoint
+
+from thermostereo_ros.cli.main import main
+from thermostereo_ros.evaluation import bench
+
+# 256 px is the narrowest width SGBM accepts with a 192 px search and a 15 px window.
+SIZES = '256x64,288x64'
+
+
+def _check_latency(row):
+    assert row['n'] >= 3
+    assert row['p95_ms'] >= row['p50_ms'] > 0
+    assert row['peak_rss_mb'] > 0
+
+
+def test_bench_cli_writes_report(tmp_path):
+    checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
+    out = tmp_path / 'bench_out'
+    code = main(['bench', '--checkpoint', str(checkpoint), '--sizes', SIZES, '--runs', '3',
+                 '--warmup', '1', '--skip-node', '--accuracy-pairs', '1',
+                 '--accuracy-size', '256x64', '--device', 'cpu', '--out', str(out)])
+    assert code == 0
+    report = json.loads((out / 'bench.json').read_text())
+    assert (out / 'bench.md').read_text().startswith('# thermostereo bench')
+    for key in ('machine', 'model', 'latency', 'sgbm', 'accuracy', 'ratios', 'summary'):
+        assert key in report, key
+    assert report['machine']['cpu_model'] and report['machine']['torch']
+    assert report['model']['params'] > 0
+    assert set(report['model']['gflops']) == {'256x64', '288x64'}
+    assert all(v > 0 for v in report['model']['gflops'].values())
+    labels = {(r['label'], r['size']) for r in report['latency']}
+    assert labels == {(c, s) for c in ('torch fp32 cpu', 'onnxruntime fp32 cpu')
+                      for s in ('256x64', '288x64')}
+    for row in report['latency'] + report['sgbm']:
+        _check_latency(row)
+    assert len(report['sgbm']) == 4
+    acc = report['accuracy']
+    assert set(acc['conditions']) == {'day', 'night', 'rain'}
+    for scope in [acc['all']] + list(acc['conditions'].values()):
+        for method in ('network', 'sgbm'):
+            assert math.isfinite(scope[method]['epe']) and scope[method]['epe'] >= 0
+            assert 0 <= scope[method]['d1'] <= 100
+    assert acc['all']['network']['frames'] == 3
+    ratios = report['ratios']
+    for key in ('epe_network_over_sgbm_all', 'd1_network_over_sgbm_all',
+                'epe_network_over_sgbm_day'):
+        assert key in ratios
+    assert ratios['latency_p50_network_over_sgbm']['torch fp32 cpu @ 256x64'] > 0
+    assert report['summary']['latency_ratio'] > 0
+    assert report['errors'] == []
+
+
+def test_parse_sizes_and_merge():
+    assert bench.parse_sizes('640x256, 640x512') == [(256, 640), (512, 640)]
+    with pytest.raises(ValueError):
+        bench.parse_sizes('640by512')
+    merged = bench.merge_disparity_metrics([
+        dict(epe=1.0, d1=10.0, bad1=0, bad2=0, bad3=0, frames=1, pixels=100),
+        dict(epe=3.0, d1=30.0, bad1=0, bad2=0, bad3=0, frames=1, pixels=300)])
+    assert merged['epe'] == pytest.approx(2.5) and merged['d1'] == pytest.approx(25.0)
+    summary = bench.summarize_ms([1.0, 2.0, 3.0, 4.0])
+    assert summary['p95_ms'] >= summary['p50_ms'] > 0 and summary['n'] == 4
+
+
+@pytest.mark.ros
+def test_node_end_to_end_bench(tmp_path):
+    pytest.importorskip('rclpy')
+    from thermostereo_ros.ros.bench_node import run_node_bench
+
+    checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
+    result = run_node_bench(checkpoint, (64, 256), rate_hz=20.0, pairs=10, device='cpu')
+    assert result['sent'] == 10 and result['node_exit_code'] == 0
+    for topic in ('disparity', 'points2'):
+        t = result['topics'][topic]
+        assert t['delivered'] >= 1 and t['delivered'] + t['drops'] == 10
+        assert t['latency']['p95_ms'] >= t['latency']['p50_ms'] > 0
+    deltas = result['node_counter_deltas']
+    assert deltas['pairs_in'] == 10 and deltas['pairs_out'] >= 1
+    assert 'node_inference_p50_ms' in result['breakdown']
