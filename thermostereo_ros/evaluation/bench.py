@@ -13,6 +13,7 @@ per configuration is the process RSS high-water mark, reset before each configur
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -413,8 +414,9 @@ def markdown_report(report: Dict[str, Any]) -> str:
     node = report.get('node')
     if node:
         lines += ['', '## Node end to end (real DDS)', '']
-        if node.get('skipped'):
-            lines.append(f"Skipped: {node['skipped']}")
+        if node.get('skipped') or node.get('error'):
+            lines.append(f"Skipped: {node['skipped']}" if node.get('skipped')
+                         else f"Failed: {node['error']}")
         else:
             from_node = node.get('node_diagnostics', {})
             lines += [
@@ -496,6 +498,10 @@ def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
     configs = engine_configs(args.device, args.compile, trt_ok and not args.no_tensorrt)
     if torch.cuda.is_available() and args.device != 'cpu' and not trt_ok:
         report['skipped'].append(f'tensorrt: {trt_why}')
+    # A GPU machine may lack OpenCV: the network numbers are still worth having.
+    have_cv2 = importlib.util.find_spec('cv2') is not None
+    if not have_cv2:
+        report['skipped'].append('sgbm and accuracy: OpenCV (cv2) is not importable here')
     for size in sizes:
         pair = synthetic_pair(size[0], size[1], _TIMING_SHIFT)
         for config in configs:
@@ -509,20 +515,28 @@ def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
                 continue
             report['latency'].append(row)
             print(f"bench:   p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms", flush=True)
+        if not have_cv2:
+            continue
         try:
             report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
         except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
             report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
+        _write(report, out)  # partial results survive a time limit on later parts
     acc = None
-    if args.accuracy_pairs is None or args.accuracy_pairs > 0:
+    if have_cv2 and (args.accuracy_pairs is None or args.accuracy_pairs > 0):
         print('bench: accuracy on the held-out set ...', flush=True)
         acc_size = parse_sizes(args.accuracy_size)[0] if args.accuracy_size else None
         acc = accuracy(checkpoint, args.accuracy_pairs, acc_size, args.device)
         report['accuracy'] = acc
     report['ratios'] = compute_ratios(report['latency'], report['sgbm'], acc)
     report['summary'] = _summary(report, sizes)
+    _write(report, out)
     if not args.skip_node:
-        report['node'] = _node_bench(args, checkpoint, sizes, out)
+        try:
+            report['node'] = _node_bench(args, checkpoint, sizes, out)
+        except Exception as exc:  # the node failing to start is a result, not a crash
+            report['node'] = {'error': f'{type(exc).__name__}: {exc}'}
+            report['errors'].append(f"node: {report['node']['error']}")
     _write(report, out)
     return report
 
@@ -548,9 +562,12 @@ def _summary(report: Dict[str, Any], sizes: Sequence[Size]) -> Dict[str, Any]:
 def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Sequence[Size],
                 out: pathlib.Path) -> Dict[str, Any]:
     try:
+        import diagnostic_msgs.msg  # noqa: F401
         import rclpy  # noqa: F401
+        import sensor_msgs.msg  # noqa: F401
+        import stereo_msgs.msg  # noqa: F401
     except ImportError as exc:
-        return {'skipped': f'rclpy is not importable here ({exc})'}
+        return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
     from thermostereo_ros.ros.bench_node import run_node_bench
 
     size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
