@@ -475,6 +475,10 @@ class ThermoStereoNode(Node):
                 try:
                     self._process(job)
                 except Exception as exc:  # a frame must never take the node down
+                    if not self.context.ok():
+                        # SIGINT shut the context down mid-frame, so publishing failed: that
+                        # is the node stopping, not a processing error to count and log.
+                        return
                     with self._stats.lock:
                         self._stats.inference_errors += 1
                     self._bad_log('inference', f'processing failed: {type(exc).__name__}: {exc}')
