@@ -1,0 +1,727 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo demo`: synthetic MS2 data -> rosbag2 -> DDS replay -> the node -> evaluation.
+
+The whole online pipeline on one machine with nothing but this package: a day and a night
+synthetic sequence are written in the MS2 layout (`data.ms2_writer`), converted to bags with
+depth ground truth (`bags.ms2_to_bag`), and replayed (`ros.replay`) into the real node, run
+as a subprocess with `evaluate_against:=true`. What the node publishes is collected over DDS
+and scored against the ground truth next to the SGBM baseline on the same frames. Results
+go to `--out`: a colourised disparity strip, one frame's point cloud as PLY, summary.json.
+
+Every topic lives under a private namespace (`/thermostereo_demo_<pid>`) so a camera driver
+or another demo on the same machine and ROS domain cannot mix frames into this one.
+"""
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+CONDITIONS = ('day', 'night')
+INPUT_TOPICS = ('left/image_rect', 'right/image_rect', 'left/camera_info', 'right/camera_info',
+                'left/depth_gt')
+STRIP_FRAMES_PER_CONDITION = 2
+NODE_READY_TIMEOUT_S = 120.0
+# After the last input, wait this long without a new output before calling the run over:
+# the node works on at most one frame plus one waiting in its slot.
+OUTPUT_IDLE_S = 5.0
+NODE_STOP_TIMEOUT_S = 15.0
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message is one line for the user."""
+
+
+# Input and model ------------------------------------------------------------------------------
+
+def resolve_model(model_path: Optional[str]) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    """Return (checkpoint path, metadata); DemoError with one line if it is missing or bad."""
+    from thermostereo_ros.inference import CheckpointError, default_checkpoint, load_checkpoint
+
+    if model_path:
+        path = pathlib.Path(model_path).expanduser().resolve()
+    else:
+        try:
+            path = default_checkpoint()
+        except CheckpointError:
+            raise DemoError(
+                'default weights (thermostereo_ros/weights/thermostereo_rt_default.safetensors) '
+                'are not installed; pass --model-path PATH to a ThermoStereoRT checkpoint'
+            ) from None
+    try:
+        _, metadata = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise DemoError(f'cannot use model: {exc}') from None
+    return path, metadata
+
+
+def render_dataset(root: pathlib.Path, frames: int, height: int, width: int, seed: int,
+                   max_disparity: float) -> List[Tuple[str, str]]:
+    """Write one day and one night sequence of frames/2 frames each; [(sequence, condition)]."""
+    from thermostereo_ros.data.ms2_writer import write_dataset
+
+    per_sequence = max(1, math.ceil(frames / len(CONDITIONS)))
+    splits = write_dataset(str(root), len(CONDITIONS), per_sequence, height, width, seed,
+                           CONDITIONS, max_disparity)
+    # write_dataset files each condition's first sequence under its test split.
+    return [(splits[f'test_{c}'][0], c) for c in CONDITIONS]
+
+
+# Node subprocess ------------------------------------------------------------------------------
+
+class NodeProcess:
+    """The thermostereo node as a child process, stopped with SIGINT like `ros2 run` would."""
+
+    def __init__(self, ros_args: List[str], env: Dict[str, str], log_path: pathlib.Path):
+        """Start `python -m thermostereo_ros.ros.node --ros-args ...`, logging to a file."""
+        # A file, not a pipe: nobody reads the node's output while it runs, and a full pipe
+        # would block the node.
+        self.log_path = log_path
+        self._log = open(log_path, 'w')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'thermostereo_ros.ros.node', '--ros-args', *ros_args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def last_line(self) -> str:
+        """The node's last non-empty output line (for error messages)."""
+        self._log.flush()
+        lines = [ln.strip() for ln in self.log_path.read_text(errors='replace').splitlines()]
+        lines = [ln for ln in lines if ln]
+        return lines[-1] if lines else '(no output)'
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc.poll() is None
+
+    def stop(self) -> Optional[int]:
+        """SIGINT, wait; escalate to SIGTERM and SIGKILL only if it hangs. Returns the code."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(NODE_STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.proc.terminate()
+                    try:
+                        self.proc.wait(5.0)
+                    except subprocess.TimeoutExpired:
+                        self.proc.kill()
+                        self.proc.wait()
+            return self.proc.returncode
+        finally:
+            self._log.close()
+
+
+# Collector ------------------------------------------------------------------------------------
+
+@dataclass
+class Collected:
+    """What came back from the node, keyed by header stamp (ns)."""
+
+    disparity: Dict[int, np.ndarray] = field(default_factory=dict)
+    disparity_time: Dict[int, float] = field(default_factory=dict)
+    input_time: Dict[int, float] = field(default_factory=dict)
+    cloud: Any = None
+    cloud_stamp: Optional[int] = None
+    diagnostics: Dict[str, str] = field(default_factory=dict)
+    diagnostics_time: float = -math.inf
+    last_output: float = -math.inf
+
+
+def _stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+class Collector:
+    """Subscribes to the node's outputs (and the left input, for latency) in a private context.
+
+    Callbacks run on one background executor thread and only copy what they need: each
+    DisparityImage as an array, the one PointCloud2 nearest `cloud_target_ns`, the latest
+    diagnostics of our node.
+    """
+
+    def __init__(self, prefix: str, node_name: str, cloud_target_ns: int) -> None:
+        """Create the context, node and subscriptions and start spinning."""
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data, QoSProfile
+        from sensor_msgs.msg import Image, PointCloud2
+        from stereo_msgs.msg import DisparityImage
+
+        self.data = Collected()
+        self.lock = threading.Lock()
+        self._status_name = f'{node_name}: stereo depth'
+        self._cloud_target = cloud_target_ns
+        self.context = rclpy.Context()
+        # args=[]: the demo's own argv is not for rcl.
+        rclpy.init(args=[], context=self.context)
+        self.node = rclpy.create_node('thermostereo_demo_collector', context=self.context)
+        self.replay_node = rclpy.create_node('thermostereo_demo_replay', context=self.context)
+        reliable = QoSProfile(depth=50)
+        self.disparity_sub = self.node.create_subscription(
+            DisparityImage, f'{prefix}/thermal/disparity', self._on_disparity, reliable)
+        self.cloud_sub = self.node.create_subscription(
+            PointCloud2, f'{prefix}/thermal/points2', self._on_cloud, reliable)
+        # Best effort, like the node's own input subscription: a slow collector must never
+        # hold up the replay's reliable writer.
+        self.node.create_subscription(Image, f'{prefix}/thermal/left/image_rect',
+                                      self._on_input, qos_profile_sensor_data)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      QoSProfile(depth=10))
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name='demo_collector', daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def _on_input(self, msg: Any) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.data.input_time.setdefault(_stamp_ns(msg.header), now)
+
+    def _on_disparity(self, msg: Any) -> None:
+        from thermostereo_ros.ros.conversions import image_to_numpy
+
+        now = time.monotonic()
+        disparity = image_to_numpy(msg.image)
+        with self.lock:
+            stamp = _stamp_ns(msg.header)
+            self.data.disparity[stamp] = disparity
+            self.data.disparity_time[stamp] = now
+            self.data.last_output = now
+
+    def _on_cloud(self, msg: Any) -> None:
+        stamp = _stamp_ns(msg.header)
+        with self.lock:
+            best = self.data.cloud_stamp
+            if best is None or abs(stamp - self._cloud_target) < abs(best - self._cloud_target):
+                self.data.cloud, self.data.cloud_stamp = msg, stamp
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if status.name == self._status_name:
+                with self.lock:
+                    self.data.diagnostics = {kv.key: kv.value for kv in status.values}
+                    self.data.diagnostics_time = time.monotonic()
+
+    def ready(self) -> bool:
+        """The node is spinning (it sent diagnostics) and its outputs are matched to us."""
+        with self.lock:
+            spinning = bool(self.data.diagnostics)
+        return spinning and self.disparity_sub.get_publisher_count() > 0 \
+            and self.cloud_sub.get_publisher_count() > 0
+
+    def close(self) -> None:
+        """Stop spinning and shut the private context down."""
+        import rclpy
+        self.executor.shutdown(timeout_sec=2.0)
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(2.0)
+
+
+# Evaluation -----------------------------------------------------------------------------------
+
+def _bag_image(msg: Any) -> np.ndarray:
+    """A rosbags mono16 / 32FC1 Image as a numpy array."""
+    dtype = np.dtype('<u2') if msg.encoding == 'mono16' else np.dtype('<f4')
+    rows = np.frombuffer(np.asarray(msg.data, np.uint8).tobytes(), np.uint8)
+    rows = rows.reshape(msg.height, msg.step)[:, :msg.width * dtype.itemsize]
+    return rows.view(dtype).reshape(msg.height, msg.width).astype(dtype.newbyteorder('='))
+
+
+def iter_bag_frames(bag: pathlib.Path):
+    """Yield (stamp_ns, left, right, depth_gt, StereoCamera) per complete frame of a bag."""
+    from thermostereo_ros.bags import ms2_to_bag as m2b
+    from thermostereo_ros.bags.reader import iter_messages
+    from thermostereo_ros.geometry import StereoCamera
+
+    parts: Dict[int, Dict[str, Any]] = {}
+    names = {m2b.TOPIC_LEFT_IMAGE: 'left', m2b.TOPIC_RIGHT_IMAGE: 'right',
+             m2b.TOPIC_DEPTH_GT: 'depth', m2b.TOPIC_LEFT_INFO: 'left_info',
+             m2b.TOPIC_RIGHT_INFO: 'right_info'}
+    for topic, _, _, msg in iter_messages(bag, list(names)):
+        stamp = _stamp_ns(msg.header)
+        frame = parts.setdefault(stamp, {})
+        frame[names[topic]] = msg if topic.endswith('camera_info') else _bag_image(msg)
+        if len(frame) == len(names):
+            del parts[stamp]
+            camera = StereoCamera.from_projection(frame['left_info'].p, frame['right_info'].p)
+            yield stamp, frame['left'], frame['right'], frame['depth'], camera
+
+
+def gt_disparity(depth: np.ndarray, camera: Any) -> np.ndarray:
+    """Ground-truth (principal-point adjusted) disparity from metric depth; 0 = unknown."""
+    known = np.isfinite(depth) & (depth > 0)
+    safe = np.where(known, depth, 1.0)
+    return np.where(known, np.float32(camera.focal_baseline) / safe, 0.0).astype(np.float32)
+
+
+def colourise(disparity: np.ndarray, valid: np.ndarray, vmax: float) -> np.ndarray:
+    """TURBO colour map over [0, vmax] px (near = red), invalid pixels black; BGR uint8."""
+    import cv2
+
+    scaled = np.clip(disparity / max(vmax, 1e-6), 0.0, 1.0) * 255.0
+    colour = cv2.applyColorMap(np.rint(scaled).astype(np.uint8), cv2.COLORMAP_TURBO)
+    colour[~valid] = 0
+    return colour
+
+
+def _labelled(panel: np.ndarray, text: str) -> np.ndarray:
+    """Panel with a black title bar; the font scales with the panel width."""
+    import cv2
+
+    width = panel.shape[1]
+    scale = max(0.3, min(0.55, width / 1100.0))
+    bar = np.zeros((int(40 * scale) + 6, width, 3), np.uint8)
+    cv2.putText(bar, text, (4, bar.shape[0] - 7), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([bar, panel])
+
+
+def write_strip(path: pathlib.Path, rows: List[Dict[str, Any]]) -> None:
+    """Thermal input | network disparity | SGBM disparity, one row per selected frame.
+
+    Pixels a method left invalid are drawn black (the scores use the filled maps).
+    """
+    import cv2
+
+    from thermostereo_ros.data.normalization import normalize_pair
+
+    images = []
+    for row in rows:
+        left, _ = normalize_pair(row['left'], row['right'], mode='joint')
+        grey = cv2.cvtColor(np.rint(left * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        gt = row['gt']
+        # One colour scale per row, from the ground truth, so both methods are comparable.
+        vmax = float(np.percentile(gt[gt > 0], 99)) * 1.1 if np.any(gt > 0) else 64.0
+        net_valid = row['network_valid']
+        panels = [
+            _labelled(grey, f'thermal left, {row["condition"]} #{row["index"]}'),
+            _labelled(colourise(row['network'], net_valid, vmax),
+                      f'ThermoStereoRT  EPE {row["network_epe"]:.2f} px'),
+            _labelled(colourise(row['sgbm'], row['sgbm_valid'], vmax),
+                      f'SGBM  EPE {row["sgbm_epe"]:.2f} px  (0-{vmax:.0f} px)'),
+        ]
+        images.append(np.hstack(panels))
+    if not cv2.imwrite(str(path), np.vstack(images)):
+        raise DemoError(f'could not write {path}')
+
+
+def write_ply(path: pathlib.Path, cloud_msg: Any) -> int:
+    """Binary little-endian PLY (float x y z intensity) of a cloud's finite points."""
+    from thermostereo_ros.ros.conversions import pointcloud_to_numpy
+
+    cloud = pointcloud_to_numpy(cloud_msg).reshape(-1)
+    finite = np.isfinite(cloud['x']) & np.isfinite(cloud['y']) & np.isfinite(cloud['z'])
+    vertices = np.empty(int(finite.sum()), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'),
+                                                  ('intensity', '<f4')])
+    for name in vertices.dtype.names:
+        vertices[name] = cloud[name][finite]
+    header = ('ply\nformat binary_little_endian 1.0\n'
+              f'comment thermostereo demo, frame {cloud_msg.header.frame_id} stamp '
+              f'{_stamp_ns(cloud_msg.header)} ns, optical frame (x right, y down, z forward)\n'
+              f'element vertex {vertices.size}\n'
+              'property float x\nproperty float y\nproperty float z\nproperty float intensity\n'
+              'end_header\n')
+    with open(path, 'wb') as f:
+        f.write(header.encode('ascii'))
+        f.write(vertices.tobytes())
+    return int(vertices.size)
+
+
+def _metrics(acc: Any) -> Dict[str, Any]:
+    result = acc.result()
+    return {k: result[k] for k in ('epe', 'd1', 'bad3', 'frames', 'pixels')}
+
+
+def evaluate(bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]],
+             received: Dict[int, np.ndarray], max_disparity: float
+             ) -> Tuple[Dict[str, Any], List[Dict[str, Any]], float]:
+    """Score the received disparities and SGBM on the same frames; (metrics, strip rows, ms).
+
+    Both methods are scored densely over every ground-truth pixel: holes (network pixels
+    published as invalid, SGBM's unmatched pixels) are filled by the same rule
+    (`fill_invalid_background`), and each method's density before filling is reported.
+    """
+    from thermostereo_ros.evaluation.metrics import disparity_metrics, MetricAccumulator
+    from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseline
+
+    sgbm = SGBMBaseline(max_disparity=max_disparity)
+    accs = {(m, c): MetricAccumulator(max_disparity) for m in ('network', 'sgbm')
+            for c in CONDITIONS + ('all',)}
+    density = {'network': [], 'sgbm': []}
+    rows: List[Dict[str, Any]] = []
+    sgbm_seconds = 0.0
+    for bag, condition, (first, last) in bags:
+        stamps = sorted(s for s in received if first <= s <= last)
+        picks = {stamps[int(len(stamps) * (k + 1) / (STRIP_FRAMES_PER_CONDITION + 1))]
+                 for k in range(STRIP_FRAMES_PER_CONDITION)} if stamps else set()
+        index = 0
+        for stamp, left, right, depth, camera in iter_bag_frames(bag):
+            index += 1
+            if stamp not in received:
+                continue
+            gt = gt_disparity(depth, camera)
+            network = received[stamp]
+            net_valid = network >= 0
+            net_dense = fill_invalid_background(network, net_valid)
+            started = time.perf_counter()
+            raw = sgbm.compute_raw(left, right) - np.float32(camera.doffs)
+            sgbm_seconds += time.perf_counter() - started
+            sgbm_valid = raw > 0
+            sgbm_dense = fill_invalid_background(raw, sgbm_valid)
+            density['network'].append(float(net_valid.mean()))
+            density['sgbm'].append(float(sgbm_valid.mean()))
+            for c in (condition, 'all'):
+                accs[('network', c)].update(net_dense, gt)
+                accs[('sgbm', c)].update(sgbm_dense, gt)
+            if stamp in picks:
+                rows.append(dict(
+                    condition=condition, index=index - 1, left=left, right=right, gt=gt,
+                    network=net_dense, network_valid=net_valid, sgbm=sgbm_dense,
+                    sgbm_valid=sgbm_valid,
+                    network_epe=disparity_metrics(net_dense, gt, max_disparity)['epe'],
+                    sgbm_epe=disparity_metrics(sgbm_dense, gt, max_disparity)['epe']))
+    metrics: Dict[str, Any] = {}
+    for method in ('network', 'sgbm'):
+        entry = _metrics(accs[(method, 'all')])
+        entry['density'] = float(np.mean(density[method])) if density[method] else math.nan
+        entry['by_condition'] = {c: _metrics(accs[(method, c)]) for c in CONDITIONS}
+        metrics[method] = entry
+    frames = len(density['sgbm'])
+    return metrics, rows, (1e3 * sgbm_seconds / frames if frames else math.nan)
+
+
+# The run --------------------------------------------------------------------------------------
+
+def _percentiles(values: List[float]) -> Dict[str, float]:
+    if not values:
+        return {'p50': math.nan, 'p95': math.nan}
+    return {'p50': float(np.percentile(values, 50)), 'p95': float(np.percentile(values, 95))}
+
+
+def _diag_float(diag: Dict[str, str], key: str) -> float:
+    try:
+        return float(diag.get(key, 'nan'))
+    except ValueError:
+        return math.nan
+
+
+def _diag_int(diag: Dict[str, str], key: str) -> Optional[int]:
+    try:
+        return int(diag[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null: strict JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _wait(predicate: Any, timeout: float, node: NodeProcess, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if not node.alive():
+            raise DemoError(f'the node exited during {what}: {node.last_line()}')
+        if time.monotonic() > deadline:
+            raise DemoError(f'timed out after {timeout:g} s waiting for {what}; node log: '
+                            f'{node.log_path}')
+        time.sleep(0.05)
+
+
+def format_table(summary: Dict[str, Any]) -> str:
+    """The short human-readable result table."""
+    fr, lat, inf = summary['frames'], summary['latency_ms'], summary['node_inference_ms']
+    lines = [
+        f'model    {summary["model"]["path"]}',
+        f'         provenance: {json.dumps(summary["model"]["provenance"])}',
+        f'frames   in {fr["in"]}  out {fr["out"]}  dropped {fr["dropped"]}  (node stale '
+        f'{fr["node_stale"]}, unpaired {fr["unpaired"]}, lost after node {fr["lost_output"]})',
+        f'rate     {summary["rate_hz"]:.1f} Hz in, {summary["output_fps"]:.2f} FPS out',
+        f'latency  p50 {lat["p50"]:.1f} ms  p95 {lat["p95"]:.1f} ms (left image published -> '
+        f'DisparityImage received); node inference p50 {inf["p50"]:.1f} p95 {inf["p95"]:.1f} ms',
+        '',
+        f'{"":16}{"EPE px":>8}{"D1 %":>8}{"density":>9}'
+        + ''.join(f'{c + " EPE":>11}{c + " D1":>9}' for c in CONDITIONS),
+    ]
+    for label, key in (('ThermoStereoRT', 'network'), ('SGBM', 'sgbm')):
+        m = summary['metrics'][key]
+        cells = ''.join(f'{m["by_condition"][c]["epe"]:>11.2f}{m["by_condition"][c]["d1"]:>9.1f}'
+                        for c in CONDITIONS)
+        lines.append(f'{label:16}{m["epe"]:>8.2f}{m["d1"]:>8.1f}{100 * m["density"]:>8.0f}%'
+                     + cells)
+    online = summary['node_online_eval']
+    lines += [f'node eval_* (raw disparity, {online["frames"]} frames): EPE '
+              f'{online["epe_px"]:.2f} px, D1 {online["d1_percent"]:.1f} %',
+              f'SGBM {summary["sgbm_ms_per_frame"]:.0f} ms/frame; scored on the '
+              f'{fr["out"]} frames the node answered; wall {summary["wall_s"]:.1f} s']
+    return '\n'.join(lines)
+
+
+@dataclass
+class OnlineRun:
+    """What the online part of the demo produced."""
+
+    sequences: List[Tuple[str, str]]
+    bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]]
+    frames_per_sequence: int
+    published: int
+    data: Collected
+    timings: Dict[str, float]
+
+
+def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, frames: int,
+               rate_hz: float, height: int, width: int, seed: int, threads: int,
+               log: Any) -> OnlineRun:
+    """Render, convert, start the node, replay into it and collect; the node always stops."""
+    from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
+    from thermostereo_ros.bags.reader import bag_info
+    from thermostereo_ros.ros.replay import replay_bag
+
+    started = time.monotonic()
+    timings: Dict[str, float] = {}
+    prefix = f'/thermostereo_demo_{os.getpid()}'
+    node_name = f'thermostereo_demo_{os.getpid()}'
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': str(threads)}
+    # Reliable inputs, through the node's standard QoS override parameters. With its default
+    # best-effort (sensor data) inputs, Fast DDS's default 512 KiB shared-memory segment cannot
+    # hold a frame's images and depth (~1.3 MB at 640x256) and most frames were lost between
+    # processes even at 2 Hz with an idle subscriber; those losses say nothing about the node.
+    # With reliable delivery every remaining drop is the node's own (its one-slot buffer).
+    qos = [arg for topic in INPUT_TOPICS for arg in (
+        '-p', f'qos_overrides.{prefix}/thermal/{topic}.subscription.reliability:=reliable')]
+    node = NodeProcess(['-r', f'__ns:={prefix}/thermal', '-r', f'__node:={node_name}',
+                        '-p', f'model_path:={path}', '-p', 'device:=cpu',
+                        '-p', 'evaluate_against:=true', '-p', f'max_disparity:={max_disparity}',
+                        *qos], env, workdir / 'node.log')
+    collector = None
+    try:
+        # The node imports torch and loads the model while the data is rendered.
+        root = workdir / 'ms2'
+        sequences = render_dataset(root, frames, height, width, seed, max_disparity)
+        timings['render_s'] = time.monotonic() - started
+        t0 = time.monotonic()
+        bags = []
+        for seq, condition in sequences:
+            result = convert_sequence(root, seq, workdir / f'bag_{condition}',
+                                      with_depth_gt=True, progress=False)
+            bags.append((result.bag_path, condition, (result.start_ns, result.end_ns)))
+        timings['convert_s'] = time.monotonic() - t0
+        log(f'demo: {len(sequences)} sequences ({", ".join(c for _, c in sequences)}) of '
+            f'{result.frames} frames, {width}x{height}, in {workdir}')
+
+        # The point cloud kept is the one nearest the middle of the day sequence.
+        collector = Collector(prefix, node_name, sum(bags[0][2]) // 2)
+        _wait(collector.ready, NODE_READY_TIMEOUT_S, node, 'the node to start')
+        timings['node_ready_s'] = time.monotonic() - started
+
+        published = 0
+        t0 = time.monotonic()
+        for bag, condition, _ in bags:
+            info = bag_info(bag)
+            count = info.topics[TOPIC_LEFT_IMAGE][1]
+            # rosbag2's end time is one past the last message.
+            span_s = max(info.end_ns - info.start_ns - 1, 0) / 1e9
+            bag_hz = (count - 1) / span_s if count > 1 and span_s > 0 else rate_hz
+            log(f'demo: replaying the {condition} bag at {rate_hz:g} Hz ({count} frames)')
+            replayed = replay_bag(bag, collector.replay_node, rate=rate_hz / bag_hz,
+                                  remaps={t: prefix + t for t in info.topics},
+                                  wait_for_subscribers=1, start_delay_s=0.5,
+                                  log=lambda text: log(f'demo: {text}'))
+            published += replayed.published[prefix + TOPIC_LEFT_IMAGE]
+            if replayed.interrupted:
+                raise KeyboardInterrupt
+        replay_end = time.monotonic()
+
+        def settled() -> bool:
+            with collector.lock:
+                done = len(collector.data.disparity) >= published
+                idle = time.monotonic() - max(collector.data.last_output, replay_end)
+            return done or idle > OUTPUT_IDLE_S
+
+        _wait(settled, OUTPUT_IDLE_S * 4, node, 'the last outputs')
+        final_output = time.monotonic()
+        # One more diagnostics message, sent after the last output: the final counters.
+        _wait(lambda: collector.data.diagnostics_time > final_output + 0.05, 5.0, node,
+              'the final diagnostics')
+        timings['replay_s'] = time.monotonic() - t0
+    finally:
+        if collector is not None:
+            collector.close()
+        code = node.stop()
+        if code not in (0, None) and sys.exc_info()[0] is None:
+            log(f'demo: warning: the node exited with code {code}: {node.last_line()}')
+    return OnlineRun(sequences, bags, result.frames, published, collector.data, timings)
+
+
+def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
+              metadata: Dict[str, Any], max_disparity: int, rate_hz: float,
+              threads: int) -> Dict[str, Any]:
+    """Score the collected outputs, write the strip, PLY and summary.json; return the summary."""
+    data = online.data
+    received = data.disparity
+    latencies = [1e3 * (data.disparity_time[s] - data.input_time[s])
+                 for s in received if s in data.input_time]
+    out_times = sorted(data.disparity_time.values())
+    fps = (len(out_times) - 1) / (out_times[-1] - out_times[0]) if len(out_times) > 1 \
+        else math.nan
+    diag = data.diagnostics
+
+    t0 = time.monotonic()
+    metrics, rows, sgbm_ms = evaluate(online.bags, received, max_disparity)
+    files = {}
+    if rows:
+        write_strip(out / 'disparity_strip.png', rows)
+        files['strip'] = 'disparity_strip.png'
+    points = None
+    if data.cloud is not None:
+        points = write_ply(out / 'pointcloud.ply', data.cloud)
+        files['pointcloud'] = 'pointcloud.ply'
+    online.timings['evaluate_s'] = time.monotonic() - t0
+    pairs_in, pairs_out = _diag_int(diag, 'pairs_in'), _diag_int(diag, 'pairs_out')
+    published = online.published
+    return {
+        'model': {'path': str(path), 'arch': metadata.get('arch'),
+                  'config': metadata.get('config'), 'provenance': metadata.get('provenance')},
+        'data': {'sequences': [{'name': s, 'condition': c} for s, c in online.sequences],
+                 'frames_per_sequence': online.frames_per_sequence,
+                 'max_disparity': max_disparity},
+        'rate_hz': rate_hz,
+        'node_threads': threads,
+        'frames': {'in': published, 'out': len(received),
+                   'dropped': published - len(received),
+                   'node_pairs_in': pairs_in, 'node_pairs_out': pairs_out,
+                   'node_stale': _diag_int(diag, 'drops_stale'),
+                   'unpaired': None if pairs_in is None else published - pairs_in,
+                   'lost_output': None if pairs_out is None else pairs_out - len(received),
+                   'node_bad_input': _diag_int(diag, 'drops_bad_input')},
+        'output_fps': fps,
+        'latency_ms': _percentiles(latencies),
+        'node_inference_ms': {'p50': _diag_float(diag, 'inference_latency_p50_ms'),
+                              'p95': _diag_float(diag, 'inference_latency_p95_ms')},
+        'metrics': metrics,
+        'node_online_eval': {'frames': _diag_int(diag, 'eval_frames'),
+                             'epe_px': _diag_float(diag, 'eval_epe_px'),
+                             'd1_percent': _diag_float(diag, 'eval_d1_percent')},
+        'node_diagnostics': diag,
+        'sgbm_ms_per_frame': sgbm_ms,
+        'pointcloud_vertices': points,
+        'pointcloud_stamp_ns': data.cloud_stamp,
+        'files': files,
+        'timings': online.timings,
+    }
+
+
+def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = None,
+             rate_hz: float = 5.0, keep_workdir: bool = False, height: int = 256,
+             width: int = 640, seed: int = 0, node_threads: int = 0,
+             log: Any = print) -> Dict[str, Any]:
+    """Run the demo end to end; returns the summary (also written to out/summary.json)."""
+    started = time.monotonic()
+    if frames < len(CONDITIONS):
+        raise DemoError(f'--frames must be at least {len(CONDITIONS)}, got {frames}')
+    if not rate_hz > 0:
+        raise DemoError(f'--rate must be positive, got {rate_hz}')
+    path, metadata = resolve_model(model_path)
+    max_disparity = int(metadata['config'].get('max_disparity', 192))
+    # DDS stays on this machine unless the user chose otherwise (the Makefile does the same).
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    # Leave a core to the replay and the collector: torch's OpenMP workers spinning against
+    # them on a 2-core machine cost far more than the second thread gains.
+    threads = node_threads or max(1, (os.cpu_count() or 2) - 1)
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix='thermostereo_demo_'))
+    try:
+        online = run_online(workdir, path, max_disparity, frames, rate_hz, height, width,
+                            seed, threads, log)
+        summary = summarise(online, out, path, metadata, max_disparity, rate_hz, threads)
+        summary['data'].update(width=width, height=height, seed=seed)
+        summary['wall_s'] = time.monotonic() - started
+        with open(out / 'summary.json', 'w') as f:
+            json.dump(_json_safe(summary), f, indent=2)
+        return summary
+    finally:
+        if keep_workdir:
+            log(f'demo: kept {workdir}')
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the demo options."""
+    parser.add_argument('--out', default='demo_out', help='output folder (default demo_out)')
+    parser.add_argument('--frames', type=int, default=60,
+                        help='frames in all, half day and half night (default 60)')
+    parser.add_argument('--model-path', default=None,
+                        help='ThermoStereoRT .safetensors checkpoint (default: shipped weights)')
+    parser.add_argument('--rate', type=float, default=5.0,
+                        help='replay rate in frames per second (default 5; lower it if the '
+                        'table reports drops on a slow machine)')
+    parser.add_argument('--keep-workdir', action='store_true',
+                        help='keep the rendered MS2 data, bags and node log')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=256)
+    parser.add_argument('--seed', type=int, default=0, help='render seed')
+    parser.add_argument('--node-threads', type=int, default=0,
+                        help='torch threads of the node (default: CPU cores - 1, at least 1)')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print its table; 1 with one line on a user-facing error."""
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    out = pathlib.Path(args.out)
+    try:
+        summary = run_demo(out, frames=args.frames, model_path=args.model_path,
+                           rate_hz=args.rate, keep_workdir=args.keep_workdir,
+                           height=args.height, width=args.width, seed=args.seed,
+                           node_threads=args.node_threads, log=log)
+    except DemoError as exc:
+        print(f'demo: error: {exc}', file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print('demo: interrupted', file=sys.stderr, flush=True)
+        return 130
+    print(format_table(summary))
+    print(f'wrote {", ".join(str(out / f) for f in summary["files"].values())}, '
+          f'{out / "summary.json"}')
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Stand-alone entry point (`python -m thermostereo_ros.ros.demo`)."""
+    parser = argparse.ArgumentParser(prog='demo', description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
