@@ -50,5 +50,10 @@ test-jazzy: $(JAZZY_VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m flake8 thermostereo_ros test launch setup.py
 
+# The main job: a synthetic day + night sequence as bags, replayed over DDS into the node,
+# scored against ground truth next to SGBM; writes demo_out/. Uses the shipped weights.
+demo: $(VENV)/.installed
+	$(PY) -m thermostereo_ros.cli.main demo --out demo_out
+
 clean:
 	rm -rf $(VENV) $(JAZZY_VENV) build *.egg-info demo_out bench_out
