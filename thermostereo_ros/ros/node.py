@@ -337,6 +337,10 @@ class ThermoStereoNode(Node):
             engine = self._engine_factory(config)
         except Exception as exc:  # any failure to load is reported the same way
             reason = str(exc) or type(exc).__name__
+            # Checkpoint errors already begin with the path: say it once in the one line.
+            prefix = f'{config["model_path"]}: '
+            if config['model_path'] and reason.startswith(prefix):
+                reason = reason[len(prefix):]
             raise EngineLoadError(f'cannot load model {_model_label(config["model_path"])}: '
                                   f'{reason}') from exc
         native = getattr(engine, 'max_disparity', None)
