@@ -57,3 +57,12 @@ demo: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(JAZZY_VENV) build *.egg-info demo_out bench_out
+
+# Reliability figures (test/test_reliability.py writes bench_out/reliability-<distro>.json on
+# every run) rendered into docs/RELIABILITY.md. Only this explicit target rewrites the doc.
+.PHONY: reliability-report
+reliability-report: $(VENV)/.installed $(JAZZY_VENV)/.installed
+	rm -f bench_out/reliability-*.json
+	$(PY) -m pytest -q test/test_reliability.py
+	$(JAZZY_PY) -m pytest -q -m ros test/test_reliability.py
+	$(PY) scripts/reliability_report.py
