@@ -16,6 +16,9 @@ from node_helpers import Harness, tiny_checkpoint
 
 pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy')
+# ms2-to-bag (which the demo and these bags use) needs the 'tools' extras.
+pytest.importorskip('rosbags')
+pytest.importorskip('tqdm')
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES, HEIGHT, WIDTH, MAX_DISPARITY = 4, 48, 96, 32
