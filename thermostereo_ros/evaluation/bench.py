@@ -69,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--node-size', default=None,
                         help='WIDTHxHEIGHT for the node run (default: the first of --sizes)')
     parser.add_argument('--node-precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
+                        help='large-shm: Fast DDS with a 16 MiB shared-memory segment (the '
+                             'default 512 KiB one drops best-effort 640x512 mono16 images); '
+                             'default: the middleware defaults')
     parser.add_argument('--node-profile', type=int, default=0, metavar='PAIRS',
                         help='also run the node under cProfile for this many pairs and '
                              'record the hottest functions (0 = no profile run)')
@@ -421,7 +425,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
             from_node = node.get('node_diagnostics', {})
             lines += [
                 f"{node['size']} at {node['rate_hz']} Hz, {node['sent']} pairs sent, device "
-                f"{from_node.get('device', '?')} ({from_node.get('precision', '?')})", '',
+                f"{from_node.get('device', '?')} ({from_node.get('precision', '?')}), DDS: "
+                f"{node.get('dds_profile')}", '',
                 '| topic | delivered | delivered rate Hz | drops | latency p50 ms | '
                 'latency p95 ms |', '|---|---|---|---|---|---|']
             for topic in ('disparity', 'points2'):
@@ -568,8 +573,9 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
         import stereo_msgs.msg  # noqa: F401
     except ImportError as exc:
         return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
-    from thermostereo_ros.ros.bench_node import run_node_bench
+    from thermostereo_ros.ros.bench_node import apply_dds_profile, run_node_bench
 
+    dds = apply_dds_profile(args.dds_profile, out)
     size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
     device = 'cpu' if args.device == 'cpu' else ('cuda' if args.device == 'cuda' else 'auto')
     print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)
@@ -584,6 +590,7 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
         for key in ('profile_top', 'profile_own_time_top', 'profile_file', 'profile_error'):
             if key in profiled:
                 result[key] = profiled[key]
+    result.update(dds)
     return result
 
 
