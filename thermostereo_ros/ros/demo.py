@@ -39,6 +39,7 @@ NODE_READY_TIMEOUT_S = 120.0
 # the node works on at most one frame plus one waiting in its slot.
 OUTPUT_IDLE_S = 5.0
 NODE_STOP_TIMEOUT_S = 15.0
+WARM_UP_FRAMES = 1
 
 
 class DemoError(RuntimeError):
@@ -156,6 +157,7 @@ class Collector:
     def __init__(self, prefix: str, node_name: str, cloud_target_ns: int) -> None:
         """Create the context, node and subscriptions and start spinning."""
         import rclpy
+        import rclpy.signals
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -167,8 +169,10 @@ class Collector:
         self._status_name = f'{node_name}: stereo depth'
         self._cloud_target = cloud_target_ns
         self.context = rclpy.Context()
-        # args=[]: the demo's own argv is not for rcl.
-        rclpy.init(args=[], context=self.context)
+        # args=[]: the demo's own argv is not for rcl. No rclpy signal handler: it would
+        # swallow Ctrl-C, and the demo must stop (and stop the node) on it.
+        rclpy.init(args=[], context=self.context,
+                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         self.node = rclpy.create_node('thermostereo_demo_collector', context=self.context)
         self.replay_node = rclpy.create_node('thermostereo_demo_replay', context=self.context)
         reliable = QoSProfile(depth=50)
@@ -485,6 +489,48 @@ def format_table(summary: Dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProcess) -> float:
+    """Send the bag's first pair once, 1 s before its real stamp, and wait for its disparity.
+
+    torch's first inference is several times slower than the rest; without this the first
+    real frames would be dropped as stale for a reason that says nothing about steady state.
+    No ground truth is sent, so the node's eval_* figures do not include it. Returns seconds.
+    """
+    from rclpy.qos import QoSProfile
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from thermostereo_ros.bags import ms2_to_bag as m2b
+    from thermostereo_ros.bags.reader import iter_raw_cdr
+
+    topics = {m2b.TOPIC_LEFT_INFO: CameraInfo, m2b.TOPIC_RIGHT_INFO: CameraInfo,
+              m2b.TOPIC_LEFT_IMAGE: Image, m2b.TOPIC_RIGHT_IMAGE: Image}
+    first: Dict[str, Any] = {}
+    for topic, _, _, cdr in iter_raw_cdr(bag, list(topics)):
+        first.setdefault(topic, deserialize_message(cdr, topics[topic]))
+        if len(first) == len(topics):
+            break
+    stamp = _stamp_ns(first[m2b.TOPIC_LEFT_IMAGE].header) - 1_000_000_000
+    publishers = {t: collector.replay_node.create_publisher(cls, prefix + t, QoSProfile(depth=1))
+                  for t, cls in topics.items()}
+    started = time.monotonic()
+    try:
+        _wait(lambda: all(p.get_subscription_count() > 0 for p in publishers.values()), 10.0,
+              node, 'the node to subscribe')
+        for topic, msg in first.items():  # camera_info first, as a driver would
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            publishers[topic].publish(msg)
+        _wait(lambda: stamp in collector.data.disparity, NODE_READY_TIMEOUT_S, node,
+              'the warm-up frame')
+    finally:
+        for publisher in publishers.values():
+            collector.replay_node.destroy_publisher(publisher)
+    with collector.lock:
+        collector.data = Collected(diagnostics=collector.data.diagnostics,
+                                   diagnostics_time=collector.data.diagnostics_time)
+    return time.monotonic() - started
+
+
 @dataclass
 class OnlineRun:
     """What the online part of the demo produced."""
@@ -541,6 +587,7 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         collector = Collector(prefix, node_name, sum(bags[0][2]) // 2)
         _wait(collector.ready, NODE_READY_TIMEOUT_S, node, 'the node to start')
         timings['node_ready_s'] = time.monotonic() - started
+        timings['warm_up_s'] = warm_up(collector, bags[0][0], prefix, node)
 
         published = 0
         t0 = time.monotonic()
@@ -605,7 +652,9 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
         points = write_ply(out / 'pointcloud.ply', data.cloud)
         files['pointcloud'] = 'pointcloud.ply'
     online.timings['evaluate_s'] = time.monotonic() - t0
-    pairs_in, pairs_out = _diag_int(diag, 'pairs_in'), _diag_int(diag, 'pairs_out')
+    # The node's counters include the warm-up pair; the demo's figures are the bags' frames.
+    pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES
+                           for v in (_diag_int(diag, 'pairs_in'), _diag_int(diag, 'pairs_out')))
     published = online.published
     return {
         'model': {'path': str(path), 'arch': metadata.get('arch'),
