@@ -159,6 +159,7 @@ class _Job:
     right: _Frame
     camera: StereoCamera
     right_fx: float
+    timeline: int = 0
 
 
 class _Stats:
@@ -218,6 +219,10 @@ class ThermoStereoNode(Node):
         self._rebuild_requested = False
         self._stop = False
         self._last_processed_ns = -1
+        # Bumped whenever an input's time jumps back: stamps are only compared within one
+        # timeline, so after a bag loop the worker does not discard the new, earlier stamps.
+        self._timeline = 0
+        self._last_processed_timeline = 0
 
         sensor_qos = qos_profile_sensor_data
         overrides = QoSOverridingOptions.with_default_policies()
@@ -374,6 +379,7 @@ class ThermoStereoNode(Node):
             # but never pair across the jump: this stream's queued messages are from the old
             # one. Other streams keep theirs, which may already be on the new timeline.
             self._sync.reset(stream)
+            self._timeline += 1
             self._bad_input(topic, 'time_backwards',
                             f'stamp went backwards by {(last - stamp) / 1e9:.3f} s')
             return False
@@ -445,7 +451,8 @@ class ThermoStereoNode(Node):
                             f'unusable calibration: {exc}')
             return None
         del left_topic
-        return _Job(pair.stamp_ns, left, right, camera, float(pair.right_info.p[0]))
+        return _Job(pair.stamp_ns, left, right, camera, float(pair.right_info.p[0]),
+                    self._timeline)
 
     def _offer(self, pair: Any) -> None:
         if pair is None:
@@ -508,7 +515,8 @@ class ThermoStereoNode(Node):
             f'{config["backend"]}')
 
     def _process(self, job: _Job) -> None:
-        if job.stamp_ns < self._last_processed_ns:
+        if job.timeline == self._last_processed_timeline and \
+                job.stamp_ns < self._last_processed_ns:
             with self._stats.lock:
                 self._stats.stale += 1
             return
@@ -526,7 +534,7 @@ class ThermoStereoNode(Node):
             with self._stats.lock:
                 self._stats.skipped_no_subscribers += 1
             return
-        self._last_processed_ns = job.stamp_ns
+        self._last_processed_ns, self._last_processed_timeline = job.stamp_ns, job.timeline
 
         engine, engine_config = self._engine, self._engine_config
         started = time.perf_counter()
