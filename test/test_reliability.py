@@ -345,6 +345,30 @@ def _backwards(c):
     c.pair(c.stamp - 5 * SECOND)
 
 
+@case('timeline_restart_bag_loop', 'rejected', {'time_backwards': 2})
+def _bag_loop(c):
+    # A bag played again from its start: the first image of each stream after the jump is
+    # refused, then the node must follow the new timeline, not wait for the old one's end.
+    base = c.stamp - 60 * SECOND
+    c.pair(base)
+    c.wait_bad({'time_backwards': 2})
+    for k in (1, 2, 3):
+        stamp = base + k * STEP_NS
+        c.pair(stamp)
+        c.expect_disparity(stamp)
+
+
+@case('far_future_stamp_then_normal', 'rejected', {'time_backwards': 2})
+def _future_glitch(c):
+    # One pair stamped a day ahead (a clock glitch) is valid and processed; the normal stamps
+    # that follow count as a jump back once per stream, and then must be processed again.
+    future = c.stamp + 86400 * SECOND
+    c.pair(future)
+    c.expect_disparity(future)
+    c.pair(c.next_stamp())
+    c.wait_bad({'time_backwards': 2})
+
+
 @case('flood_left_only', 'unpaired')
 def _flood(c):
     # Bursts no deeper than the subscriptions' history (sensor-data QoS keeps 5), each
