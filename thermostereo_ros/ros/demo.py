@@ -97,14 +97,14 @@ class NodeProcess:
             stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def last_line(self) -> str:
-        """The node's last non-empty output line (for error messages)."""
+        """Return the node's last non-empty output line (for error messages)."""
         self._log.flush()
         lines = [ln.strip() for ln in self.log_path.read_text(errors='replace').splitlines()]
         lines = [ln for ln in lines if ln]
         return lines[-1] if lines else '(no output)'
 
     def alive(self) -> bool:
-        """True while the process runs."""
+        """Return True while the process runs."""
         return self.proc.poll() is None
 
     def stop(self) -> Optional[int]:
@@ -229,7 +229,7 @@ class Collector:
                     self.data.diagnostics_time = time.monotonic()
 
     def ready(self) -> bool:
-        """The node is spinning (it sent diagnostics) and its outputs are matched to us."""
+        """Return True once the node spins (it sent diagnostics) and its outputs match us."""
         with self.lock:
             spinning = bool(self.data.diagnostics)
         return spinning and self.disparity_sub.get_publisher_count() > 0 \
@@ -246,7 +246,7 @@ class Collector:
 # Evaluation -----------------------------------------------------------------------------------
 
 def _bag_image(msg: Any) -> np.ndarray:
-    """A rosbags mono16 / 32FC1 Image as a numpy array."""
+    """Return a rosbags mono16 / 32FC1 Image as a numpy array."""
     dtype = np.dtype('<u2') if msg.encoding == 'mono16' else np.dtype('<f4')
     rows = np.frombuffer(np.asarray(msg.data, np.uint8).tobytes(), np.uint8)
     rows = rows.reshape(msg.height, msg.step)[:, :msg.width * dtype.itemsize]
@@ -274,7 +274,7 @@ def iter_bag_frames(bag: pathlib.Path):
 
 
 def gt_disparity(depth: np.ndarray, camera: Any) -> np.ndarray:
-    """Ground-truth (principal-point adjusted) disparity from metric depth; 0 = unknown."""
+    """Return ground-truth (principal-point adjusted) disparity from depth; 0 = unknown."""
     known = np.isfinite(depth) & (depth > 0)
     safe = np.where(known, depth, 1.0)
     return np.where(known, np.float32(camera.focal_baseline) / safe, 0.0).astype(np.float32)
@@ -461,7 +461,7 @@ def _wait(predicate: Any, timeout: float, node: NodeProcess, what: str) -> None:
 
 
 def format_table(summary: Dict[str, Any]) -> str:
-    """The short human-readable result table."""
+    """Format the short human-readable result table."""
     fr, lat, inf = summary['frames'], summary['latency_ms'], summary['node_inference_ms']
     lines = [
         f'model    {summary["model"]["path"]}',
