@@ -40,6 +40,7 @@ NODE_READY_TIMEOUT_S = 120.0
 OUTPUT_IDLE_S = 5.0
 NODE_STOP_TIMEOUT_S = 15.0
 WARM_UP_FRAMES = 1
+OUTPUT_FILES = ('disparity_strip.png', 'pointcloud.ply', 'summary.json')
 
 
 class DemoError(RuntimeError):
@@ -636,9 +637,13 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
     received = data.disparity
     latencies = [1e3 * (data.disparity_time[s] - data.input_time[s])
                  for s in received if s in data.input_time]
-    out_times = sorted(data.disparity_time.values())
-    fps = (len(out_times) - 1) / (out_times[-1] - out_times[0]) if len(out_times) > 1 \
-        else math.nan
+    # Output rate while frames flowed: per bag, so the pause between the bags does not count.
+    intervals, seconds = 0, 0.0
+    for _, _, (first, last) in online.bags:
+        times = sorted(t for s, t in data.disparity_time.items() if first <= s <= last)
+        if len(times) > 1:
+            intervals, seconds = intervals + len(times) - 1, seconds + times[-1] - times[0]
+    fps = intervals / seconds if seconds > 0 else math.nan
     diag = data.diagnostics
 
     t0 = time.monotonic()
@@ -706,6 +711,9 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
     # them on a 2-core machine cost far more than the second thread gains.
     threads = node_threads or max(1, (os.cpu_count() or 2) - 1)
     out.mkdir(parents=True, exist_ok=True)
+    # A previous run's files must not pass for this run's if this one writes fewer.
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix='thermostereo_demo_'))
     try:
         online = run_online(workdir, path, max_disparity, frames, rate_hz, height, width,
