@@ -81,6 +81,19 @@ def _summary(runs: list) -> list:
     return lines
 
 
+def _campaign_counters(runs: list) -> list:
+    keys = sorted({key for run in runs
+                   for key in _get(run, 'campaign', 'diagnostics', default={})})
+    if not keys:
+        return ['Not run.']
+    names = [run['ros_distro'] for run in runs]
+    lines = [_row(['/diagnostics key', *names]), _row(['---'] * (len(names) + 1))]
+    for key in keys:
+        values = [_get(run, 'campaign', 'diagnostics', key) for run in runs]
+        lines.append(_row([f'`{key}`', *values]))
+    return lines
+
+
 def _cases(run: dict) -> list:
     lines = [_row(['Case', 'Kind', 'Counters expected', 'Counters observed', 'Survived']),
              _row(['---'] * 5)]
@@ -122,6 +135,10 @@ def render(runs: list) -> str:
         '## Summary',
         '',
         *_summary(runs),
+        '',
+        '## Campaign counters as /diagnostics reported them at the end',
+        '',
+        *_campaign_counters(runs),
         '',
         '## What each test checks',
         '',
@@ -167,6 +184,11 @@ def render(runs: list) -> str:
         'publish: publisher\'s context is invalid` and count an inference error whenever the '
         'signal landed while the worker was publishing. The worker now stops quietly once the '
         'context is shut down (node.py); the shutdown test fails on any ERROR line.',
+        '- After stamps jumped back (a bag played again, or one pair stamped in the future) '
+        'the node used to publish nothing until the stamps passed the old maximum, counting '
+        'every pair as `drops_stale`: the input side accepted the new timeline but the worker '
+        'still compared against the old one. Pairs now carry a timeline number bumped on each '
+        'jump (node.py); cases `timeline_restart_bag_loop` and `far_future_stamp_then_normal`.',
         '- A pair sent twice with the same stamp is processed twice (two DisparityImages with '
         'one stamp, see `duplicate_stamps`): the stamp does not go backwards, so it is valid '
         'input, and both are counted.',

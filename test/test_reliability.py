@@ -308,6 +308,15 @@ def _info_zero_fx(c):
     _with_infos(c, camera_infos(fx=0.0), {'camera_info': 1})
 
 
+@case('camera_info_zero_fy', 'rejected', {'camera_info': 1})
+def _info_zero_fy(c):
+    left, right = camera_infos()
+    p = list(left.p)
+    p[5] = 0.0
+    left.p = p
+    _with_infos(c, (left, right), {'camera_info': 1})
+
+
 @case('camera_info_zero_baseline', 'rejected', {'camera_info': 1})
 def _info_zero_baseline(c):
     _with_infos(c, camera_infos(baseline=0.0), {'camera_info': 1})
