@@ -525,6 +525,22 @@ def _empty_frame(c):
                    stamp)
 
 
+@case('approximate_sync_jittered_stamps', 'accepted')
+def _approximate(c):
+    # Unsynchronised cameras: right stamps 3 ms off the left, paired by approximate_sync.
+    for name, value in (('approximate_sync', True), ('approximate_sync_tolerance_seconds', 0.005)):
+        assert c.node.set_parameters([Parameter(name, value=value)])[0].successful
+    try:
+        c.infos(camera_infos())  # a rebuilt synchroniser starts without calibration
+        for _ in range(3):
+            stamp = c.next_stamp()
+            c.pair(stamp, right=c.image('right', stamp + 3_000_000))
+            c.expect_disparity(stamp)
+    finally:
+        assert c.node.set_parameters([Parameter('approximate_sync', value=False)])[0].successful
+        c.infos(camera_infos())
+
+
 @pytest.mark.parametrize('name', list(CASES))
 def test_malformed_input_campaign(campaign, recorder, name):
     """One bad (or odd but valid) input; the node survives, counts it, and goes on working."""
@@ -577,6 +593,44 @@ def test_campaign_diagnostics_report_every_rejection(campaign, recorder):
         'diagnostics': {k: found[k] for k in sorted(found) if k.startswith(
             ('bad_input_', 'drops_', 'pairs_', 'inference_errors'))},
     }
+
+
+def test_validation_fuzz_raises_only_input_error():
+    """Random Image headers and calibrations: only the counted error types, never others.
+
+    An exception of any other type escaping a subscription callback would end the executor's
+    spin, i.e. the node; the campaign above cannot try every combination, this can.
+    """
+    import random
+
+    from thermostereo_ros.geometry import StereoCamera
+    from thermostereo_ros.ros.conversions import image_to_numpy, InputError
+    rng = random.Random(0)
+    encodings = ['mono8', 'mono16', '16UC1', '8UC1', '32FC1', 'bgr8', 'rgb8', 'yuv422', '']
+    sizes = [0, 1, 3, 7, 80, 2**16, 2**32 - 1]
+    reasons = set()
+    for _ in range(3000):
+        msg = Image(encoding=rng.choice(encodings), is_bigendian=rng.choice([0, 1]),
+                    height=rng.choice(sizes + [rng.randrange(100)]),
+                    width=rng.choice(sizes + [rng.randrange(100)]))
+        msg.step = rng.choice([0, msg.width, msg.width * 2, msg.width * 3 + 1, msg.width * 4,
+                               rng.randrange(500), 2**32 - 1]) % 2**32
+        length = msg.step * msg.height
+        msg.data = bytes(rng.choice([0, 1, length if length < 10**5 else 9,
+                                     rng.randrange(2000)]))
+        try:
+            image_to_numpy(msg, max_pixels=8388608)
+        except InputError as exc:
+            reasons.add(exc.reason)
+    assert reasons <= set(BAD_INPUT_REASONS)
+    specials = [0.0, -0.0, 1.0, -1.0, 1e-308, 1e308, float('nan'), float('inf')]
+    for _ in range(3000):
+        p_left = [rng.choice(specials + [rng.uniform(-100, 100)]) for _ in range(12)]
+        p_right = [rng.choice(specials + [rng.uniform(-100, 100)]) for _ in range(12)]
+        try:
+            StereoCamera.from_projection(p_left, p_right, [0.0] * 9)
+        except ValueError:
+            pass  # what the node counts as bad_input_camera_info
 
 
 # Soak and shutdown (the node as a separate process) ----------------------------------------
