@@ -95,7 +95,7 @@ def _count_parameters(checkpoint: pathlib.Path) -> int:
 
 
 def markdown(rows: List[dict]) -> str:
-    """The ablation as one markdown table."""
+    """Render the ablation rows as one markdown table."""
     head = ['', 'model'] + [f'{c} {_TITLES[m]}' for c in CONDITIONS for m in COLUMNS]
     head += ['params', 'CPU ms 640x256']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
