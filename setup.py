@@ -17,7 +17,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz')
+         + glob('config/*.xml')),
         ('share/' + PACKAGE + '/config/train', glob('config/train/*.yaml')),
     ],
     # torch is deliberately not pinned here: GPU and Jetson users keep the CUDA build they

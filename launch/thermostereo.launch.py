@@ -6,15 +6,30 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+from thermostereo_ros.ros.dds import PROFILE_FILE, profile_variables
+
+
+def _dds_profile(context) -> list:
+    """Point Fast DDS at `dds_profile` for the processes started after this; '' = leave as is."""
+    path = LaunchConfiguration('dds_profile').perform(context)
+    if not path:
+        return []
+    # Fast DDS 2.x (Jazzy) and 3.x (Kilted) read differently named variables; set the one the
+    # installed version reads (both when that cannot be told).
+    return [SetEnvironmentVariable(name, path) for name in profile_variables()]
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments, then the node; every argument maps to a remap or parameter."""
+    """Declare the arguments, then the node; every argument maps to a remap or parameter.
+
+    The exception is `dds_profile`, which sets the Fast DDS profile variable for the node's
+    (and RViz's) environment: it is read by the middleware, not by the node.
+    """
     share = get_package_share_directory('thermostereo_ros')
     args = [
         DeclareLaunchArgument('namespace', default_value='',
@@ -38,6 +53,11 @@ def generate_launch_description() -> LaunchDescription:
                               description='auto, cuda or cpu'),
         DeclareLaunchArgument('use_rviz', default_value='false',
                               description='Also start RViz with config/thermostereo.rviz'),
+        DeclareLaunchArgument('dds_profile',
+                              default_value=os.path.join(share, 'config', PROFILE_FILE),
+                              description='Fast DDS XML profile for the node (the shipped one '
+                                          'has a 16 MiB shared-memory segment, so 640x512 '
+                                          'images are not dropped); empty = do not set'),
     ]
     node = Node(
         package='thermostereo_ros',
@@ -67,4 +87,4 @@ def generate_launch_description() -> LaunchDescription:
         arguments=['-d', os.path.join(share, 'config', 'thermostereo.rviz')],
         condition=IfCondition(LaunchConfiguration('use_rviz')),
     )
-    return LaunchDescription(args + [node, rviz])
+    return LaunchDescription(args + [OpaqueFunction(function=_dds_profile), node, rviz])

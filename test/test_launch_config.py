@@ -22,6 +22,9 @@ TOPIC_ARGUMENTS = {'left_image': 'left/image_rect', 'right_image': 'right/image_
                    'left_camera_info': 'left/camera_info',
                    'right_camera_info': 'right/camera_info'}
 OTHER_ARGUMENTS = {'namespace', 'params_file', 'use_rviz'}
+# Read by the middleware, not the node: dds_profile only sets the Fast DDS profile variable in
+# the environment the node is started with (checked in test_dds_profile_sets_environment).
+ENVIRONMENT_ARGUMENTS = {'dds_profile'}
 
 
 def test_yaml_lists_every_parameter_at_its_default():
@@ -59,7 +62,7 @@ def test_every_launch_argument_maps_to_the_node():
     declared = {call.args[0].value for call in _calls(tree, 'DeclareLaunchArgument')}
     assert declared == {'namespace', 'left_image', 'right_image', 'left_camera_info',
                         'right_camera_info', 'params_file', 'model_path', 'max_disparity',
-                        'device', 'use_rviz'}
+                        'device', 'use_rviz', 'dds_profile'}
     thermostereo = next(c for c in _calls(tree, 'Node')
                         if any(k.arg == 'executable' and k.value.value == 'thermostereo_node'
                                for k in c.keywords))
@@ -77,8 +80,29 @@ def test_every_launch_argument_maps_to_the_node():
     assert remaps == TOPIC_ARGUMENTS
     assert _launch_config_name(keywords['namespace']) == 'namespace'
     assert _launch_config_name(keywords['parameters'].elts[0]) == 'params_file'
-    covered = set(parameter_args) | set(remaps) | OTHER_ARGUMENTS
+    covered = set(parameter_args) | set(remaps) | OTHER_ARGUMENTS | ENVIRONMENT_ARGUMENTS
     assert declared <= covered, declared - covered
+
+
+def test_dds_profile_sets_environment():
+    """dds_profile defaults to the shipped profile and feeds SetEnvironmentVariable."""
+    from thermostereo_ros.ros.dds import PROFILE_FILE
+    tree = ast.parse(LAUNCH.read_text())
+    declaration = next(c for c in _calls(tree, 'DeclareLaunchArgument')
+                       if c.args[0].value == 'dds_profile')
+    default = next(k.value for k in declaration.keywords if k.arg == 'default_value')
+    assert 'PROFILE_FILE' in {getattr(n, 'id', None) for n in ast.walk(default)}
+    assert (ROOT / 'config' / PROFILE_FILE).is_file()
+    function = next(f for f in ast.walk(tree)
+                    if isinstance(f, ast.FunctionDef) and f.name == '_dds_profile')
+    assert [_launch_config_name(c) for c in _calls(function, 'LaunchConfiguration')] == \
+        ['dds_profile']
+    assert list(_calls(function, 'SetEnvironmentVariable'))
+    # Run before the node, so the node's process starts with the variable set.
+    description = next(_calls(tree, 'LaunchDescription'))
+    entities = [getattr(e.func, 'id', None) if isinstance(e, ast.Call) else getattr(e, 'id', None)
+                for e in ast.walk(description.args[0]) if isinstance(e, (ast.Call, ast.Name))]
+    assert entities.index('OpaqueFunction') < entities.index('node')
 
 
 def test_launch_file_imports_launch_only_inside_itself():

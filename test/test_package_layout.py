@@ -52,7 +52,7 @@ def test_setup_installs_share_files_and_entry_points(tmp_path):
     assert any(n.endswith(share + 'package.xml') for n in data)
     for pattern in ('launch/', 'config/'):
         expected = {p.name for p in (ROOT / pattern).glob('*')
-                    if p.suffix in ('.py', '.yaml', '.rviz') and p.is_file()}
+                    if p.suffix in ('.py', '.yaml', '.rviz', '.xml') and p.is_file()}
         installed = {pathlib.PurePath(n).name for n in data if share + pattern in n}
         assert expected <= installed, (pattern, expected - installed)
     weights = sorted(p.name for p in (ROOT / 'thermostereo_ros' / 'weights').glob('*.safetensors'))

@@ -40,45 +40,17 @@ PROFILE_FOCUS = (
 )
 
 
-# Fast DDS's default shared-memory segment is 512 KiB: a best-effort (sensor-data QoS) sample
-# that does not fit is lost, so 640x512 mono16 images (640 KiB) never arrive, and two
-# 640x256 images published back to back lose one of the pair. This profile keeps the
-# same transports (shared memory, then UDP) with a 16 MiB segment.
-FASTDDS_LARGE_SHM_XML = """<?xml version="1.0" encoding="UTF-8" ?>
-<profiles xmlns="http://www.eprosima.com">
-  <transport_descriptors>
-    <transport_descriptor>
-      <transport_id>shm_large</transport_id>
-      <type>SHM</type>
-      <segment_size>{segment_bytes}</segment_size>
-    </transport_descriptor>
-    <transport_descriptor>
-      <transport_id>udp</transport_id>
-      <type>UDPv4</type>
-    </transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="thermostereo_large_shm" is_default_profile="true">
-    <rtps>
-      <userTransports>
-        <transport_id>shm_large</transport_id>
-        <transport_id>udp</transport_id>
-      </userTransports>
-      <useBuiltinTransports>false</useBuiltinTransports>
-    </rtps>
-  </participant>
-</profiles>
-"""
-
-
-def apply_dds_profile(choice: str, directory: pathlib.Path,
-                      segment_bytes: int = 16 << 20) -> Dict[str, Any]:
+def apply_dds_profile(choice: str) -> Dict[str, Any]:
     """Select the DDS transport set-up for this process and the node it starts.
 
-    'large-shm': a Fast DDS profile with a bigger shared-memory segment (see
-    FASTDDS_LARGE_SHM_XML); 'default': the middleware's defaults. A profile file the user
-    already set, or another RMW than Fast DDS, is left alone. Must run before this process
-    creates its first DDS participant (Fast DDS reads the file once).
+    'large-shm': the package's config/fastdds_large_data.xml (a 16 MiB shared-memory segment:
+    Fast DDS's default 512 KiB segment silently drops best-effort 640x512 mono16 images);
+    'default': the middleware's defaults. A profile file the user already set, or another RMW
+    than Fast DDS, is left alone. Must run before this process creates its first DDS
+    participant (Fast DDS reads the file once).
     """
+    from thermostereo_ros.ros.dds import PROFILE_VARIABLES, profile_environment, shipped_profile
+
     rmw = os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     if choice == 'default':
         return {'dds_profile': 'middleware defaults', 'rmw': rmw}
@@ -86,15 +58,15 @@ def apply_dds_profile(choice: str, directory: pathlib.Path,
         raise ValueError(f'unknown DDS profile {choice!r}; expected large-shm or default')
     if not rmw.startswith('rmw_fastrtps'):
         return {'dds_profile': f'middleware defaults ({rmw} is not Fast DDS)', 'rmw': rmw}
-    for var in ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE'):
+    for var in PROFILE_VARIABLES:
         if os.environ.get(var):
             return {'dds_profile': f'user profile {os.environ[var]} ({var})', 'rmw': rmw}
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / 'fastdds_large_shm.xml'
-    path.write_text(FASTDDS_LARGE_SHM_XML.format(segment_bytes=int(segment_bytes)))
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(path)
-    return {'dds_profile': f'Fast DDS shared memory segment {segment_bytes >> 20} MiB '
-                           f'({path})', 'rmw': rmw}
+    # The variable name depends on the Fast DDS version (Jazzy's 2.x ignores the 3.x name).
+    environment = profile_environment(shipped_profile())
+    os.environ.update(environment)
+    return {'dds_profile': 'Fast DDS shared memory segment 16 MiB ('
+                           + ', '.join(f'{k}={v}' for k, v in environment.items()) + ')',
+            'rmw': rmw}
 
 
 def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[Any, Any]:

@@ -1,0 +1,71 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The Fast DDS large-data profile shipped in config/, and the variables that select it.
+
+Fast DDS reads its XML profile file once, when a process creates its first participant, from
+an environment variable whose name changed with Fast DDS 3:
+
+* Fast DDS 3.x (Kilted and later): FASTDDS_DEFAULT_PROFILES_FILE. rmw_fastrtps there still
+  honours FASTRTPS_DEFAULT_PROFILES_FILE, but logs a deprecation warning for it.
+* Fast DDS 2.x (Humble, Jazzy): FASTRTPS_DEFAULT_PROFILES_FILE only; the new name is ignored.
+
+No rclpy or launch import here: the launch file and the benchmark both use this module.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+import pathlib
+import sys
+from typing import Dict, Tuple, Union
+
+PROFILE_FILE = 'fastdds_large_data.xml'
+FASTDDS3_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+FASTDDS2_VARIABLE = 'FASTRTPS_DEFAULT_PROFILES_FILE'
+PROFILE_VARIABLES = (FASTDDS3_VARIABLE, FASTDDS2_VARIABLE)
+
+
+def shipped_profile() -> pathlib.Path:
+    """Path of config/fastdds_large_data.xml: the installed share/ copy, else the source tree's."""
+    bases = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        bases.append(pathlib.Path(get_package_share_directory('thermostereo_ros')))
+    except Exception:  # no ament index (a pip venv), or the package is not in it
+        pass
+    bases.append(pathlib.Path(sys.prefix) / 'share' / 'thermostereo_ros')  # pip-installed wheel
+    bases.append(pathlib.Path(__file__).resolve().parents[2])  # source checkout / editable
+    for base in bases:
+        path = base / 'config' / PROFILE_FILE
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f'{PROFILE_FILE} not found under ' + ', '.join(map(str, bases)))
+
+
+def _installed(package: str) -> bool:
+    try:
+        from ament_index_python.packages import get_packages_with_prefixes
+        if package in get_packages_with_prefixes():
+            return True
+    except Exception:  # no ament index: a pip venv, checked below
+        pass
+    try:
+        metadata.version(f'ros-{package}')  # how the PyPI ROS wheels name the library
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def profile_variables() -> Tuple[str, ...]:
+    """Name(s) of the variable the installed Fast DDS reads; both if its version is unknown."""
+    # Fast DDS 3 was renamed from `fastrtps` to `fastdds`, package and library alike.
+    if _installed('fastdds'):
+        return (FASTDDS3_VARIABLE,)
+    if _installed('fastrtps'):
+        return (FASTDDS2_VARIABLE,)
+    return PROFILE_VARIABLES
+
+
+def profile_environment(path: Union[str, pathlib.Path]) -> Dict[str, str]:
+    """Environment entries that make a process started with them load the profile at `path`."""
+    return {name: str(path) for name in profile_variables()}
