@@ -5,9 +5,10 @@
 import numpy as np
 import pytest
 
+from thermostereo_ros.geometry import StereoCamera, disparity_to_points
 from thermostereo_ros.ros.conversions import (
-    InputError, image_to_numpy, make_disparity_image, make_pointcloud, numpy_to_image,
-    pointcloud_to_numpy, valid_window)
+    disparity_to_pointcloud, InputError, image_to_numpy, make_disparity_image, make_pointcloud,
+    numpy_to_image, pointcloud_to_numpy, valid_window)
 
 pytestmark = pytest.mark.ros
 
@@ -127,3 +128,32 @@ def test_pointcloud_layout_and_values():
     np.testing.assert_array_equal(cloud['x'], points[..., 0])
     np.testing.assert_array_equal(cloud['z'], points[..., 2])
     np.testing.assert_array_equal(cloud['intensity'], intensity)
+
+
+@pytest.mark.parametrize('step', [1, 3])
+def test_disparity_to_pointcloud_equals_points_then_make_pointcloud(step):
+    """The one-buffer path gives the same bytes as disparity_to_points + make_pointcloud."""
+    camera = StereoCamera.from_projection([400.0, 0, 32.0, 0, 0, 400.0, 20.0, 0, 0, 0, 1, 0],
+                                          [400.0, 0, 30.0, -120.0, 0, 400.0, 20.0, 0, 0, 0, 1, 0])
+    rng = np.random.default_rng(3)
+    disparity = rng.uniform(-5.0, 80.0, (41, 67)).astype(np.float32)  # not a multiple of 3
+    disparity[5, 5] = np.nan
+    image = rng.integers(0, 65535, disparity.shape, dtype=np.uint16)
+    kwargs = dict(adjusted=True, decimation=step, min_depth=1.0, max_depth=60.0)
+    expected = make_pointcloud(disparity_to_points(disparity, camera, **kwargs), _header('left'),
+                               image[::step, ::step].astype(np.float32))
+    msg = disparity_to_pointcloud(disparity, camera, _header('left'), image, **kwargs)
+    assert (msg.height, msg.width) == (expected.height, expected.width) == (-(-41 // step),
+                                                                            -(-67 // step))
+    assert (msg.fields, msg.point_step, msg.row_step, msg.is_dense, msg.header) == (
+        expected.fields, expected.point_step, expected.row_step, expected.is_dense,
+        expected.header)
+    assert bytes(msg.data) == bytes(expected.data)
+    # Without intensity it is 0; each message has its own buffer.
+    other = disparity_to_pointcloud(disparity, camera, _header('left'), None, **kwargs)
+    assert np.all(pointcloud_to_numpy(other)['intensity'] == 0.0)
+    assert bytes(msg.data) == bytes(expected.data)
+    with pytest.raises(ValueError, match='intensity'):
+        disparity_to_pointcloud(disparity, camera, _header(), image[:-1], **kwargs)
+    with pytest.raises(ValueError, match='decimation'):
+        disparity_to_pointcloud(disparity, camera, _header(), image, decimation=0)

@@ -102,3 +102,35 @@ def test_decimation_and_depth_limits():
     assert np.all(np.isnan(limited[~finite]))
     with pytest.raises(ValueError, match='decimation'):
         disparity_to_points(d, cam, decimation=0)
+
+
+def test_points_out_parameter_fills_a_strided_view():
+    """out= (e.g. the x, y, z of an x, y, z, intensity buffer) gets exactly the returned points."""
+    cam = StereoCamera.from_projection(*_projections())
+    d = _random_disparity()
+    for step in (1, 3):
+        expected = disparity_to_points(d, cam, decimation=step, min_depth=1.0, max_depth=8.0)
+        buffer = np.full(expected.shape[:2] + (4,), 7.0, np.float32)
+        result = disparity_to_points(d, cam, decimation=step, min_depth=1.0, max_depth=8.0,
+                                     out=buffer[..., :3])
+        assert np.shares_memory(result, buffer)
+        assert result.tobytes() == expected.tobytes()
+        assert np.all(buffer[..., 3] == 7.0)  # the fourth channel is left alone
+    with pytest.raises(ValueError, match='out must be'):
+        disparity_to_points(d, cam, out=np.empty(d.shape + (3,), np.float64))
+    with pytest.raises(ValueError, match='out must be'):
+        disparity_to_points(d, cam, decimation=2, out=np.empty(d.shape + (3,), np.float32))
+
+
+def test_depth_edge_values():
+    """Zero, negative, non-finite and tiny disparities and the depth limits: NaN or Z = fT/d."""
+    cam = StereoCamera.from_projection(*_projections())
+    d = np.array([[0.0, -1.0, np.nan, np.inf, -np.inf, 1e-40, 1.0, 120.0, 12.0]], np.float32)
+    with np.errstate(over='ignore'):
+        z = cam.focal_baseline / d[0, 5:].astype(np.float64)
+    depth = disparity_to_depth(d, cam, adjusted=True)
+    assert np.all(np.isnan(depth[0, :5]))
+    assert depth[0, 5] == np.inf  # positive but too small: no upper limit by default
+    np.testing.assert_allclose(depth[0, 6:], z[1:], rtol=1e-6)
+    limited = disparity_to_depth(d, cam, adjusted=True, min_depth=2.0, max_depth=50.0)
+    assert np.all(np.isnan(limited[0, [0, 1, 2, 3, 4, 5, 6, 7]])) and limited[0, 8] == depth[0, 8]

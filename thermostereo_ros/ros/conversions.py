@@ -9,12 +9,15 @@ node's per-reason counters) and a message that says what is wrong.
 from __future__ import annotations
 
 import array
-from typing import Optional
+import math
+from typing import Optional, Tuple
 
 import numpy as np
 from sensor_msgs.msg import Image, PointField, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
+
+from thermostereo_ros.geometry import StereoCamera, disparity_to_points
 
 # encoding -> (dtype, channels)
 _ENCODINGS = {
@@ -151,23 +154,22 @@ def valid_window(mask: np.ndarray) -> tuple:
             int(rows[-1] - rows[0] + 1))
 
 
-def make_pointcloud(points: np.ndarray, header: Header,
-                    intensity: Optional[np.ndarray] = None) -> PointCloud2:
-    """Organised PointCloud2 (x, y, z, intensity float32; NaN = invalid) from HxWx3 points."""
-    points = np.asarray(points, dtype=np.float32)
-    if points.ndim != 3 or points.shape[2] != 3:
-        raise ValueError(f'expected HxWx3 points, got shape {points.shape}')
-    height, width = points.shape[:2]
-    cloud = np.empty((height, width), dtype=POINT_DTYPE)
-    cloud['x'] = points[..., 0]
-    cloud['y'] = points[..., 1]
-    cloud['z'] = points[..., 2]
-    if intensity is None:
-        cloud['intensity'] = 0.0
-    else:
-        if intensity.shape != (height, width):
-            raise ValueError(f'intensity shape {intensity.shape} != points {(height, width)}')
-        cloud['intensity'] = intensity
+def _point_buffer(height: int, width: int) -> Tuple[array.array, np.ndarray]:
+    """Return a zero-filled x, y, z, intensity buffer and a writable (H, W, 4) float32 view.
+
+    The buffer becomes the message's data: callers write points straight into the view, so
+    this is the only point buffer a frame allocates. Each frame gets a new one, so a published
+    message never shares memory with a later frame.
+    """
+    # Repeating a one-byte array is the cheapest way to get an n-byte array.array, the type
+    # the generated message setter accepts without converting element by element.
+    data = array.array('B', b'\0') * (height * width * POINT_DTYPE.itemsize)
+    return data, np.frombuffer(data, dtype=np.dtype('<f4')).reshape(height, width, 4)
+
+
+def _pointcloud_message(header: Header, height: int, width: int,
+                        data: array.array) -> PointCloud2:
+    """Wrap a filled _point_buffer as an organised x, y, z, intensity PointCloud2."""
     msg = PointCloud2()
     msg.header = header
     msg.height, msg.width = int(height), int(width)
@@ -178,8 +180,51 @@ def make_pointcloud(points: np.ndarray, header: Header,
     msg.point_step = POINT_DTYPE.itemsize
     msg.row_step = POINT_DTYPE.itemsize * int(width)
     msg.is_dense = False
-    msg.data = _byte_array(cloud)
+    # Assigned only once filled: with field checks off (ROS_PYTHON_CHECK_FIELDS unset, the
+    # default on Jazzy and Kilted) the setter stores one copy of the array, not the array.
+    msg.data = data
     return msg
+
+
+def make_pointcloud(points: np.ndarray, header: Header,
+                    intensity: Optional[np.ndarray] = None) -> PointCloud2:
+    """Organised PointCloud2 (x, y, z, intensity float32; NaN = invalid) from HxWx3 points."""
+    points = np.asarray(points)
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise ValueError(f'expected HxWx3 points, got shape {points.shape}')
+    height, width = points.shape[:2]
+    if intensity is not None and intensity.shape != (height, width):
+        raise ValueError(f'intensity shape {intensity.shape} != points {(height, width)}')
+    data, view = _point_buffer(height, width)
+    view[..., :3] = points
+    if intensity is not None:  # otherwise it stays 0 from the zero-filled buffer
+        view[..., 3] = intensity
+    return _pointcloud_message(header, height, width, data)
+
+
+def disparity_to_pointcloud(disparity: np.ndarray, camera: StereoCamera, header: Header,
+                            intensity: Optional[np.ndarray] = None, *, adjusted: bool = False,
+                            decimation: int = 1, min_depth: float = 0.0,
+                            max_depth: float = math.inf) -> PointCloud2:
+    """make_pointcloud(disparity_to_points(...), header, intensity), without intermediates.
+
+    `intensity` is full resolution (the disparity's shape) and decimated like the points;
+    x, y, z and intensity are written straight into the message's one buffer.
+    """
+    disparity = np.asarray(disparity)
+    step = int(decimation)
+    if step < 1 or disparity.ndim != 2:
+        raise ValueError(f'expected 2-D disparity and decimation >= 1, got shape '
+                         f'{disparity.shape} and decimation {decimation}')
+    if intensity is not None and intensity.shape != disparity.shape:
+        raise ValueError(f'intensity shape {intensity.shape} != disparity {disparity.shape}')
+    height, width = -(-disparity.shape[0] // step), -(-disparity.shape[1] // step)
+    data, view = _point_buffer(height, width)
+    disparity_to_points(disparity, camera, adjusted=adjusted, decimation=step,
+                        min_depth=min_depth, max_depth=max_depth, out=view[..., :3])
+    if intensity is not None:
+        view[..., 3] = intensity[::step, ::step]
+    return _pointcloud_message(header, height, width, data)
 
 
 def pointcloud_to_numpy(msg: PointCloud2) -> np.ndarray:
