@@ -393,3 +393,19 @@ def test_evaluate_against_ground_truth_depth(harness_factory):
     assert float(values['eval_epe_px']) == pytest.approx(0.0, abs=1e-4)
     assert float(values['eval_d1_percent']) == 0.0
     assert math.isfinite(float(values['eval_epe_px']))
+
+
+def test_stage_latencies_in_diagnostics(harness_factory):
+    """Queue wait, conversion, post-processing and publish p50/p95 appear once a frame is out."""
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    boxes = _setup_io(h, ('disparity', 'points2', 'depth', 'confidence'))
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    _publish_infos(h)
+    _publish_pair(h, 70 * SECOND)
+    for box in boxes.values():
+        get(box)
+    values = _latest_diagnostics(diagnostics, lambda v: v.get('pairs_out') == '1')
+    for stage in ('queue_wait', 'conversion', 'postprocess', 'publish', 'pipeline_latency',
+                  'inference_latency', 'end_to_end_latency'):
+        p50, p95 = float(values[f'{stage}_p50_ms']), float(values[f'{stage}_p95_ms'])
+        assert 0.0 <= p50 <= p95 and math.isfinite(p95), stage

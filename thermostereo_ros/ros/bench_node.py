@@ -32,7 +32,7 @@ _RUN_IDS = itertools.count()
 PROFILE_FOCUS = (
     ('ros/node.py', '_on_image'), ('ros/node.py', '_process'),
     ('ros/conversions.py', 'image_to_numpy'), ('ros/conversions.py', 'make_disparity_image'),
-    ('ros/conversions.py', 'make_pointcloud'), ('ros/conversions.py', '_byte_array'),
+    ('ros/conversions.py', 'disparity_to_pointcloud'), ('ros/conversions.py', '_byte_array'),
     ('ros/conversions.py', 'valid_window'), ('geometry/reprojection.py', 'disparity_to_points'),
     ('inference/engine.py', 'infer'), ('inference/engine.py', '_check_pair'),
     ('data/normalization.py', 'normalize_pair'), ('ros/sync.py', 'add'),
@@ -175,14 +175,16 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
                           repeats: int = 10) -> Dict[str, float]:
     """Median cost of the node's per-pair conversion and message building, timed here.
 
-    Same functions and sizes as the node's callbacks and worker; used for the breakdown
-    because the node's diagnostics report inference and whole-pipeline time only.
+    Same functions and sizes as the node's callbacks and worker, measured apart from DDS and
+    inference; the node's own per-stage timings are in its diagnostics (node_*_p50_ms).
     """
     from std_msgs.msg import Header
 
-    from thermostereo_ros.geometry import disparity_to_points, StereoCamera
+    from thermostereo_ros.geometry import StereoCamera
     from thermostereo_ros.ros.conversions import (
-        image_to_numpy, make_disparity_image, make_pointcloud, numpy_to_image, valid_window)
+        disparity_to_pointcloud, image_to_numpy, make_disparity_image, numpy_to_image,
+        valid_window)
+    from thermostereo_ros.ros.node import _validity
 
     height, width = image.shape
     left_info, right_info = camera_infos(height, width, fx, baseline)
@@ -190,16 +192,15 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
     header = Header(frame_id='thermal_left_optical')
     msg = numpy_to_image(image, header, 'mono16')
     disparity = np.random.default_rng(0).uniform(1, 64, image.shape).astype(np.float32)
+    confidence = np.ones_like(disparity)
 
     def post() -> None:
         # The node's validity mask and DisparityImage / PointCloud2 construction.
-        columns = np.arange(width, dtype=np.float32)[np.newaxis, :]
-        valid = np.isfinite(disparity) & (disparity >= 0) & (columns - disparity >= 0)
-        out = np.where(valid, disparity, np.float32(-1.0))
+        out, valid = _validity(disparity, confidence, camera.doffs, 192.0, 0.0)
+        np.copyto(out, np.float32(-1.0), where=~valid)
         make_disparity_image(out, header, f=fx, t=baseline, min_disparity=0.0,
                              max_disparity=192.0, delta_d=1 / 16, valid_window=valid_window(valid))
-        points = disparity_to_points(out, camera, adjusted=True, max_depth=100.0)
-        make_pointcloud(points, header, image.astype(np.float32))
+        disparity_to_pointcloud(out, camera, header, image, adjusted=True, max_depth=100.0)
 
     def median_ms(fn) -> float:
         times = []
@@ -251,6 +252,9 @@ def _breakdown(diag: Dict[str, str], offline: Dict[str, float]) -> Dict[str, Any
     out: Dict[str, Any] = {
         'node_inference_p50_ms': inference, 'node_pipeline_p50_ms': pipeline,
         'node_end_to_end_p50_ms': _float(diag, 'end_to_end_latency_p50_ms'),
+        # Stage timings the node measures itself (its /diagnostics).
+        **{f'node_{stage}_p50_ms': _float(diag, f'{stage}_p50_ms')
+           for stage in ('queue_wait', 'conversion', 'postprocess', 'publish')},
         'conversion_ms (both images, timed in the bench process)': offline['conversion_ms'],
         'message_build_ms (mask, DisparityImage, points, PointCloud2; timed in the bench '
         'process)': offline['message_build_ms'],

@@ -33,9 +33,9 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
-from thermostereo_ros.geometry import StereoCamera, disparity_to_depth, disparity_to_points
+from thermostereo_ros.geometry import StereoCamera, disparity_to_depth
 from thermostereo_ros.ros.conversions import (
-    InputError, image_to_numpy, make_disparity_image, make_pointcloud, numpy_to_image,
+    disparity_to_pointcloud, InputError, image_to_numpy, make_disparity_image, numpy_to_image,
     valid_window)
 from thermostereo_ros.ros.sync import (
     LEFT_IMAGE, LEFT_INFO, PairSynchronizer, RIGHT_IMAGE, RIGHT_INFO)
@@ -160,6 +160,7 @@ class _Job:
     camera: StereoCamera
     right_fx: float
     timeline: int = 0
+    offered: float = 0.0  # perf_counter() when handed to the worker
 
 
 class _Stats:
@@ -176,6 +177,11 @@ class _Stats:
         self.inference_ms = deque(maxlen=200)
         self.end_to_end_ms = deque(maxlen=200)
         self.pipeline_ms = deque(maxlen=200)
+        # Stage timings (perf_counter deltas): where a frame's latency goes besides inference.
+        self.queue_wait_ms = deque(maxlen=200)  # offered to the worker -> picked up
+        self.conversion_ms = deque(maxlen=200)  # image_to_numpy, per image
+        self.postprocess_ms = deque(maxlen=200)  # validity mask, messages, depth, points
+        self.publish_ms = deque(maxlen=200)  # the publish() calls of one frame
         self.eval_abs_error = 0.0
         self.eval_bad = 0
         self.eval_pixels = 0
@@ -184,6 +190,27 @@ class _Stats:
 
 def _percentile(values: deque, q: float) -> str:
     return f'{np.percentile(np.fromiter(values, float), q):.1f}' if values else 'n/a'
+
+
+def _validity(raw: np.ndarray, confidence: np.ndarray, doffs: float, max_disparity: float,
+              confidence_threshold: float) -> tuple:
+    """Return (adjusted disparity, valid mask) for the network's pixel disparity `raw`.
+
+    Valid: finite, inside the searched range, positive depth, the match falls inside the right
+    image (left border columns cannot be matched), and confident enough. The comparisons
+    write into one scratch mask instead of a temporary per term.
+    """
+    adjusted = np.subtract(raw, np.float32(doffs))
+    valid = np.isfinite(raw)
+    scratch = np.empty_like(valid)
+    valid &= np.greater_equal(raw, 0.0, out=scratch)
+    valid &= np.less_equal(raw, max_disparity, out=scratch)
+    valid &= np.greater(adjusted, 0.0, out=scratch)
+    # column - raw >= 0, i.e. x_right >= 0; for finite floats the same as raw <= column.
+    columns = np.arange(raw.shape[1], dtype=np.float32)[np.newaxis, :]
+    valid &= np.less_equal(raw, columns, out=scratch)
+    valid &= np.greater_equal(confidence, confidence_threshold, out=scratch)
+    return adjusted, valid
 
 
 class ThermoStereoNode(Node):
@@ -389,11 +416,15 @@ class ThermoStereoNode(Node):
         topic = self._subs[stream].topic_name
         if not self._time_ok(stream, topic, msg.header):
             return
+        started = time.perf_counter()
         try:
             image = image_to_numpy(msg, self._config['max_image_pixels'])
         except InputError as exc:
             self._bad_input(topic, exc.reason, str(exc))
             return
+        conversion_ms = (time.perf_counter() - started) * 1e3
+        with self._stats.lock:
+            self._stats.conversion_ms.append(conversion_ms)
         frame = _Frame(msg.header, image, msg.encoding, time.monotonic())
         self._offer(self._sync.add(stream, _stamp_ns(msg.header), frame))
 
@@ -466,6 +497,7 @@ class ThermoStereoNode(Node):
             if self._slot is not None:
                 with self._stats.lock:
                     self._stats.stale += 1
+            job.offered = time.perf_counter()
             self._slot = job
             self._cond.notify()
 
@@ -480,6 +512,10 @@ class ThermoStereoNode(Node):
                     return
                 job, self._slot = self._slot, None
                 rebuild, self._rebuild_requested = self._rebuild_requested, False
+            if job is not None:
+                waited_ms = (time.perf_counter() - job.offered) * 1e3
+                with self._stats.lock:
+                    self._stats.queue_wait_ms.append(waited_ms)
             if rebuild:
                 self._rebuild_engine()
             if job is not None:
@@ -549,17 +585,23 @@ class ThermoStereoNode(Node):
         max_disparity = float(min(engine_config['max_disparity'],
                                   getattr(engine, 'max_disparity', math.inf)))
         camera = job.camera
-        adjusted = raw - np.float32(camera.doffs)
-        columns = np.arange(raw.shape[1], dtype=np.float32)[np.newaxis, :]
-        # Valid: finite, inside the searched range, positive depth, the match falls inside the
-        # right image (left border columns cannot be matched), and confident enough.
-        valid = np.isfinite(raw) & (raw >= 0.0) & (raw <= max_disparity) & (adjusted > 0.0)
-        valid &= (columns - raw >= 0.0) & (confidence >= config['confidence_threshold'])
-        disparity = np.where(valid, adjusted, np.float32(INVALID_DISPARITY))
+        post_started = time.perf_counter()
+        adjusted, valid = _validity(raw, confidence, camera.doffs, max_disparity,
+                                    config['confidence_threshold'])
+        # The published disparity is `adjusted` with invalid pixels set, in place unless the
+        # evaluation still needs the unmasked values.
+        disparity = adjusted.copy() if gt_depth is not None else adjusted
+        np.copyto(disparity, np.float32(INVALID_DISPARITY), where=~valid)
         header = job.left.header
+        publish_s = [0.0]
+
+        def publish(publisher: Any, msg: Any) -> None:
+            started = time.perf_counter()
+            publisher.publish(msg)
+            publish_s[0] += time.perf_counter() - started
 
         if want_disparity:
-            self._pub_disparity.publish(make_disparity_image(
+            publish(self._pub_disparity, make_disparity_image(
                 disparity, header, f=job.right_fx, t=camera.baseline,
                 min_disparity=max(0.0, -camera.doffs), max_disparity=max_disparity - camera.doffs,
                 delta_d=DISPARITY_RESOLUTION_PX, valid_window=valid_window(valid)))
@@ -567,16 +609,15 @@ class ThermoStereoNode(Node):
             depth = disparity_to_depth(disparity, camera, adjusted=True,
                                        min_depth=config['min_depth'],
                                        max_depth=config['max_depth'])
-            self._pub_depth.publish(numpy_to_image(depth, header, '32FC1'))
+            publish(self._pub_depth, numpy_to_image(depth, header, '32FC1'))
         if want_points:
-            step = config['pointcloud_decimation']
-            points = disparity_to_points(disparity, camera, adjusted=True, decimation=step,
-                                         min_depth=config['min_depth'],
-                                         max_depth=config['max_depth'])
-            intensity = job.left.image[::step, ::step].astype(np.float32)
-            self._pub_points.publish(make_pointcloud(points, header, intensity))
+            publish(self._pub_points, disparity_to_pointcloud(
+                disparity, camera, header, job.left.image, adjusted=True,
+                decimation=config['pointcloud_decimation'], min_depth=config['min_depth'],
+                max_depth=config['max_depth']))
         if want_confidence:
-            self._pub_confidence.publish(numpy_to_image(confidence, header, '32FC1'))
+            publish(self._pub_confidence, numpy_to_image(confidence, header, '32FC1'))
+        postprocess_ms = (time.perf_counter() - post_started - publish_s[0]) * 1e3
         if gt_depth is not None:
             self._evaluate(adjusted, gt_depth, camera)
 
@@ -586,6 +627,8 @@ class ThermoStereoNode(Node):
             self._stats.inference_ms.append(inference_ms)
             self._stats.pipeline_ms.append((time.monotonic() - job.left.received) * 1e3)
             self._stats.end_to_end_ms.append((now_ns - job.stamp_ns) / 1e6)
+            self._stats.postprocess_ms.append(postprocess_ms)
+            self._stats.publish_ms.append(publish_s[0] * 1e3)
 
     def _evaluate(self, adjusted: np.ndarray, gt_depth: np.ndarray,
                   camera: StereoCamera) -> None:
@@ -620,6 +663,10 @@ class ThermoStereoNode(Node):
                 ('end_to_end_latency_p50_ms', _percentile(stats.end_to_end_ms, 50)),
                 ('end_to_end_latency_p95_ms', _percentile(stats.end_to_end_ms, 95)),
                 ('pipeline_latency_p50_ms', _percentile(stats.pipeline_ms, 50)),
+                ('pipeline_latency_p95_ms', _percentile(stats.pipeline_ms, 95)),
+                *((f'{stage}_p{q}_ms', _percentile(getattr(stats, f'{stage}_ms'), q))
+                  for stage in ('queue_wait', 'conversion', 'postprocess', 'publish')
+                  for q in (50, 95)),
             ]
             evaluation = (stats.eval_frames, stats.eval_abs_error, stats.eval_bad,
                           stats.eval_pixels)
