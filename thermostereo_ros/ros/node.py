@@ -140,6 +140,13 @@ def default_engine_factory(config: Dict[str, Any]) -> Any:
         return StereoEngine.from_checkpoint(path, **kwargs)
 
 
+def _store_bounded(store: Dict[int, Any], stamp: int, value: Any, limit: int = 10) -> None:
+    """Keep `value` under `stamp`, forgetting the oldest stamps beyond `limit`."""
+    store[stamp] = value
+    while len(store) > limit:
+        store.pop(min(store))
+
+
 def _stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -238,6 +245,9 @@ class ThermoStereoNode(Node):
         self._last_stamp: Dict[str, int] = {}
         self._log_times: Dict[tuple, float] = {}
         self._gt_depth: Dict[int, np.ndarray] = {}
+        # Predictions waiting for their ground truth: a bag (or a driver) may publish depth_gt
+        # after the image pair, so whichever of the two arrives second triggers the scoring.
+        self._pending_eval: Dict[int, tuple] = {}
         self._gt_lock = threading.Lock()
 
         # Worker hand-over: one slot, newest wins.
@@ -441,10 +451,15 @@ class ThermoStereoNode(Node):
         except InputError as exc:
             self._bad_input(self._gt_sub.topic_name, exc.reason, str(exc))
             return
+        stamp = _stamp_ns(msg.header)
+        depth = depth.astype(np.float32, copy=False)
         with self._gt_lock:
-            self._gt_depth[_stamp_ns(msg.header)] = depth.astype(np.float32, copy=False)
-            while len(self._gt_depth) > 10:
-                self._gt_depth.pop(min(self._gt_depth))
+            pending = self._pending_eval.pop(stamp, None)
+            if pending is None:
+                _store_bounded(self._gt_depth, stamp, depth)
+        if pending is not None:
+            adjusted, camera = pending
+            self._evaluate(adjusted, depth, camera)
 
     def _check_pair(self, pair: Any) -> Optional[_Job]:
         left, right = pair.left_image, pair.right_image
@@ -589,8 +604,9 @@ class ThermoStereoNode(Node):
         adjusted, valid = _validity(raw, confidence, camera.doffs, max_disparity,
                                     config['confidence_threshold'])
         # The published disparity is `adjusted` with invalid pixels set, in place unless the
-        # evaluation still needs the unmasked values.
-        disparity = adjusted.copy() if gt_depth is not None else adjusted
+        # evaluation (now, or when depth_gt arrives) still needs the unmasked values.
+        evaluating = gt_depth is not None or config['evaluate_against']
+        disparity = adjusted.copy() if evaluating else adjusted
         np.copyto(disparity, np.float32(INVALID_DISPARITY), where=~valid)
         header = job.left.header
         publish_s = [0.0]
@@ -620,6 +636,9 @@ class ThermoStereoNode(Node):
         postprocess_ms = (time.perf_counter() - post_started - publish_s[0]) * 1e3
         if gt_depth is not None:
             self._evaluate(adjusted, gt_depth, camera)
+        elif config['evaluate_against']:
+            with self._gt_lock:
+                _store_bounded(self._pending_eval, job.stamp_ns, (adjusted, camera))
 
         now_ns = self.get_clock().now().nanoseconds
         with self._stats.lock:
