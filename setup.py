@@ -34,7 +34,6 @@ setup(
     maintainer_email='maintainers@thermostereo.dev',
     description='Real-time thermal stereo depth (ThermoStereoRT) for ROS 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'thermostereo_node = thermostereo_ros.ros.node:main',
