@@ -47,6 +47,10 @@ test-kilted: $(VENV)/.installed
 test-jazzy: $(JAZZY_VENV)/.installed
 	$(JAZZY_PY) -m pytest -rs -q -m ros test
 
+# Latency, accuracy and node end-to-end numbers of docs/PERFORMANCE.md (run on a quiet machine).
+bench: $(VENV)/.installed
+	$(PY) -m thermostereo_ros.cli.main bench --out bench_out
+
 lint: $(VENV)/.installed
 	$(PY) -m flake8 thermostereo_ros test launch setup.py
 
