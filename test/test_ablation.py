@@ -17,7 +17,7 @@ def test_ablation_rows_from_checkpoints(tmp_path):
                     model.config, {'mode': 'joint', 'low': 1.0, 'high': 99.0}, {'data': 'test'})
     rows = run_ablation(tmp_path, max_frames=1, latency_runs=1, progress=False)
     by_key = {row['row']: row for row in rows}
-    assert set(by_key) == {'a', 'b', 'c', 'd', 'e'}
+    assert set(by_key) == {'a', 'b', 'c', 'd', 'e', 'f'}
     assert 'missing' in by_key['a'] and 'missing' in by_key['d']
     student, sgbm = by_key['b'], by_key['e']
     assert student['parameters'] == sum(p.numel() for p in model.parameters())
