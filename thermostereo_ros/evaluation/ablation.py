@@ -3,9 +3,10 @@
 """The ablation table of docs/RESULTS.md: the paper's two claims, measured on held-out data.
 
 Rows: (a) student on sparse GT only, (b) student with distillation, (c) (b) without the
-attention refinement, (d) the teacher, (e) OpenCV SGBM, (f) the shipped default weights. Columns: EPE, D1, bad-1, bad-3 per
-held-out condition, parameters, CPU latency at 640x256. Every number comes from running the
-checkpoints on the fixed held-out set (`data.heldout`), never from training logs.
+attention refinement, (d) the teacher, (e) OpenCV SGBM, (f) the shipped default weights.
+Columns: EPE, D1, bad-1, bad-3 per held-out condition, parameters, CPU latency at 640x256.
+Every number comes from running the checkpoints on the fixed held-out set (`data.heldout`),
+never from training logs.
 """
 
 import pathlib

@@ -479,7 +479,7 @@ def profile_node(out: str, ros_argv: List[str]) -> int:
     main_prof = cProfile.Profile()
     main_prof.enable()
     try:
-        code = node.main([sys.argv[0], *ros_argv])
+        code = node.run([sys.argv[0], *ros_argv])
     finally:
         main_prof.disable()
         stats = pstats.Stats(main_prof)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 import math
+import os
 import sys
 import threading
 import time
@@ -638,7 +639,12 @@ class ThermoStereoNode(Node):
             self._evaluate(adjusted, gt_depth, camera)
         elif config['evaluate_against']:
             with self._gt_lock:
-                _store_bounded(self._pending_eval, job.stamp_ns, (adjusted, camera))
+                # The ground truth may have arrived while this frame was being processed.
+                gt_depth = self._gt_depth.pop(job.stamp_ns, None)
+                if gt_depth is None:
+                    _store_bounded(self._pending_eval, job.stamp_ns, (adjusted, camera))
+            if gt_depth is not None:
+                self._evaluate(adjusted, gt_depth, camera)
 
         now_ns = self.get_clock().now().nanoseconds
         with self._stats.lock:
@@ -758,11 +764,12 @@ class ThermoStereoNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list] = None,
-         engine_factory: Optional[Callable[[Dict[str, Any]], Any]] = None) -> int:
+def run(args: Optional[list] = None,
+        engine_factory: Optional[Callable[[Dict[str, Any]], Any]] = None) -> int:
     """Run the node until shutdown; 0 on a clean exit or SIGINT, 1 if it cannot start."""
     rclpy.init(args=args)
     node = None
+    executor = None
     try:
         node = ThermoStereoNode(engine_factory=engine_factory)
         executor = SingleThreadedExecutor()
@@ -773,19 +780,33 @@ def main(args: Optional[list] = None,
     except Exception as exc:  # one readable line instead of a traceback wall
         if rclpy.ok():
             print(f'[{NODE_NAME}] error: {exc}', file=sys.stderr, flush=True)
-            _shutdown(node)
+            _shutdown(node, executor)
             return 1
         # Otherwise a signal shut the context down mid start-up (e.g. during add_node).
-    _shutdown(node)
+    _shutdown(node, executor)
     return 0
 
 
-def _shutdown(node: Optional[ThermoStereoNode]) -> None:
+def _shutdown(node: Optional[ThermoStereoNode], executor: Optional[Any]) -> None:
     if node is not None:
         node.stop_worker()
+    if executor is not None:
+        executor.shutdown(timeout_sec=1.0)
     # try_shutdown destroys the context's nodes (and so the node) exactly once.
     rclpy.try_shutdown()
 
 
+def main(args: Optional[list] = None) -> None:
+    """Console entry point: run the node, then end the process with run()'s exit code."""
+    code = run(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is shut down by now. Exiting without interpreter teardown skips the C++ static
+    # destructors of the DDS and torch thread pools, which occasionally crashed here after a
+    # clean shutdown (SIGSEGV after SIGINT, node idle): a launch file or supervisor must see the
+    # real exit code, not a crash.
+    os._exit(code)
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    main()
