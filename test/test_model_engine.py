@@ -124,15 +124,16 @@ def test_pickle_refused_through_engine(tmp_path):
         StereoEngine.from_checkpoint(path, device='cpu')
 
 
-def test_default_checkpoint_missing_is_clear():
-    try:
-        path = default_checkpoint()
-    except CheckpointError as exc:
-        assert 'no default weights' in str(exc) and DEFAULT_WEIGHTS in str(exc)
-        with pytest.raises(CheckpointError, match='pass the path'):
-            StereoEngine.from_checkpoint(device='cpu')
-    else:
-        pytest.skip(f'default weights are shipped: {path}')
+def test_default_checkpoint_missing_is_clear(monkeypatch):
+    from thermostereo_ros.inference import engine as engine_module
+    assert default_checkpoint().name == DEFAULT_WEIGHTS  # shipped with the package
+    # An installation that lost its weights file (e.g. a broken package build).
+    monkeypatch.setattr(engine_module, 'DEFAULT_WEIGHTS', 'absent.safetensors')
+    with pytest.raises(CheckpointError, match='no default weights') as info:
+        engine_module.default_checkpoint()
+    assert 'absent.safetensors' in str(info.value)
+    with pytest.raises(CheckpointError, match='pass the path'):
+        StereoEngine.from_checkpoint(device='cpu')
 
 
 def test_export_cli(student_ckpt, tmp_path, capsys):

@@ -36,12 +36,12 @@ class StereoResult:
 
 
 def default_checkpoint() -> pathlib.Path:
-    """Path of the shipped default weights; CheckpointError if none are shipped yet."""
+    """Path of the shipped default weights; CheckpointError if the installation lacks them."""
     path = pathlib.Path(__file__).resolve().parents[1] / 'weights' / DEFAULT_WEIGHTS
     if not path.is_file():
         raise CheckpointError(
-            f'{path}: no default weights are shipped with this version of thermostereo_ros '
-            'yet; pass the path of a trained .safetensors checkpoint explicitly')
+            f'{path}: no default weights in this installation of thermostereo_ros (reinstall '
+            'it); or pass the path of a trained .safetensors checkpoint explicitly')
     return path
 
 
