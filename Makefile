@@ -37,8 +37,9 @@ $(JAZZY_VENV)/.installed: requirements/dev-jazzy.txt requirements/constraints-ja
 
 setup: $(VENV)/.installed $(JAZZY_VENV)/.installed
 
-# The whole suite on Kilted, then the ROS-facing tests again on Jazzy.
-test: test-kilted test-jazzy
+# The user's first command, `make demo`, on the shipped weights (so that it cannot rot), then
+# the whole suite on Kilted, then the ROS-facing tests again on Jazzy.
+test: demo test-kilted test-jazzy
 
 test-kilted: $(VENV)/.installed
 	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) ROS_AUTOMATIC_DISCOVERY_RANGE=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
