@@ -769,7 +769,6 @@ def run(args: Optional[list] = None,
     """Run the node until shutdown; 0 on a clean exit or SIGINT, 1 if it cannot start."""
     rclpy.init(args=args)
     node = None
-    executor = None
     try:
         node = ThermoStereoNode(engine_factory=engine_factory)
         executor = SingleThreadedExecutor()
@@ -780,19 +779,19 @@ def run(args: Optional[list] = None,
     except Exception as exc:  # one readable line instead of a traceback wall
         if rclpy.ok():
             print(f'[{NODE_NAME}] error: {exc}', file=sys.stderr, flush=True)
-            _shutdown(node, executor)
+            _shutdown(node)
             return 1
         # Otherwise a signal shut the context down mid start-up (e.g. during add_node).
-    _shutdown(node, executor)
+    _shutdown(node)
     return 0
 
 
-def _shutdown(node: Optional[ThermoStereoNode], executor: Optional[Any]) -> None:
+def _shutdown(node: Optional[ThermoStereoNode]) -> None:
     if node is not None:
         node.stop_worker()
-    if executor is not None:
-        executor.shutdown(timeout_sec=1.0)
-    # try_shutdown destroys the context's nodes (and so the node) exactly once.
+    # Not executor.shutdown(): with it, Jazzy's rclpy printed a traceback from its SIGINT guard
+    # condition's __del__ at SIGINT (seen in CI). try_shutdown destroys the context's nodes
+    # (and so the node) exactly once.
     rclpy.try_shutdown()
 
 
