@@ -18,14 +18,14 @@ from __future__ import annotations
 import itertools
 import os
 import pathlib
-import signal
-import subprocess
 import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from thermostereo_ros.ros.node_process import node_command, NodeProcess, wait_until
 
 _RUN_IDS = itertools.count()
 # Node functions whose cumulative profile time is reported (module path fragment, name).
@@ -127,50 +127,6 @@ class _Collector:
         return None
 
 
-class _NodeProcess:
-    """The node under test as a subprocess; its output is kept for error messages."""
-
-    def __init__(self, command: List[str]) -> None:
-        env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: List[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self, last: int = 20) -> str:
-        return '\n'.join(self.lines[-last:])
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._reader.join(2.0)
-        return self.proc.returncode
-
-
-def _wait(predicate, timeout: float, node_proc: _NodeProcess, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if not node_proc.alive():
-            raise RuntimeError(f'the node exited while {what}:\n{node_proc.output()}')
-        if time.monotonic() > deadline:
-            raise RuntimeError(f'timed out after {timeout:.0f} s {what}; node output:\n'
-                               f'{node_proc.output()}')
-        time.sleep(0.02)
-
-
 def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
                           repeats: int = 10) -> Dict[str, float]:
     """Median cost of the node's per-pair conversion and message building, timed here.
@@ -216,12 +172,12 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
 
 def _node_command(checkpoint: pathlib.Path, namespace: str, device: str, precision: str,
                   profile_out: Optional[pathlib.Path]) -> List[str]:
-    ros_args = ['--ros-args', '-p', f'model_path:={checkpoint}', '-p', f'device:={device}',
+    ros_args = ['-p', f'model_path:={checkpoint}', '-p', f'device:={device}',
                 '-p', f'precision:={precision}', '-r', f'__ns:={namespace}']
     if profile_out is not None:
         return [sys.executable, '-m', 'thermostereo_ros.ros.bench_node', 'profile-node',
-                str(profile_out), *ros_args]
-    return [sys.executable, '-m', 'thermostereo_ros.ros.node', *ros_args]
+                str(profile_out), '--ros-args', *ros_args]
+    return node_command(ros_args)
 
 
 def _topic_summary(sent: Dict[int, int], receipts: Dict[int, int],
@@ -295,8 +251,8 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
     result: Dict[str, Any] = {'size': f'{width}x{height}', 'rate_hz': rate_hz,
                               'namespace': namespace, 'qos_input': 'sensor data (best effort)'}
 
-    node_proc = _NodeProcess(_node_command(checkpoint, namespace, device, precision,
-                                           profile_out))
+    node_proc = NodeProcess(_node_command(checkpoint, namespace, device, precision,
+                                          profile_out))
     context = rclpy.Context()
     rclpy.init(context=context)
     bench = rclpy.create_node('thermostereo_bench', namespace=namespace, context=context)
@@ -329,9 +285,9 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
                                           lambda m: collector.on_output('points2', m), out_qos)]
         bench.create_subscription(DiagnosticArray, '/diagnostics', collector.on_diagnostics, 10)
         spinner.start()
-        _wait(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
-              and all(s.get_publisher_count() > 0 for s in subs), start_timeout, node_proc,
-              'waiting for the node to load its model and match topics')
+        wait_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
+                   and all(s.get_publisher_count() > 0 for s in subs), start_timeout, node_proc,
+                   'the node to load its model and match topics')
 
         def send(stamp_ns: int) -> None:
             # The same pre-built messages every time: only the stamps change, so the
@@ -349,7 +305,7 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
         while not collector.receipts['points2'] or not collector.receipts['disparity']:
             if not node_proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError('no output from the node during warm-up; node output:\n'
-                                   + node_proc.output())
+                                   + node_proc.tail())
             send(time.time_ns())
             time.sleep(max(0.2, 1.0 / rate_hz))
         for _ in range(5):

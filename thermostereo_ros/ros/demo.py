@@ -19,8 +19,6 @@ import math
 import os
 import pathlib
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from thermostereo_ros.ros.node_process import node_command, NodeProcess, wait_until
 
 CONDITIONS = ('day', 'night')
 INPUT_TOPICS = ('left/image_rect', 'right/image_rect', 'left/camera_info', 'right/camera_info',
@@ -84,47 +84,9 @@ def render_dataset(root: pathlib.Path, frames: int, height: int, width: int, see
 
 # Node subprocess ------------------------------------------------------------------------------
 
-class NodeProcess:
-    """The thermostereo node as a child process, stopped with SIGINT like `ros2 run` would."""
-
-    def __init__(self, ros_args: List[str], env: Dict[str, str], log_path: pathlib.Path):
-        """Start `python -m thermostereo_ros.ros.node --ros-args ...`, logging to a file."""
-        # A file, not a pipe: nobody reads the node's output while it runs, and a full pipe
-        # would block the node.
-        self.log_path = log_path
-        self._log = open(log_path, 'w')
-        self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'thermostereo_ros.ros.node', '--ros-args', *ros_args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env)
-
-    def last_line(self) -> str:
-        """Return the node's last non-empty output line (for error messages)."""
-        self._log.flush()
-        lines = [ln.strip() for ln in self.log_path.read_text(errors='replace').splitlines()]
-        lines = [ln for ln in lines if ln]
-        return lines[-1] if lines else '(no output)'
-
-    def alive(self) -> bool:
-        """Return True while the process runs."""
-        return self.proc.poll() is None
-
-    def stop(self) -> Optional[int]:
-        """SIGINT, wait; escalate to SIGTERM and SIGKILL only if it hangs. Returns the code."""
-        try:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGINT)
-                try:
-                    self.proc.wait(NODE_STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    self.proc.terminate()
-                    try:
-                        self.proc.wait(5.0)
-                    except subprocess.TimeoutExpired:
-                        self.proc.kill()
-                        self.proc.wait()
-            return self.proc.returncode
-        finally:
-            self._log.close()
+def _wait(predicate: Any, timeout: float, node: NodeProcess, what: str) -> None:
+    # Demo errors are one line (`demo: error: ...`): quote only the node's last line.
+    wait_until(predicate, timeout, node, what, error=DemoError, poll_s=0.05, tail_lines=1)
 
 
 # Collector ------------------------------------------------------------------------------------
@@ -450,17 +412,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _wait(predicate: Any, timeout: float, node: NodeProcess, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if not node.alive():
-            raise DemoError(f'the node exited during {what}: {node.last_line()}')
-        if time.monotonic() > deadline:
-            raise DemoError(f'timed out after {timeout:g} s waiting for {what}; node log: '
-                            f'{node.log_path}')
-        time.sleep(0.05)
-
-
 def format_table(summary: Dict[str, Any]) -> str:
     """Format the short human-readable result table."""
     fr, lat, inf = summary['frames'], summary['latency_ms'], summary['node_inference_ms']
@@ -564,10 +515,10 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
     # With reliable delivery every remaining drop is the node's own (its one-slot buffer).
     qos = [arg for topic in INPUT_TOPICS for arg in (
         '-p', f'qos_overrides.{prefix}/thermal/{topic}.subscription.reliability:=reliable')]
-    node = NodeProcess(['-r', f'__ns:={prefix}/thermal', '-r', f'__node:={node_name}',
-                        '-p', f'model_path:={path}', '-p', 'device:=cpu',
-                        '-p', 'evaluate_against:=true', '-p', f'max_disparity:={max_disparity}',
-                        *qos], env, workdir / 'node.log')
+    ros_args = ['-r', f'__ns:={prefix}/thermal', '-r', f'__node:={node_name}',
+                '-p', f'model_path:={path}', '-p', 'device:=cpu', '-p', 'evaluate_against:=true',
+                '-p', f'max_disparity:={max_disparity}', *qos]
+    node = NodeProcess(node_command(ros_args), workdir / 'node.log', env)
     collector = None
     try:
         # The node imports torch and loads the model while the data is rendered.
@@ -623,7 +574,7 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
     finally:
         if collector is not None:
             collector.close()
-        code = node.stop()
+        code = node.stop(NODE_STOP_TIMEOUT_S)
         if code not in (0, None) and sys.exc_info()[0] is None:
             log(f'demo: warning: the node exited with code {code}: {node.last_line()}')
     return OnlineRun(sequences, bags, result.frames, published, collector.data, timings)
