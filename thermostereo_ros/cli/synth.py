@@ -1,13 +1,45 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""`thermostereo synth`: write a synthetic thermal stereo dataset in the MS2 layout."""
+"""`thermostereo synth`: an MS2-layout dataset, a training cache, or the data gallery.
+
+- `--out ROOT`: sequences in the MS2 on-disk layout (what `eval --data ms2` and the bag
+  converter read);
+- `--cache DIR --pairs N`: a memory-mappable training cache, rendered on every core;
+- `--gallery PNG [--stats MD]`: the picture and statistics table of docs/DATA.md.
+"""
 
 import argparse
+import json
+
+
+def _mix(text: str) -> dict:
+    mix = {}
+    for item in text.split(','):
+        name, _, weight = item.partition('=')
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'{item!r}: a mix is family=weight pairs, e.g. street=0.45,indoor=0.2,flying=0.35')
+    return mix
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the synth options."""
-    parser.add_argument('--out', required=True, help='output dataset root')
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument('--out', help='output dataset root (MS2 layout)')
+    what.add_argument('--cache', help='training cache folder to write (or complete)')
+    what.add_argument('--gallery', help='PNG grid of scenes per family and condition')
+    parser.add_argument('--pairs', type=int, default=1000, help='cache: number of pairs')
+    parser.add_argument('--first-seed', type=int, default=0, help='cache: seed of pair 0')
+    parser.add_argument('--mix', type=_mix,
+                        help='scene-family weights, e.g. street=0.45,indoor=0.2,flying=0.35')
+    parser.add_argument('--workers', type=int, help='cache: processes (default: every core)')
+    parser.add_argument('--stats', help='gallery: also write the statistics table (Markdown)')
+    parser.add_argument('--stats-pairs', type=int, default=6,
+                        help='gallery: pairs per family and condition for --stats')
+    parser.add_argument('--family', help='MS2 layout: scene family of every sequence '
+                                         '(default street, like MS2)')
     parser.add_argument('--sequences', type=int, default=3, help='number of sequences')
     parser.add_argument('--frames', type=int, default=10, help='frames per sequence')
     parser.add_argument('--height', type=int, default=256)
@@ -19,15 +51,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render and write the dataset; prints the split assignment."""
+    """Write what was asked for."""
     from tqdm import tqdm
 
+    conditions = [c.strip() for c in args.conditions.split(',') if c.strip()]
+    if args.cache:
+        from thermostereo_ros.data.cache import cache_size_bytes, write_cache
+        with tqdm(total=args.pairs, desc='pairs', unit='pair') as bar:
+            manifest = write_cache(args.cache, args.pairs, args.height, args.width,
+                                   args.max_disparity, args.first_seed, args.mix, conditions,
+                                   workers=args.workers, progress=bar)
+        size = cache_size_bytes(args.cache)
+        print(f'wrote {manifest}: {size / 1e6:.0f} MB, '
+              f'{size / 1e6 / max(args.pairs, 1) * 1000:.0f} MB per 1000 pairs')
+        return 0
+    if args.gallery:
+        from thermostereo_ros.data import gallery
+        gallery.gallery(args.gallery, height=args.height, width=args.width,
+                        max_disparity=args.max_disparity)
+        print(f'wrote {args.gallery}')
+        if args.stats:
+            rows = gallery.statistics(args.stats_pairs, args.height, args.width,
+                                      args.max_disparity)
+            with open(args.stats, 'w') as f:
+                f.write(gallery.statistics_markdown(rows))
+            with open(args.stats + '.json', 'w') as f:
+                json.dump(rows, f, indent=1)
+            print(f'wrote {args.stats}')
+        return 0
     from thermostereo_ros.data.ms2_writer import write_dataset
 
-    conditions = [c.strip() for c in args.conditions.split(',') if c.strip()]
     with tqdm(total=args.sequences, desc='sequences', unit='seq') as bar:
         splits = write_dataset(args.out, args.sequences, args.frames, args.height, args.width,
-                               args.seed, conditions, args.max_disparity, progress=bar)
+                               args.seed, conditions, args.max_disparity, progress=bar,
+                               family=args.family or 'street')
     for split, names in splits.items():
         print(f'{split}: {len(names)} sequence(s) {" ".join(names)}')
     return 0

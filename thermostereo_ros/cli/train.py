@@ -9,14 +9,27 @@ Multi-GPU or multi-node: launch the same command under torchrun, e.g.
 import argparse
 import os
 import pathlib
+import re
 import sys
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '2h30m', '90m', '45s' or a plain number of seconds."""
+    text = text.strip()
+    if re.fullmatch(r'\d+(\.\d+)?', text):
+        return float(text)
+    match = re.fullmatch(r'(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?', text)
+    if not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a duration like 2h30m, 90m or 45s')
+    h, m, s = (int(g or 0) for g in match.groups())
+    return float(h * 3600 + m * 60 + s)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the train subcommand's arguments."""
     parser.add_argument('--config', type=pathlib.Path, required=True,
                         help='training YAML (see config/train/)')
-    parser.add_argument('--data', choices=('synthetic', 'ms2'), help='override data.kind')
+    parser.add_argument('--data', choices=('synthetic', 'cache', 'ms2'), help='override data.kind')
     parser.add_argument('--root', help='MS2 dataset root (with --data ms2)')
     parser.add_argument('--out', help='override log.out_dir')
     parser.add_argument('--steps', type=int, help='override optim.steps')
@@ -27,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='continue from OUT/state.safetensors if it exists')
     parser.add_argument('--stop-at', type=int,
                         help='stop after this step with the state saved (continue with --resume)')
+    parser.add_argument('--time-budget', type=parse_duration,
+                        help='stop cleanly before this much time (e.g. 2h30m) with the state '
+                             'saved; continue with --resume')
+    parser.add_argument('--state', type=pathlib.Path,
+                        help='resumable state file (default OUT/state.safetensors)')
+    parser.add_argument('--cache', help='train from this `synth --cache` folder '
+                                        '(data.kind cache)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -41,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         data['kind'] = args.data
     if args.root:
         data['root'] = args.root
+    if args.cache:
+        data['kind'], data['root'] = 'cache', args.cache
     if data:
         overrides['data'] = data
     if args.out:
@@ -58,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         overrides['device'] = args.device
     config = load_config(args.config, overrides)
     final = train(config, resume=args.resume, progress=not args.no_progress,
-                  stop_at=args.stop_at)
+                  stop_at=args.stop_at, time_budget_s=args.time_budget, state_path=args.state)
     print(f'wrote {final}', flush=True)
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
         # The process group is destroyed and every file is written. Under torchrun, gloo's

@@ -69,7 +69,7 @@ class SyntheticStereoDataset(Dataset):
     def __init__(self, seeds: Iterable[int], height: int = 256, width: int = 640,
                  max_disparity: float = 192, conditions: Sequence[str] = ('day', 'night', 'rain'),
                  augment: AugmentArg = None, crop: Optional[Tuple[int, int]] = None,
-                 allow_heldout: bool = False):
+                 allow_heldout: bool = False, mix: Optional[dict] = None):
         """Store the seed list and render settings; nothing is rendered here."""
         from thermostereo_ros.data.heldout import assert_training_seed
 
@@ -82,6 +82,7 @@ class SyntheticStereoDataset(Dataset):
         self.conditions = tuple(conditions)
         self.augment = augment
         self.crop = tuple(crop) if crop is not None else None
+        self.mix = mix
 
     def __len__(self) -> int:
         """Return the number of seeds."""
@@ -94,11 +95,44 @@ class SyntheticStereoDataset(Dataset):
         index, augment_seed = _split_index(index)
         seed = self.seeds[index]
         condition = self.conditions[seed % len(self.conditions)]
-        p = render_pair(seed, self.height, self.width, self.max_disparity, condition)
+        p = render_pair(seed, self.height, self.width, self.max_disparity, condition,
+                        mix=self.mix)
         dense = ~p.sky & np.isfinite(p.disparity) & (p.disparity > 0) & \
             (p.disparity < self.max_disparity)
         return _finish(p.left, p.right, p.disparity, dense, p.sparse_valid & dense, condition,
                        self.augment, self.crop, augment_seed)
+
+
+class CachedStereoDataset(Dataset):
+    """Pairs from a training cache (`data.cache`), so a step never waits on rendering.
+
+    Same sample format as SyntheticStereoDataset; `valid_dense` is non-sky GT in
+    (0, max_disparity), `valid_sparse` its LiDAR-like subset.
+    """
+
+    def __init__(self, root: str, max_disparity: float = 192, augment: AugmentArg = None,
+                 crop: Optional[Tuple[int, int]] = None):
+        """Open (memory-map) the cache; nothing is read yet."""
+        from thermostereo_ros.data.cache import TrainingCache
+
+        self.cache = TrainingCache(root)
+        self.max_disparity = float(max_disparity)
+        self.augment = augment
+        self.crop = tuple(crop) if crop is not None else None
+
+    def __len__(self) -> int:
+        """Return the number of cached pairs."""
+        return len(self.cache)
+
+    def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
+        """Read and normalise pair `index` (or `(index, augment_seed)`)."""
+        index, augment_seed = _split_index(index)
+        p = self.cache.pair(index)
+        d = p['disparity']
+        dense = ~p['sky'] & np.isfinite(d) & (d > 0) & (d < self.max_disparity)
+        return _finish(p['left'], p['right'], d, dense, p['sparse'] & dense,
+                       self.cache.meta[index]['condition'], self.augment, self.crop,
+                       augment_seed)
 
 
 class MS2StereoDataset(Dataset):

@@ -99,11 +99,12 @@ def write_split_lists(root: str, splits: Dict[str, List[str]]) -> None:
 
 def write_dataset(root: str, sequences: int, frames: int, height: int = 256, width: int = 640,
                   seed: int = 0, conditions: Iterable[str] = CONDITIONS,
-                  max_disparity: float = 192, progress: Optional[object] = None
-                  ) -> Dict[str, List[str]]:
+                  max_disparity: float = 192, progress: Optional[object] = None,
+                  family: Optional[str] = 'street') -> Dict[str, List[str]]:
     """Render and write `sequences` sequences of `frames` frames; returns split -> names.
 
-    Sequence i uses condition `conditions[i % len]` and render seed `seed + i`.
+    Sequence i uses condition `conditions[i % len]` and render seed `seed + i`. `family`
+    defaults to street scenes, MS2's domain; None draws each sequence's family.
     """
     conditions = list(conditions)
     for c in conditions:
@@ -117,7 +118,8 @@ def write_dataset(root: str, sequences: int, frames: int, height: int = 256, wid
         split = order[per_condition[cond] % len(order)]
         per_condition[cond] += 1
         name = sequence_name(i, seed)
-        pairs = render_sequence(seed + i, frames, height, width, max_disparity, cond)
+        pairs = render_sequence(seed + i, frames, height, width, max_disparity, cond,
+                                family=family)
         start = (datetime.datetime.strptime(name, '_%Y-%m-%d-%H-%M-%S')
                  - datetime.datetime(1970, 1, 1)).total_seconds()
         write_sequence(root, name, pairs, start_time=start)

@@ -28,7 +28,8 @@ class ThermoStereoRT(nn.Module):
 
     def __init__(self, max_disparity: int = 192, base_channels: int = 16,
                  feature_channels: int = 48, aggregation_channels: int = 48,
-                 refinement_channels: int = 24, use_refinement: bool = True) -> None:
+                 refinement_channels: int = 24, use_refinement: bool = True,
+                 normalize_features: bool = False) -> None:
         """Build the network; max_disparity must be a positive multiple of 4."""
         super().__init__()
         if max_disparity < 4 or max_disparity % 4:
@@ -38,7 +39,11 @@ class ThermoStereoRT(nn.Module):
             max_disparity=int(max_disparity), base_channels=int(base_channels),
             feature_channels=int(feature_channels),
             aggregation_channels=int(aggregation_channels),
-            refinement_channels=int(refinement_channels), use_refinement=bool(use_refinement))
+            refinement_channels=int(refinement_channels), use_refinement=bool(use_refinement),
+            normalize_features=bool(normalize_features))
+        # Correlation of L2-normalised features (cosine similarity) is informative from the
+        # first step; off by default only so that checkpoints from before it load unchanged.
+        self.normalize_features = bool(normalize_features)
         self.max_disparity = max_disparity
         self.num_disparities = max_disparity // 4
         self.encoder = PyramidEncoder(base_channels, feature_channels)
@@ -50,11 +55,17 @@ class ThermoStereoRT(nn.Module):
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
                            if use_refinement else None)
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor):
-        """Estimate left-view disparity in full-resolution pixels."""
+    def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
+        """Estimate left-view disparity in full-resolution pixels.
+
+        `return_logits` (train mode) also returns the stem and hourglass 1/4-resolution cost
+        logits, for losses on the disparity distribution.
+        """
         batch = left.shape[0]
         images, height, width = pad_to_multiple(torch.cat([left, right], 0))
         f2, f4, f8, f16 = self.encoder(images)
+        if self.normalize_features:
+            f4 = nn.functional.normalize(f4, dim=1) * f4.shape[1] ** 0.5
         cost = correlation_volume(f4[:batch], f4[batch:], self.num_disparities)
         logits, stem_logits = self.aggregation(cost, f4[:batch], f8[:batch], f16[:batch])
         disp4, conf4 = self.regression(logits)
@@ -69,7 +80,10 @@ class ThermoStereoRT(nn.Module):
                       upsample_disparity(disp4, 4)]
             if self.refinement is None:
                 coarse = coarse[:1]
-            return [d[..., :height, :width] for d in coarse] + [final]
+            predictions = [d[..., :height, :width] for d in coarse] + [final]
+            if return_logits:
+                return predictions, [stem_logits, logits]
+            return predictions
         confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
                                                align_corners=False)
         return final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)

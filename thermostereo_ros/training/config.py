@@ -19,9 +19,11 @@ DEFAULTS: Dict[str, Any] = {
     'seed': 0,
     'device': 'auto',               # auto | cpu | cuda
     'amp': True,                    # mixed precision on CUDA only
+    'precision': 'auto',            # CPU: auto (bf16 where native, else fp32) | fp32 | bf16
     'data': {
-        'kind': 'synthetic',        # synthetic | ms2
-        'root': None,               # MS2 root for kind=ms2
+        'kind': 'synthetic',        # synthetic (rendered per step) | cache | ms2
+        'root': None,               # MS2 root for kind=ms2, cache folder for kind=cache
+        'mix': None,                # scene-family weights (None = the renderer's default)
         'split': 'train',
         'train_seeds': 100000,      # synthetic: seeds [0, train_seeds) (below the held-out range)
         'height': 256,
@@ -32,6 +34,10 @@ DEFAULTS: Dict[str, Any] = {
         'num_workers': 1,
     },
     'supervision': 'sparse',        # sparse (LiDAR-like, as MS2) | dense (synthetic GT)
+    'loss': {
+        'distribution_weight': 0.0,       # cross-entropy on the 1/4 cost distribution
+        'distribution_temperature': 0.5,  # width (in 1/4 px) of its unimodal target
+    },
     'distillation': {
         'teacher': None,            # teacher checkpoint (safetensors); None = no distillation
         'weight': 1.0,              # lambda of the dense term
@@ -78,6 +84,8 @@ def load_config(path: Optional[pathlib.Path], overrides: Optional[Dict[str, Any]
         config = _merge(config, loaded, '')
     if overrides:
         config = _merge(config, overrides, '')
+    if config['precision'] not in ('auto', 'fp32', 'bf16'):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {config['precision']!r}")
     if config['supervision'] not in ('sparse', 'dense'):
         raise ValueError(f"supervision must be 'sparse' or 'dense', got {config['supervision']!r}")
     return config

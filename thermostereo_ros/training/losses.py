@@ -52,3 +52,26 @@ def distillation_loss(predictions: Sequence[torch.Tensor], teacher_disparity: to
     target = teacher_disparity.detach()
     mask = (target > 0) & (target < max_disparity)
     return multiscale_loss(predictions, target, mask, teacher_confidence.detach())
+
+
+def distribution_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                      temperature: float = 0.5) -> torch.Tensor:
+    """Cross-entropy of 1/4-resolution cost logits against a unimodal target distribution.
+
+    Supervising the whole distribution, not only its soft-argmin, is AcfNet's idea (unimodal
+    cost-volume filtering): the target is softmax(-|d - gt / 4| / temperature) over the D/4
+    candidates, at the centre pixel of every 4x4 block of the full-resolution ground truth.
+    """
+    stride = 4
+    gt = target[..., stride // 2::stride, stride // 2::stride] / stride
+    valid = mask[..., stride // 2::stride, stride // 2::stride]
+    h, w = min(gt.shape[-2], logits.shape[-2]), min(gt.shape[-1], logits.shape[-1])
+    gt, valid = gt[..., :h, :w], valid[..., :h, :w]
+    logits = logits[..., :h, :w].float()
+    candidates = torch.arange(logits.shape[1], device=logits.device,
+                              dtype=logits.dtype).view(1, -1, 1, 1)
+    wanted = torch.softmax(-(candidates - gt.reshape(gt.shape[0], 1, h, w)).abs()
+                           / temperature, dim=1)
+    ce = -(wanted * torch.log_softmax(logits, dim=1)).sum(1)
+    valid = valid.reshape(ce.shape).to(ce.dtype)
+    return (ce * valid).sum() / valid.sum().clamp_min(1.0)

@@ -19,8 +19,14 @@ _META_KEY = 'thermostereo_training_state'
 
 def save_training_state(path: pathlib.Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, step: int,
-                        extra: Dict[str, Any]) -> None:
-    """Write model weights, optimizer state and the step to one safetensors file."""
+                        extra: Dict[str, Any],
+                        moments_dtype: torch.dtype = torch.float32) -> None:
+    """Write model weights, optimizer state and the step to one safetensors file.
+
+    `moments_dtype=torch.bfloat16` halves the optimizer part (the file a new machine needs to
+    continue a run fits in git); the weights always stay float32. On load, torch casts the
+    moments back to the parameters' dtype.
+    """
     tensors: Dict[str, torch.Tensor] = {}
     for name, value in model.state_dict().items():
         tensors['model.' + name] = value.detach().cpu().contiguous()
@@ -29,7 +35,10 @@ def save_training_state(path: pathlib.Path, model: torch.nn.Module,
     for param_id, state in optim_state['state'].items():
         for key, value in state.items():
             if torch.is_tensor(value):
-                tensors[f'optim.{param_id}.{key}'] = value.detach().cpu().contiguous()
+                value = value.detach().cpu()
+                if value.is_floating_point() and value.dim() > 0:
+                    value = value.to(moments_dtype)
+                tensors[f'optim.{param_id}.{key}'] = value.contiguous()
             else:
                 scalars.setdefault(str(param_id), {})[key] = value
     tensors['rng.torch'] = torch.get_rng_state()

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The training loop for teacher and student, single process or DDP under torchrun.
 
-AdamW, warm-up + cosine schedule, AMP on CUDA, gradient clipping, resumable safetensors state
-and TensorBoard scalars.
+AdamW, warm-up + cosine schedule, AMP on CUDA, bf16 autocast on CPUs that compute bf16
+natively, gradient clipping, resumable safetensors state, a time budget, TensorBoard scalars
+and a learning curve (validation EPE and D1 per checkpoint) kept inside the state file.
 
 Teacher and student share this loop. The teacher learns from dense synthetic ground truth;
 the student from sparse LiDAR-like ground truth plus, when a teacher checkpoint is configured,
@@ -23,11 +24,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from thermostereo_ros.training.losses import distillation_loss, multiscale_loss
+from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
+from thermostereo_ros.training.losses import (distillation_loss, distribution_loss,
+                                              multiscale_loss)
 from thermostereo_ros.training.state import load_training_state, save_training_state
 
 STATE_FILE = 'state.safetensors'
 FINAL_FILE = 'final.safetensors'
+CURVE_FILE = 'curve.json'
+# Margin kept free before a time budget ends: one validation pass and the state write.
+_BUDGET_MARGIN_S = 60.0
 
 
 class StepSampler(torch.utils.data.Sampler):
@@ -88,19 +94,27 @@ def _make_datasets(config: Dict[str, Any]):
     from thermostereo_ros.data.heldout import TRAINING_SEED_LIMIT
     data = config['data']
     crop = tuple(data['crop']) if data['crop'] else None
-    if data['kind'] == 'synthetic':
+    if data['kind'] in ('synthetic', 'cache'):
         n_train = int(data['train_seeds'])
         n_val = int(config['log']['val_pairs'])
         # Validation seeds sit just above the training seeds and below the held-out range.
         if n_train + n_val > TRAINING_SEED_LIMIT:
             raise ValueError('training + validation seeds would reach the held-out test seeds')
         common = dict(height=data['height'], width=data['width'],
-                      max_disparity=config['max_disparity'], conditions=data['conditions'])
-        train = datasets.SyntheticStereoDataset(
-            seeds=range(n_train), augment=data['augment'], crop=crop, **common)
+                      max_disparity=config['max_disparity'], conditions=data['conditions'],
+                      mix=data['mix'])
+        if data['kind'] == 'cache':
+            if not data['root']:
+                raise ValueError('data.kind cache needs data.root (a `synth --cache` folder)')
+            train = datasets.CachedStereoDataset(data['root'], config['max_disparity'],
+                                                 augment=data['augment'], crop=crop)
+        else:
+            train = datasets.SyntheticStereoDataset(
+                seeds=range(n_train), augment=data['augment'], crop=crop, **common)
         val = datasets.SyntheticStereoDataset(
             seeds=range(n_train, n_train + n_val), augment=False, crop=None, **common)
-        return train, val
+        # Rendered once: validation then costs only the forward passes.
+        return train, [val[i] for i in range(len(val))]
     if data['kind'] == 'ms2':
         if not data['root']:
             raise ValueError('data.kind ms2 needs data.root (the MS2 dataset folder)')
@@ -109,7 +123,7 @@ def _make_datasets(config: Dict[str, Any]):
         val = datasets.MS2StereoDataset(data['root'], 'val', augment=False, crop=None,
                                         max_disparity=config['max_disparity'])
         return train, val
-    raise ValueError(f"data.kind must be 'synthetic' or 'ms2', got {data['kind']!r}")
+    raise ValueError(f"data.kind must be 'synthetic', 'cache' or 'ms2', got {data['kind']!r}")
 
 
 def _colourise(disparity: torch.Tensor, max_disparity: float) -> torch.Tensor:
@@ -117,8 +131,18 @@ def _colourise(disparity: torch.Tensor, max_disparity: float) -> torch.Tensor:
     return grey.reshape(1, *grey.shape[-2:])
 
 
+def resolve_precision(config: Dict[str, Any], device: torch.device) -> str:
+    """Pick the precision a run computes in: fp16 AMP on CUDA, bf16 or fp32 on the CPU."""
+    if device.type == 'cuda':
+        return 'fp16' if config['amp'] else 'fp32'
+    if config['precision'] == 'auto':
+        return auto_cpu_precision(cpu_info())
+    return config['precision']
+
+
 @torch.no_grad()
-def _validate(model, val_set, device, max_disparity: float) -> Dict[str, float]:
+def _validate(model, val_set, device, max_disparity: float,
+              precision: str = 'fp32') -> Dict[str, float]:
     from thermostereo_ros.evaluation.metrics import MetricAccumulator
     model.eval()
     acc = MetricAccumulator(max_disparity=max_disparity)
@@ -126,7 +150,9 @@ def _validate(model, val_set, device, max_disparity: float) -> Dict[str, float]:
         sample = val_set[i]
         left = torch.as_tensor(sample['left'])[None].to(device)
         right = torch.as_tensor(sample['right'])[None].to(device)
-        disparity, _ = model(left, right)
+        with torch.autocast('cpu', dtype=torch.bfloat16,
+                            enabled=precision == 'bf16' and device.type == 'cpu'):
+            disparity, _ = model(left, right)
         gt = np.asarray(sample['disparity'])
         acc.update(disparity[0, 0].float().cpu().numpy(), gt,
                    mask=np.asarray(sample['valid_dense']))
@@ -135,11 +161,14 @@ def _validate(model, val_set, device, max_disparity: float) -> Dict[str, float]:
 
 
 def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
-          stop_at: Optional[int] = None) -> pathlib.Path:
+          stop_at: Optional[int] = None, time_budget_s: Optional[float] = None,
+          state_path: Optional[pathlib.Path] = None) -> pathlib.Path:
     """Run one training job; returns the path of the final student/teacher checkpoint.
 
     `stop_at` ends the run after that step with its state saved (a time-boxed run to continue
-    later with `resume=True`); the schedule still follows `optim.steps`.
+    later with `resume=True`); the schedule still follows `optim.steps`. `time_budget_s` ends
+    it likewise before that many seconds have passed. `state_path` (default OUT/state) is
+    where resumable state is written and read, e.g. a file kept in git for the next machine.
     """
     from thermostereo_ros.inference.checkpoint import build_from_checkpoint, save_checkpoint
     from thermostereo_ros.model import build_model
@@ -151,7 +180,11 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     distributed = world_size > 1
     if distributed:
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    out_dir = pathlib.Path(config['log']['out_dir'])
+    # Runs live outside the work tree (e.g. ~/.cache/thermostereo/runs): expand the user.
+    out_dir = pathlib.Path(config['log']['out_dir']).expanduser()
+    if config['data']['root']:
+        config = dict(config, data=dict(config['data'],
+                                        root=os.path.expanduser(config['data']['root'])))
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / 'config.json').write_text(json.dumps(config, indent=2))
@@ -170,9 +203,15 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     optimizer = torch.optim.AdamW(model.parameters(), lr=optim['lr'],
                                   weight_decay=optim['weight_decay'])
     start_step = 0
-    state_path = out_dir / STATE_FILE
+    state_path = pathlib.Path(state_path) if state_path else out_dir / STATE_FILE
+    history: Dict[str, Any] = {'curve': [], 'wall_time_s': 0.0, 'sessions': 0}
     if resume and state_path.is_file():
-        start_step, _ = load_training_state(state_path, model, optimizer)
+        start_step, extra = load_training_state(state_path, model, optimizer)
+        history.update({k: extra[k] for k in history if k in extra})
+    history['sessions'] += 1
+    precision = resolve_precision(config, device)
+    if device.type == 'cpu' and precision == 'bf16':
+        model = model.to(memory_format=torch.channels_last)
     train_model = model
     if distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -203,9 +242,33 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     log = config['log']
     started = time.monotonic()
     sparse = config['supervision'] == 'sparse'
+    loss_config = config['loss']
+    use_distribution = loss_config['distribution_weight'] > 0
+    cpu_bf16 = device.type == 'cpu' and precision == 'bf16'
     model.train()
     end_step = optim['steps'] if stop_at is None else min(stop_at, optim['steps'])
+    step_times = []
+
+    def checkpoint(done: int) -> None:
+        if rank != 0:
+            return
+        if val_set is not None and len(val_set):
+            metrics = _validate(model, val_set, device, max_disparity, precision)
+            history['curve'].append({'step': done, 'epe': round(metrics['epe'], 4),
+                                     'd1': round(metrics['d1'], 3),
+                                     'wall_time_s': round(history['wall_time_s'] +
+                                                          time.monotonic() - started, 1)})
+            (out_dir / CURVE_FILE).write_text(json.dumps(history['curve'], indent=1))
+            if writer is not None:
+                for key in ('epe', 'd1'):
+                    writer.add_scalar(f'val/{key}', metrics[key], done)
+        extra = dict(history, wall_time_s=history['wall_time_s'] + time.monotonic() - started,
+                     config=config, precision=precision)
+        save_training_state(state_path, model, optimizer, done, extra,
+                            moments_dtype=torch.bfloat16)
+
     for step in range(start_step, end_step):
+        step_started = time.monotonic()
         batch = next(iterator)
         lr = _learning_rate(step, optim)
         for group in optimizer.param_groups:
@@ -215,10 +278,22 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         target = batch['disparity'].to(device, non_blocking=True)
         mask = batch['valid_sparse' if sparse else 'valid_dense'].to(device, non_blocking=True)
         mask = mask & (target > 0) & (target < max_disparity)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            predictions = train_model(left, right)
+        if cpu_bf16:
+            left = left.contiguous(memory_format=torch.channels_last)
+            right = right.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16 if cpu_bf16 else torch.float16,
+                            enabled=use_amp or cpu_bf16):
+            if use_distribution:
+                predictions, logits = train_model(left, right, return_logits=True)
+            else:
+                predictions = train_model(left, right)
             supervised = multiscale_loss(predictions, target, mask)
             loss = supervised
+            if use_distribution:
+                for weight, level in zip((0.5, 1.0), logits):
+                    loss = loss + loss_config['distribution_weight'] * weight * \
+                        distribution_loss(level, target, mask,
+                                          loss_config['distribution_temperature'])
             distilled = torch.zeros(())
             if teacher is not None:
                 with torch.no_grad():
@@ -249,37 +324,44 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         if writer is not None and done % log['image_every'] == 0:
             writer.add_image('disparity/prediction',
                              _colourise(predictions[-1][0].detach(), max_disparity), done)
-        if done % log['checkpoint_every'] == 0 or done == end_step:
-            if rank == 0:
-                save_training_state(state_path, model, optimizer, done, {'config': config})
-                if val_set is not None and len(val_set):
-                    metrics = _validate(model, val_set, device, max_disparity)
-                    if writer is not None:
-                        for key in ('epe', 'd1'):
-                            writer.add_scalar(f'val/{key}', metrics[key], done)
+        step_times.append(time.monotonic() - step_started)
+        out_of_time = (time_budget_s is not None and time.monotonic() - started +
+                       2 * max(step_times[-20:]) + _BUDGET_MARGIN_S > time_budget_s)
+        if done % log['checkpoint_every'] == 0 or done == end_step or out_of_time:
+            checkpoint(done)
+        if out_of_time:
+            end_step = done
+            break
     if bar is not None:
         bar.close()
+    history['wall_time_s'] += time.monotonic() - started
     if end_step < optim['steps']:
         if distributed:
             dist.destroy_process_group()
         return state_path
-    wall = time.monotonic() - started
     final_path = out_dir / FINAL_FILE
     if rank == 0:
-        metrics = _validate(model, val_set, device, max_disparity) if len(val_set) else {}
+        from thermostereo_ros.data.synthetic import RENDERER_VERSION
+        metrics = _validate(model, val_set, device, max_disparity, precision) \
+            if len(val_set) else {}
         provenance = {
             'data': config['data']['kind'], 'supervision': config['supervision'],
+            'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
             'teacher': config['distillation']['teacher'],
             'distillation_weight': config['distillation']['weight'],
+            'loss': config['loss'],
             'steps': optim['steps'], 'batch_size': optim['batch_size'],
-            'world_size': world_size, 'wall_time_s': round(wall, 1),
-            'hardware': _hardware(device), 'validation': metrics,
-            'seed': config['seed'],
+            'crop': config['data']['crop'],
+            'world_size': world_size, 'wall_time_s': round(history['wall_time_s'], 1),
+            'sessions': history['sessions'], 'precision': precision,
+            'hardware': _hardware(device), 'cpu': cpu_info().summary(),
+            'validation': metrics, 'seed': config['seed'],
         }
         save_checkpoint(final_path, model, arch=config['arch'], config=model.config,
                         normalization={'mode': 'joint', 'low': 1.0, 'high': 99.0},
                         provenance=provenance)
         (out_dir / 'provenance.json').write_text(json.dumps(provenance, indent=2))
+        (out_dir / CURVE_FILE).write_text(json.dumps(history['curve'], indent=1))
         if writer is not None:
             writer.close()
     if distributed:

@@ -1,0 +1,559 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Scene families: MS2-like streets, indoor and near-range clutter, and flying objects.
+
+Each builder returns a `Scene`: primitives in a world frame (x right, y down, z forward; the
+first camera sits at the origin), their materials, the thermal condition and the camera's
+height, pitch and roll. Distances are drawn so that the nearest surfaces stay within the
+disparity budget of the rig (disparity = fx * B / z), and objects are spread over the whole
+depth range, since a network learns to match only where the data has something to match.
+
+- street: road with lanes, curbs and sidewalks, facades with windows, parked and moving cars
+  (warm engines, tyres and exhausts, windows that mirror the cold sky), pedestrians and
+  cyclists, trees, poles, signs, fences and guard rails, a skyline; sometimes seen from a
+  drone over the same layout.
+- indoor: a room 0.3-6 m deep with furniture-like boxes, tables, people, radiators and warm
+  appliances; sometimes from under a bed, among clutter.
+- flying: the FlyingThings3D idea for thermal images: many random boxes, cylinders,
+  ellipsoids and slanted polygons at random depths and orientations, with random textures.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+from thermostereo_ros.data.render import primitives as pr
+from thermostereo_ros.data.render.rig import ThermalCamera
+from thermostereo_ros.data.render.thermal import (
+    Condition, Material, PATTERN_BRICK, PATTERN_FINS, PATTERN_LANES, PATTERN_NONE,
+    PATTERN_WINDOWS)
+
+FAMILIES = ('street', 'indoor', 'flying')
+# Streets dominate (MS2's domain, and what most of our users point cameras at); flying
+# objects carry the generic matching signal FlyingThings3D gives RGB networks; indoor covers
+# the near range of robots in buildings.
+DEFAULT_MIX: Dict[str, float] = {'street': 0.45, 'indoor': 0.2, 'flying': 0.35}
+# Baselines per family: indoor rigs are narrow, or near surfaces would exceed any budget.
+FAMILY_BASELINE_M: Dict[str, Tuple[float, float]] = {
+    'street': (0.12, 0.5), 'indoor': (0.05, 0.15), 'flying': (0.1, 0.5)}
+# Camera speed along the path, metres per frame (sequences only).
+FAMILY_SPEED: Dict[str, Tuple[float, float]] = {
+    'street': (0.3, 1.4), 'indoor': (0.02, 0.12), 'flying': (0.05, 0.3)}
+
+UP = np.array([0.0, -1.0, 0.0])
+X_AXIS = np.array([1.0, 0.0, 0.0])
+Z_AXIS = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass
+class Scene:
+    """A world to render: primitives with materials and the camera's start pose."""
+
+    family: str
+    primitives: List[pr.Primitive]
+    materials: List[Material]
+    condition: Condition
+    height: float
+    pitch: float
+    roll: float
+    variant: str = ''
+
+
+class _Builder:
+    """Collects primitives and materials; draws materials for the scene's condition."""
+
+    def __init__(self, rng: np.random.Generator, condition: Condition):
+        self.rng, self.c = rng, condition
+        self.primitives: List[pr.Primitive] = []
+        self.materials: List[Material] = []
+
+    def material(self, m: Material) -> int:
+        self.materials.append(m)
+        return len(self.materials) - 1
+
+    def add(self, *items: pr.Primitive) -> None:
+        self.primitives.extend(items)
+
+    # Materials: temperatures relative to ambient scale with the condition's contrast;
+    # people and running engines do not (they are warm at night too).
+    def _rel(self, mean: float, spread: float) -> float:
+        return self.c.ambient + self.c.contrast * float(self.rng.normal(mean, spread))
+
+    def generic(self, textured: float = 0.7, base: float = None) -> Material:
+        rng = self.rng
+        weak = 1.0 if rng.random() < textured else 0.1
+        return Material(
+            base=self._rel(0.0, 300.0) if base is None else base,
+            amp=(weak * rng.uniform(40, 250), weak * rng.uniform(15, 120),
+                 weak * rng.uniform(0, 60)),
+            texel=(rng.uniform(0.2, 2.0), rng.uniform(0.02, 0.2), rng.uniform(0.004, 0.03)),
+            solar=rng.uniform(0.3, 1.2))
+
+    def asphalt(self) -> Material:
+        rng = self.rng
+        return Material(base=self._rel(100.0, 120.0),
+                        amp=(rng.uniform(30, 120), rng.uniform(20, 70), rng.uniform(20, 80)),
+                        texel=(rng.uniform(0.8, 3.0), rng.uniform(0.05, 0.2),
+                               rng.uniform(0.006, 0.02)),
+                        pattern=PATTERN_LANES,
+                        pattern_size=(rng.uniform(2.8, 3.8), rng.uniform(6.0, 12.0)),
+                        pattern_fill=(rng.uniform(0.1, 0.2), rng.uniform(0.3, 1.0)),
+                        pattern_delta=-rng.uniform(60, 220), solar=1.3)
+
+    def concrete(self) -> Material:
+        rng = self.rng
+        return Material(base=self._rel(0.0, 100.0),
+                        amp=(rng.uniform(20, 80), rng.uniform(15, 60), rng.uniform(10, 40)),
+                        texel=(rng.uniform(0.5, 2.0), rng.uniform(0.03, 0.15),
+                               rng.uniform(0.005, 0.02)),
+                        pattern=PATTERN_BRICK if rng.random() < 0.5 else PATTERN_NONE,
+                        pattern_size=(rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.5)),
+                        pattern_fill=(0.02, 0.02), pattern_delta=rng.uniform(-60, 60),
+                        solar=1.0)
+
+    def facade(self) -> Material:
+        rng = self.rng
+        night = self.c.name == 'night'
+        sky_reflection = (self.c.sky[0] - self.c.ambient) * rng.uniform(0.3, 0.7)
+        brick = rng.random() < 0.4
+        return Material(
+            base=self._rel(0.0, 200.0),
+            amp=(rng.uniform(30, 150), rng.uniform(10, 60), rng.uniform(5, 40)),
+            texel=(rng.uniform(0.8, 4.0), rng.uniform(0.05, 0.3),
+                   rng.uniform(0.01, 0.04)),
+            pattern=PATTERN_BRICK if brick else PATTERN_WINDOWS,
+            pattern_size=((rng.uniform(0.2, 0.3), rng.uniform(0.06, 0.09)) if brick else
+                          (rng.uniform(1.5, 4.0), rng.uniform(2.8, 3.6))),
+            pattern_fill=((0.012, 0.012) if brick else
+                          (rng.uniform(0.3, 0.7), rng.uniform(0.35, 0.6))),
+            # Panes mirror the cold sky; at night some leak heat (lit, heated rooms).
+            pattern_delta=(rng.uniform(-80, 80) if brick else
+                           (abs(sky_reflection) * 0.3 if night else sky_reflection)),
+            pattern_spread=0.0 if brick else (rng.uniform(80, 300) if night else 40.0),
+            solar=rng.uniform(0.6, 1.2))
+
+    def glass(self) -> Material:
+        low = self.c.sky[0]
+        return Material(base=low + (self.c.ambient - low) * self.rng.uniform(0.2, 0.6),
+                        amp=(self.rng.uniform(10, 40), 5.0, 0.0), texel=(0.8, 0.1, 0.01),
+                        solar=0.1)
+
+    def foliage(self) -> Material:
+        rng = self.rng
+        return Material(base=self._rel(-120.0, 80.0),
+                        amp=(rng.uniform(40, 120), rng.uniform(60, 160), rng.uniform(30, 100)),
+                        texel=(rng.uniform(0.3, 1.0), rng.uniform(0.04, 0.12),
+                               rng.uniform(0.01, 0.03)),
+                        solar=0.4)
+
+    def skin(self) -> Material:
+        rng = self.rng
+        return Material(base=float(rng.uniform(5000, 5600)), amp=(rng.uniform(10, 40), 5, 0),
+                        texel=(0.1, 0.02, 0.005), solar=0.1)
+
+    def cloth(self, body: float) -> Material:
+        rng = self.rng
+        base = self.c.ambient + (body - self.c.ambient) * rng.uniform(0.3, 0.85)
+        return Material(base=base, amp=(rng.uniform(20, 100), rng.uniform(10, 50), 5.0),
+                        texel=(rng.uniform(0.1, 0.4), rng.uniform(0.02, 0.06), 0.005),
+                        solar=0.8)
+
+    def warm(self, delta: Tuple[float, float]) -> Material:
+        """Make a heat source (radiator, appliance, engine block): ambient-independent excess."""
+        rng = self.rng
+        return Material(base=self.c.ambient + rng.uniform(*delta),
+                        amp=(rng.uniform(20, 80), rng.uniform(10, 40), 0.0),
+                        texel=(0.3, 0.03, 0.01), solar=0.3)
+
+    def background_like(self, other: Material) -> Material:
+        """Copy the background's temperature: the edges vanish, as in real thermal scenes."""
+        return Material(base=other.base + float(self.rng.normal(0, 8)),
+                        amp=tuple(a * 0.3 for a in other.amp), texel=other.texel, solar=0.0)
+
+    def maybe_camouflaged(self, m: Material, background: Material, p: float = 0.1
+                          ) -> Material:
+        return self.background_like(background) if self.rng.random() < p else m
+
+    # Compound objects.
+    def person(self, foot: np.ndarray, yaw: float, background: Material,
+               riding: bool = False) -> None:
+        rng = self.rng
+        tall = rng.uniform(1.5, 1.95) * (0.75 if riding else 1.0)
+        skin = self.skin()
+        head_m = self.material(skin)
+        clothes = self.material(self.maybe_camouflaged(self.cloth(skin.base), background, 0.05))
+        legs = self.material(self.cloth(skin.base))
+        frame = pr.rotation(yaw)
+        hip = foot + UP * tall * 0.5
+        self.add(pr.ellipsoid(foot + UP * tall * 0.7, frame,
+                              np.array([0.2, tall * 0.17, 0.12]), clothes))
+        self.add(pr.ellipsoid(foot + UP * tall * 0.93, frame, np.array([0.1, 0.12, 0.11]),
+                              head_m))
+        side = frame[:, 0]
+        if not riding:
+            for s in (-1, 1):
+                step = rng.uniform(-0.2, 0.2) * frame[:, 2]
+                self.add(pr.cylinder(foot + s * side * 0.1 + step, hip - foot - step,
+                                     0.07, float(np.linalg.norm(hip - foot - step)), legs))
+        for s in (-1, 1):
+            shoulder = foot + UP * tall * 0.8 + s * side * 0.24
+            self.add(pr.cylinder(shoulder, -UP + rng.uniform(-0.3, 0.3) * frame[:, 2], 0.045,
+                                 tall * 0.33, clothes))
+
+    def car(self, centre: np.ndarray, yaw: float, running: bool) -> None:
+        rng = self.rng
+        frame = pr.rotation(yaw)
+        length, width = rng.uniform(3.8, 4.9), rng.uniform(1.65, 1.95)
+        body_h, cabin_h = rng.uniform(0.6, 0.9), rng.uniform(0.45, 0.65)
+        body = self.generic(textured=0.3)
+        body.amp = tuple(a * 0.4 for a in body.amp)
+        heat = 1.0 if running else rng.uniform(0.0, 0.4)
+        # Engine at the front (+local z), exhaust low at the rear.
+        body.hot = [(0.0, -0.1, length / 2, heat * rng.uniform(400, 1300), 0.45),
+                    (width * 0.3, 0.35, -length / 2, heat * rng.uniform(300, 1000), 0.12)]
+        lift = 0.25
+        body_m = self.material(body)
+        self.add(*pr.box(centre + UP * (lift + body_h / 2), frame,
+                         np.array([width, body_h, length]), body_m))
+        glass_m = self.material(self.glass())
+        self.add(*pr.box(centre + UP * (lift + body_h + cabin_h / 2) - frame[:, 2] * 0.2,
+                         frame, np.array([width * 0.9, cabin_h, length * 0.5]), glass_m))
+        tyre = self.material(self.warm((100 * heat, 150 + 400 * heat)))
+        for sx in (-1, 1):
+            for sz in (-1, 1):
+                hub = (centre + UP * 0.33 + frame[:, 0] * sx * (width / 2 - 0.12)
+                       + frame[:, 2] * sz * length * 0.32)
+                self.add(pr.cylinder(hub - frame[:, 0] * 0.11, frame[:, 0], 0.33, 0.22,
+                                     tyre))
+
+    def tree(self, foot: np.ndarray) -> None:
+        rng = self.rng
+        trunk_h = rng.uniform(1.5, 4.0)
+        trunk = self.material(self.generic(textured=0.8))
+        self.add(pr.cylinder(foot, UP, rng.uniform(0.08, 0.3), trunk_h + 0.5, trunk))
+        leaves = self.material(self.foliage())
+        for _ in range(int(rng.integers(1, 4))):
+            r = rng.uniform(0.8, 2.5, 3) * np.array([1.0, 0.8, 1.0])
+            centre = foot + UP * (trunk_h + r[1] * 0.8) + rng.uniform(-0.8, 0.8, 3) * [1, 0.3, 1]
+            self.add(pr.ellipsoid(centre, pr.rotation(rng.uniform(0, np.pi)), r, leaves))
+
+    def pole(self, foot: np.ndarray) -> None:
+        rng = self.rng
+        metal = self.material(self.generic(textured=0.4))
+        h = rng.uniform(2.5, 9.0)
+        self.add(pr.cylinder(foot, UP, rng.uniform(0.04, 0.14), h, metal))
+        kind = rng.random()
+        if kind < 0.35:  # sign
+            sign = self.material(self.generic(textured=0.3))
+            self.add(pr.rectangle(foot + UP * (h - 0.4) + Z_AXIS * -0.05,
+                                  pr.rotation(rng.uniform(-0.4, 0.4))[:, 0], UP,
+                                  rng.uniform(0.4, 1.0), rng.uniform(0.4, 0.8), sign))
+        elif kind < 0.6:  # street light arm with a lamp
+            arm_dir = np.array([rng.choice([-1.0, 1.0]), 0.0, 0.0])
+            self.add(pr.cylinder(foot + UP * h, arm_dir, 0.05, rng.uniform(1.0, 2.5), metal))
+
+    def fence(self, start: np.ndarray, direction: np.ndarray, length: float,
+              guard_rail: bool) -> None:
+        rng = self.rng
+        m = self.material(self.generic(textured=0.5))
+        direction = direction / np.linalg.norm(direction)
+        spacing = rng.uniform(1.5, 3.0) if guard_rail else rng.uniform(0.1, 2.0)
+        height = rng.uniform(0.6, 0.9) if guard_rail else rng.uniform(0.8, 2.0)
+        n_posts = int(min(length / spacing, 60))
+        radius = rng.uniform(0.03, 0.08)
+        for i in range(n_posts + 1):
+            self.add(pr.cylinder(start + direction * i * spacing, UP, radius, height, m))
+        for level in ((0.8,) if guard_rail else (0.3, 0.9)):
+            centre = start + direction * length / 2 + UP * height * level
+            thickness = 0.3 if guard_rail else 0.05
+            self.add(pr.rectangle(centre, direction, UP, length, thickness, m))
+
+
+def _min_depth(camera: ThermalCamera, max_disparity: float, share: float = 0.9) -> float:
+    return camera.fb / (share * max_disparity)
+
+
+def _lateral(rng: np.random.Generator, camera: ThermalCamera, z: float, spread: float = 1.0
+             ) -> float:
+    return float(rng.uniform(-1, 1)) * spread * z * (camera.width / 2) / camera.fx
+
+
+def _ground_height(camera: ThermalCamera, max_disparity: float, pitch: float,
+                   wanted: float) -> float:
+    """Camera height, raised if needed so the nearest ground stays below 0.7 of the budget."""
+    ray_y = (camera.height - 1 - camera.cy) / camera.fy
+    per_height = np.cos(pitch) * ray_y + np.sin(pitch)
+    return max(wanted, camera.fb * per_height / (0.7 * max_disparity))
+
+
+def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
+                 condition: Condition, path_length: float) -> Scene:
+    """Build an MS2-like street (or a yard seen from a drone) along the whole path."""
+    b = _Builder(rng, condition)
+    drone = rng.random() < 0.15
+    if drone:
+        height, pitch = rng.uniform(4.0, 12.0), np.radians(rng.uniform(20, 50))
+    else:
+        height, pitch = rng.uniform(1.2, 2.0), np.radians(rng.uniform(-3, 6))
+    height = _ground_height(camera, max_disparity, pitch, height)
+    roll = np.radians(rng.uniform(-1.5, 1.5))
+    z_min = _min_depth(camera, max_disparity)
+    far = 80.0 + path_length
+    road_m = b.asphalt()
+    road = b.material(road_m)
+    # Lane lines at lateral multiples of the lane width, offset so the centre line is at 0.
+    b.add(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP, road))
+    half_road = rng.uniform(3.0, 8.0)
+    curb_h = rng.uniform(0.1, 0.18)
+    walk_width = rng.uniform(1.5, 5.0)
+    walk = b.material(b.concrete())
+    curb = b.material(b.concrete())
+    for side in (-1, 1):
+        x_in, x_out = side * half_road, side * (half_road + walk_width)
+        y = height - curb_h
+        b.add(pr.polygon(np.array([[x_in, y, -5.0], [x_out, y, -5.0], [x_out, y, far],
+                                   [x_in, y, far]]), walk, hint=X_AXIS))
+        b.add(pr.rectangle(np.array([x_in, height - curb_h / 2, far / 2 - 2.5]), Z_AXIS, UP,
+                           far + 5.0, curb_h, curb))
+        # Facades: buildings of varied width, height and setback, with gaps.
+        z = rng.uniform(-5.0, 10.0)
+        while z < far:
+            w = rng.uniform(6.0, 30.0)
+            if rng.random() < 0.8:
+                setback = rng.uniform(0.0, 3.0)
+                h = rng.uniform(4.0, 25.0)
+                b.add(pr.rectangle(np.array([x_out + side * setback, height - h / 2, z + w / 2]),
+                                   Z_AXIS, UP, w, h, b.material(b.facade())))
+            z += w + rng.uniform(0.0, 6.0)
+    # Skyline: a far silhouette with stepped building tops, so the sky edge is irregular.
+    z_far = rng.uniform(150.0, 400.0) + path_length
+    n = 30
+    xs = np.linspace(-1.2, 1.2, n) * z_far * (camera.width / 2) / camera.fx * 1.5
+    tops = height - np.repeat(rng.uniform(5.0, 45.0, n // 2), 2)
+    verts = [[xs[0], height, z_far]]
+    for i in range(n - 1):
+        verts += [[xs[i], tops[i], z_far], [xs[i + 1], tops[i], z_far]]
+    verts += [[xs[-1], height, z_far]]
+    sky_line = b.generic(textured=1.0)
+    sky_line.amp = tuple(a * 0.5 for a in sky_line.amp)
+    b.add(pr.polygon(np.array(verts), b.material(sky_line), hint=X_AXIS))
+
+    def depth() -> float:
+        return float(np.exp(rng.uniform(np.log(max(z_min, 3.0)), np.log(far * 0.7))))
+
+    n_scale = 1.0 + path_length / 40.0
+    for _ in range(int(rng.integers(2, 10) * n_scale)):   # parked cars
+        side = rng.choice([-1, 1])
+        z = depth()
+        b.car(np.array([side * (half_road - 1.1), height, z]),
+              rng.normal(0, 0.05) + (np.pi if rng.random() < 0.3 else 0.0), running=False)
+    for _ in range(int(rng.integers(0, 6) * n_scale)):    # moving cars
+        z = depth()
+        lane = rng.uniform(-half_road + 1.5, half_road - 1.5)
+        b.car(np.array([lane, height, z]), rng.normal(0, 0.08) +
+              (np.pi if lane < 0 else 0.0), running=True)
+    for _ in range(int(rng.integers(1, 10) * n_scale)):   # pedestrians and cyclists
+        z = depth() * 0.6 + z_min
+        on_road = rng.random() < 0.3
+        x = (rng.uniform(-half_road, half_road) if on_road else
+             rng.choice([-1, 1]) * (half_road + rng.uniform(0.3, walk_width)))
+        foot = np.array([x, height - (0.0 if on_road else curb_h), z])
+        riding = on_road and rng.random() < 0.4
+        b.person(foot, rng.uniform(-np.pi, np.pi), road_m if on_road else b.materials[walk],
+                 riding=riding)
+        if riding:
+            wheel = b.material(b.generic(textured=0.3))
+            heading = pr.rotation(rng.uniform(-0.3, 0.3))[:, 2]
+            for s in (-0.55, 0.55):
+                hub = foot + UP * 0.34 + heading * s
+                b.add(pr.cylinder(hub - X_AXIS * 0.02, X_AXIS, 0.34, 0.04, wheel))
+    for _ in range(int(rng.integers(2, 12) * n_scale)):   # trees along the sidewalks
+        side = rng.choice([-1, 1])
+        b.tree(np.array([side * (half_road + rng.uniform(0.5, walk_width)), height - curb_h,
+                         depth()]))
+    for _ in range(int(rng.integers(2, 12) * n_scale)):   # poles, signs and street lights
+        side = rng.choice([-1, 1])
+        b.pole(np.array([side * (half_road + rng.uniform(0.2, 0.8)), height - curb_h,
+                         depth()]))
+    for _ in range(int(rng.integers(0, 3))):             # fences and guard rails
+        side = rng.choice([-1, 1])
+        z0 = max(z_min, rng.uniform(2.0, 30.0))
+        guard = rng.random() < 0.5
+        x = side * (half_road - 0.2 if guard else half_road + walk_width - 0.2)
+        b.fence(np.array([x, height - (0.0 if guard else curb_h), z0]), Z_AXIS,
+                rng.uniform(10.0, 60.0), guard)
+    return Scene('street', b.primitives, b.materials, condition, height, pitch, roll,
+                 'drone' if drone else 'road')
+
+
+def build_indoor(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
+                 condition: Condition, path_length: float) -> Scene:
+    """Build a room 0.3-6 m deep with furniture, people and heat sources; or under a bed."""
+    # Indoors the air is conditioned: a narrow temperature spread whatever the weather.
+    condition = Condition(**{**condition.__dict__, 'contrast': condition.contrast * 0.5 + 0.2,
+                             'solar': 0.0, 'cooling': 0.0})
+    b = _Builder(rng, condition)
+    under_bed = rng.random() < 0.25
+    z_min = _min_depth(camera, max_disparity, 0.8)
+    pitch = np.radians(rng.uniform(-5, 15))
+    wanted = rng.uniform(0.08, 0.25) if under_bed else rng.uniform(0.3, 1.8)
+    height = _ground_height(camera, max_disparity, pitch, wanted)
+    roll = np.radians(rng.uniform(-3, 3))
+    room_w = rng.uniform(3.0, 8.0)
+    room_d = max(z_min + 1.0, rng.uniform(2.5, 6.0)) + path_length
+    room_h = max(height + 0.5, rng.uniform(2.4, 3.4))
+    x_off = rng.uniform(-0.3, 0.3) * room_w
+    left, right = x_off - room_w / 2, x_off + room_w / 2
+    back = -0.5
+    floor_y, ceil_y = height, height - room_h
+    floor = b.material(b.concrete())
+    wall = b.material(b.generic(textured=0.5))
+    wall2 = b.material(b.generic(textured=0.5))
+    b.add(pr.plane(np.array([0.0, floor_y, 0.0]), UP, floor))
+    b.add(pr.rectangle(np.array([x_off, (floor_y + ceil_y) / 2, room_d]), X_AXIS, UP, room_w,
+                       room_h, wall))
+    for x, m in ((left, wall2), (right, wall2)):
+        b.add(pr.rectangle(np.array([x, (floor_y + ceil_y) / 2, (room_d + back) / 2]), Z_AXIS,
+                           UP, room_d - back, room_h, m))
+    b.add(pr.rectangle(np.array([x_off, ceil_y, (room_d + back) / 2]), X_AXIS, Z_AXIS, room_w,
+                       room_d - back, b.material(b.generic(textured=0.3))))
+
+    def spot(margin: float = 0.3) -> np.ndarray:
+        z = rng.uniform(max(z_min, 0.3), room_d - margin)
+        x = rng.uniform(left + margin, right - margin)
+        return np.array([x, floor_y, z])
+
+    if under_bed:
+        # The bed's underside, a slat pattern seen from below, 0.25-0.45 m above the floor.
+        bed_y = floor_y - max(height + 0.1, rng.uniform(0.25, 0.45))
+        slats = b.generic(textured=0.6)
+        slats.pattern, slats.pattern_size = PATTERN_FINS, (rng.uniform(0.08, 0.2), 1.0)
+        slats.pattern_fill, slats.pattern_delta = (0.5, 0.5), rng.uniform(-120, 120)
+        b.add(pr.rectangle(np.array([0.0, bed_y, rng.uniform(1.2, 2.2)]), X_AXIS, Z_AXIS,
+                           rng.uniform(1.4, 2.0), rng.uniform(2.0, 3.5), b.material(slats)))
+    for _ in range(int(rng.integers(3, 9))):            # furniture-like boxes
+        f = spot()
+        size = rng.uniform(0.3, 1.8, 3) * np.array([1.0, 0.8, 1.0])
+        m = b.material(b.generic())
+        b.add(*pr.box(f + UP * size[1] / 2, pr.rotation(rng.uniform(0, np.pi)), size, m))
+    for _ in range(int(rng.integers(0, 3))):            # tables
+        f = spot()
+        top = rng.uniform(0.45, 0.8)
+        w, d = rng.uniform(0.6, 1.6), rng.uniform(0.5, 1.0)
+        m = b.material(b.generic())
+        frame = pr.rotation(rng.uniform(0, np.pi))
+        b.add(*pr.box(f + UP * top, frame, np.array([w, 0.04, d]), m))
+        for sx in (-1, 1):
+            for sz in (-1, 1):
+                b.add(pr.cylinder(f + frame[:, 0] * sx * (w / 2 - 0.05)
+                                  + frame[:, 2] * sz * (d / 2 - 0.05), UP, 0.025, top, m))
+    for _ in range(int(rng.integers(0, 3))):            # people
+        b.person(spot(), rng.uniform(-np.pi, np.pi), b.materials[wall])
+    for _ in range(int(rng.integers(0, 3))):            # radiators on the walls
+        side = rng.choice([-1, 1])
+        z = rng.uniform(max(z_min, 0.5), room_d - 0.5)
+        rad = b.warm((400, 1500))
+        rad.pattern, rad.pattern_size = PATTERN_FINS, (rng.uniform(0.04, 0.1), 1.0)
+        rad.pattern_fill, rad.pattern_delta = (0.5, 0.5), -rng.uniform(100, 300)
+        x = (left if side < 0 else right) - side * 0.06
+        b.add(pr.rectangle(np.array([x, floor_y - 0.45, z]), Z_AXIS, UP,
+                           rng.uniform(0.6, 1.6), rng.uniform(0.4, 0.7), b.material(rad)))
+    for _ in range(int(rng.integers(0, 4))):            # warm appliances and clutter
+        f = spot()
+        kind = rng.random()
+        m = b.material(b.warm((100, 900)) if rng.random() < 0.5 else b.generic())
+        if kind < 0.4:
+            size = rng.uniform(0.1, 0.6, 3)
+            b.add(*pr.box(f + UP * size[1] / 2, pr.rotation(rng.uniform(0, np.pi)), size, m))
+        elif kind < 0.7:
+            r, h = rng.uniform(0.03, 0.2), rng.uniform(0.05, 0.5)
+            b.add(pr.cylinder(f, UP, r, h, m))
+        else:
+            r = rng.uniform(0.05, 0.25)
+            b.add(pr.ellipsoid(f + UP * r, np.eye(3), np.full(3, r), m))
+    return Scene('indoor', b.primitives, b.materials, condition, height, pitch, roll,
+                 'under_bed' if under_bed else 'room')
+
+
+def build_flying(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
+                 condition: Condition, path_length: float) -> Scene:
+    """Many random primitives at random depths in front of a random background."""
+    b = _Builder(rng, condition)
+    d_max = 0.9 * max_disparity
+    z_min = camera.fb / d_max + path_length
+    pitch, roll = np.radians(rng.uniform(-10, 10)), np.radians(rng.uniform(-5, 5))
+    half_w = (camera.width / 2) / camera.fx
+    half_h = (camera.height / 2) / camera.fy
+    # Background: a far slanted plane, with open sky above it in a third of the scenes.
+    d_back = rng.uniform(0.5, min(8.0, d_max * 0.2))
+    z_back = camera.fb / d_back + path_length
+    normal = np.array([rng.uniform(-0.4, 0.4), rng.uniform(-0.3, 0.3), -1.0])
+    background = b.generic(textured=0.9)
+    back_m = b.material(background)
+    if rng.random() < 0.33:
+        size = z_back * 4 * half_w
+        b.add(pr.rectangle(np.array([0.0, size / 2 - rng.uniform(0, 0.5) * z_back * half_h,
+                                     z_back]), X_AXIS, UP, size * 2, size, back_m))
+    else:
+        b.add(pr.plane(np.array([0.0, 0.0, z_back]), normal, back_m))
+    if rng.random() < 0.4:
+        b.add(pr.plane(np.array([0.0, rng.uniform(1.0, 3.0), 0.0]), UP,
+                       b.material(b.generic(textured=0.9))))
+    n_objects = int(rng.integers(12, 40))
+    for _ in range(n_objects):
+        # Disparity drawn with a tilt toward small values: FlyingThings-like coverage.
+        d = d_max * float(rng.uniform(0.02, 1.0)) ** 1.3
+        z = camera.fb / d + rng.uniform(0, path_length)
+        if z < z_min:
+            z = z_min + rng.uniform(0, 1.0)
+        centre = np.array([rng.uniform(-1.2, 1.2) * half_w * z,
+                           rng.uniform(-1.2, 1.2) * half_h * z, z])
+        size = z * rng.uniform(0.04, 0.35) * half_w * 2
+        # Keep the nearest point within the budget.
+        size = min(size, 2 * max(z - z_min, 0.05))
+        frame = pr.random_rotation(rng)
+        m = b.generic(textured=0.85)
+        if rng.random() < 0.3:
+            m.pattern = int(rng.choice([PATTERN_BRICK, PATTERN_WINDOWS, PATTERN_FINS]))
+            m.pattern_size = tuple(rng.uniform(0.05, 0.4, 2) * size)
+            m.pattern_fill = tuple(rng.uniform(0.1, 0.6, 2))
+            m.pattern_delta = rng.uniform(-300, 300)
+        m = b.maybe_camouflaged(m, background, 0.1)
+        mi = b.material(m)
+        kind = rng.random()
+        if kind < 0.3:
+            b.add(*pr.box(centre, frame, rng.uniform(0.3, 1.0, 3) * size, mi))
+        elif kind < 0.55:
+            b.add(pr.ellipsoid(centre, frame, rng.uniform(0.2, 0.5, 3) * size, mi))
+        elif kind < 0.8:
+            length = rng.uniform(0.4, 1.5) * size
+            b.add(pr.cylinder(centre - frame[:, 2] * length / 2, frame[:, 2],
+                              rng.uniform(0.03, 0.3) * size, length, mi))
+        else:
+            n = int(rng.integers(3, 8))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+            radius = rng.uniform(0.2, 0.6, n) * size
+            verts = (centre[None, :] + np.cos(angles)[:, None] * radius[:, None] * frame[:, 0]
+                     + np.sin(angles)[:, None] * radius[:, None] * frame[:, 1])
+            try:
+                b.add(pr.polygon(verts, mi))
+            except ValueError:
+                continue
+    return Scene('flying', b.primitives, b.materials, condition, 0.0, pitch, roll, 'objects')
+
+
+BUILDERS: Dict[str, Callable[..., Scene]] = {
+    'street': build_street, 'indoor': build_indoor, 'flying': build_flying}
+
+
+def draw_family(rng: np.random.Generator, mix: Dict[str, float]) -> str:
+    """Draw a family name from a mix of weights."""
+    names = [f for f in FAMILIES if mix.get(f, 0) > 0]
+    if not names:
+        raise ValueError(f'family mix {mix} has no positive weight')
+    for f in mix:
+        if f not in FAMILIES:
+            raise ValueError(f'unknown scene family {f!r}; choose from {FAMILIES}')
+    w = np.array([mix[f] for f in names], float)
+    return names[int(rng.choice(len(names), p=w / w.sum()))]
