@@ -10,7 +10,7 @@ from thermostereo_ros.data.synthetic import render_pair
 
 
 def _sample():
-    p = render_pair(21, 96, 240, 64)
+    p = render_pair(21, 96, 240, 64, family='flying')  # textured: matching is well posed
     left, right = normalize_pair(p.left, p.right)
     valid = ~p.sky & (p.disparity > 0)
     return dict(left=left, right=right, disparity=p.disparity, valid_dense=valid,

@@ -32,7 +32,8 @@ def test_synthetic_and_ms2_samples(tmp_path):
     _check(s, 64, 160)
     assert s['condition'] == 'night'
     np.testing.assert_array_equal(s['valid_dense'], s['valid_sparse'])
-    assert 0.01 < s['valid_sparse'].mean() < 0.08
+    # 32 LiDAR beams over 64 rows: semi-dense at this tiny size.
+    assert 0.01 < s['valid_sparse'].mean() < 0.3
 
 
 def test_heldout_is_disjoint():

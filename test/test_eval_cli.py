@@ -13,7 +13,7 @@ from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseli
 def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / 'results.json'
     rc = main(['eval', '--data', 'synthetic', '--split', 'heldout_day,heldout_rain',
-               '--baseline', 'sgbm', '--max-frames', '1', '--size', '96x240',
+               '--baseline', 'sgbm', '--no-network', '--max-frames', '1', '--size', '96x240',
                '--max-disparity', '64', '--out', str(out), '--no-progress'])
     assert rc == 0
     text = capsys.readouterr().out
@@ -22,6 +22,20 @@ def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     m = data['results']['heldout_rain']['sgbm']
     assert m['frames'] == 1 and m['pixels'] > 1000
     assert 0 <= m['epe'] < 64 and 0 <= m['d1'] <= 100 and 'abs_rel' in m
+
+
+def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):
+    from thermostereo_ros.inference import default_checkpoint
+    out = tmp_path / 'results.json'
+    rc = main(['eval', '--split', 'heldout_flying', '--max-frames', '2', '--size', '64x160',
+               '--out', str(out), '--no-progress'])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert data['checkpoint'] == str(default_checkpoint())
+    assert data['renderer_version'] == 2
+    network = data['results']['heldout_flying']['network']
+    assert network['frames'] >= 1 and np.isfinite(network['epe'])
+    assert '| heldout_flying | network |' in capsys.readouterr().out
 
 
 def test_sgbm_on_textured_shift():

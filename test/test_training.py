@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from thermostereo_ros.training.config import load_config
-from thermostereo_ros.training.losses import distillation_loss, masked_smooth_l1, scale_weights
+from thermostereo_ros.cli.train import parse_duration
+from thermostereo_ros.training.losses import (distillation_loss, distribution_loss,
+                                              masked_smooth_l1, scale_weights)
 from thermostereo_ros.training.trainer import train
 
 TINY = {
@@ -33,7 +35,7 @@ def _config(out_dir, **overrides):
     config = json.loads(json.dumps(TINY))
     config['log']['out_dir'] = str(out_dir)
     for key, value in overrides.items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return load_config(None, config)
 
 
@@ -107,3 +109,83 @@ def test_ddp_two_ranks_end_with_identical_weights(tmp_path):
     moved = sum(float((after[k] - before[k]).abs().sum()) for k in before
                 if before[k].is_floating_point() and 'running' not in k)
     assert moved > 0
+
+
+def test_distribution_loss_prefers_the_true_disparity():
+    # GT 8 px at full resolution is candidate 2 at 1/4: logits peaked there score lowest.
+    target = torch.full((1, 8, 8), 8.0)
+    mask = torch.ones(1, 8, 8, dtype=torch.bool)
+    peaked = torch.full((1, 6, 2, 2), -5.0)
+    peaked[:, 2] = 5.0
+    wrong = torch.full((1, 6, 2, 2), -5.0)
+    wrong[:, 4] = 5.0
+    good = distribution_loss(peaked, target, mask)
+    assert good < distribution_loss(wrong, target, mask)
+    # Lower bound: the target's own entropy, reached by logits equal to its log-probabilities.
+    wanted = torch.softmax(-(torch.arange(6.0) - 2.0).abs() / 0.5, 0)
+    exact = wanted.log().view(1, 6, 1, 1).expand(1, 6, 2, 2)
+    entropy = -(wanted * wanted.log()).sum()
+    lowest = distribution_loss(exact, target, mask).item()
+    assert lowest == pytest.approx(entropy.item(), rel=1e-5)
+    assert distribution_loss(peaked, target, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_parse_duration():
+    assert parse_duration('2h30m') == 9000 and parse_duration('90m') == 5400
+    assert parse_duration('45s') == 45 and parse_duration('12.5') == 12.5
+    with pytest.raises(Exception, match='duration'):
+        parse_duration('soon')
+
+
+def test_time_budget_stops_with_state_and_bf16_state_resumes_close(tmp_path):
+    from thermostereo_ros.training.state import load_training_state
+    overrides = dict(optim={'steps': 6, 'ema_decay': 0.9}, loss={'distribution_weight': 1.0},
+                     model={**TINY['model'], 'normalize_features': True},
+                     log={'state_moments': 'bf16', 'checkpoint_every': 100})
+    straight = train(_config(tmp_path / 'straight', **overrides), progress=False)
+    state_file = tmp_path / 'kept' / 'run.safetensors'
+    # A budget too small for the run: it stops early, cleanly, with its state written.
+    stopped = train(_config(tmp_path / 'resumed', **overrides), progress=False,
+                    time_budget_s=1.0, state_path=state_file)
+    assert stopped == state_file and state_file.is_file()
+    step, extra = load_training_state(state_file, *_dummy_optim(state_file))
+    assert 1 <= step < 6 and extra['curve'] and extra['sessions'] == 1
+    final = train(_config(tmp_path / 'resumed', **overrides), resume=True, progress=False,
+                  state_path=state_file)
+    a, b = load_file(str(straight)), load_file(str(final))
+    # bf16 moments: the resumed run is close to the uninterrupted one, not bit-identical.
+    for key in a:
+        if a[key].is_floating_point():
+            torch.testing.assert_close(a[key], b[key], rtol=0.05, atol=5e-3, msg=key)
+    provenance = json.loads((tmp_path / 'resumed' / 'provenance.json').read_text())
+    assert provenance['sessions'] == 2 and provenance['renderer_version'] == 2
+    assert provenance['ema_decay'] == 0.9
+    assert provenance['precision'] in ('fp32', 'bf16') and 'cpu' in provenance
+
+
+def _dummy_optim(state_file):
+    from thermostereo_ros.model import build_model
+    model = build_model('thermostereo_rt', dict(TINY['model'], max_disparity=48,
+                                                normalize_features=True))
+    return model, torch.optim.AdamW(model.parameters())
+
+
+def test_export_from_state_ships_the_ema_weights(tmp_path):
+    from thermostereo_ros.inference.checkpoint import build_from_checkpoint
+    from thermostereo_ros.training.state import load_extra_tensors
+    from thermostereo_ros.training.trainer import export_state
+    state = tmp_path / 'state.safetensors'
+    overrides = dict(optim={'steps': 6, 'ema_decay': 0.5},
+                     log={'checkpoint_every': 100})
+    train(_config(tmp_path / 'run', **overrides), progress=False, stop_at=3, state_path=state)
+    out = export_state(state, tmp_path / 'exported.safetensors')
+    model, meta = build_from_checkpoint(str(out))
+    ema = {k[len('ema.'):]: v for k, v in load_extra_tensors(state).items()}
+    assert ema and meta['provenance']['steps'] == 3
+    assert meta['provenance']['planned_steps'] == 6
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, ema[name], msg=name)
+    raw = load_file(str(state))
+    moved = [k for k in ema if ema[k].is_floating_point() and
+             not torch.equal(ema[k], raw['model.' + k])]
+    assert moved  # the average is not the raw weights

@@ -27,8 +27,10 @@ def parse_duration(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the train subcommand's arguments."""
-    parser.add_argument('--config', type=pathlib.Path, required=True,
-                        help='training YAML (see config/train/)')
+    parser.add_argument('--config', type=pathlib.Path,
+                        help='training YAML (see config/train/); not needed with --export')
+    parser.add_argument('--export', type=pathlib.Path, metavar='CHECKPOINT',
+                        help='write a checkpoint from --state (EMA weights if kept) and exit')
     parser.add_argument('--data', choices=('synthetic', 'cache', 'ms2'), help='override data.kind')
     parser.add_argument('--root', help='MS2 dataset root (with --data ms2)')
     parser.add_argument('--out', help='override log.out_dir')
@@ -53,7 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the config, apply command-line overrides and train."""
     from thermostereo_ros.training.config import load_config
-    from thermostereo_ros.training.trainer import train
+    from thermostereo_ros.training.trainer import export_state, train
+
+    if args.export:
+        if not args.state:
+            print('train: error: --export needs --state (the run\'s state file)',
+                  file=sys.stderr)
+            return 2
+        print(f'wrote {export_state(args.state, args.export)}', flush=True)
+        return 0
+    if args.config is None:
+        print('train: error: --config is required', file=sys.stderr)
+        return 2
 
     overrides: dict = {}
     data = {}

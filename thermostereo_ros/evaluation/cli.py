@@ -12,8 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='dataset root (synthetic without --root = held-out set)')
     parser.add_argument('--split', default=None,
                         help='comma-separated splits (ms2: test_day,test_night,test_rain; '
-                             'synthetic: heldout or heldout_day/...; cats: hazard name)')
-    parser.add_argument('--checkpoint', default=None, help='network checkpoint to evaluate')
+                             'synthetic: heldout, heldout_day/_night/_rain or '
+                             'heldout_street/_indoor/_flying; cats: hazard name)')
+    parser.add_argument('--checkpoint', default=None,
+                        help='network checkpoint to evaluate (default: the shipped weights)')
+    parser.add_argument('--no-network', action='store_true',
+                        help='evaluate only the --baseline, not the network')
     parser.add_argument('--baseline', choices=('sgbm',), default=None,
                         help='also evaluate a classical baseline')
     parser.add_argument('--out', default=None, help='write results as JSON here')
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames, markdown_table
 
     methods = {}
-    if args.checkpoint:
+    if not args.no_network:
         from thermostereo_ros.inference.engine import StereoEngine
 
         engine = StereoEngine.from_checkpoint(args.checkpoint, device=args.device,
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
         methods['sgbm'] = SGBMBaseline(args.max_disparity).compute
     if not methods:
-        print('nothing to evaluate: give --checkpoint and/or --baseline sgbm')
+        print('nothing to evaluate: --no-network needs --baseline sgbm')
         return 2
     size = tuple(int(v) for v in args.size.lower().split('x')) if args.size else None
     results = {}
@@ -64,7 +68,14 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table({split: results[split]}))
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump({'data': args.data, 'root': args.root, 'checkpoint': args.checkpoint,
+            from thermostereo_ros.data.synthetic import RENDERER_VERSION
+            from thermostereo_ros.inference import default_checkpoint
+
+            checkpoint = None if args.no_network else str(args.checkpoint or
+                                                          default_checkpoint())
+            json.dump({'data': args.data, 'root': args.root, 'checkpoint': checkpoint,
+                       'renderer_version': (RENDERER_VERSION if args.data == 'synthetic'
+                                            else None),
                        'max_disparity': args.max_disparity,
                        'averaging': 'pixel-weighted over each split',
                        'results': results}, f, indent=2)

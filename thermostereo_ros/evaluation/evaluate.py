@@ -5,6 +5,7 @@
 Frame sources (`iter_frames`):
 - `synthetic` without a root: the fixed held-out set (`data.heldout`); split `heldout` is
   all three conditions, `heldout_day|heldout_night|heldout_rain` (or `day|night|rain`) one.
+  `heldout_street|heldout_indoor|heldout_flying` one scene family of all three conditions.
   GT: dense disparity over non-sky pixels below max_disparity.
 - `ms2`, or `synthetic` with a root (a tree written by `thermostereo synth`): MS2 split
   lists; GT: filtered LiDAR depth converted to disparity.
@@ -42,17 +43,23 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
                     max_disparity: float) -> Iterator[EvalFrame]:
     # max_frames limits each condition, so `heldout` keeps all three conditions.
     from thermostereo_ros.data import heldout
+    from thermostereo_ros.data.synthetic import FAMILIES
 
     cond = split.replace('heldout', '').strip('_') or None
+    family = None
+    if cond in FAMILIES:
+        family, cond = cond, None
     kwargs = {}
     if size is not None:
         kwargs.update(height=size[0], width=size[1])
     if max_frames is not None:
         kwargs['count'] = max_frames
     for p in heldout.heldout_pairs(cond, **kwargs):
+        if family is not None and p.family != family:
+            continue
         mask = ~p.sky & (p.disparity > 0) & (p.disparity < max_disparity)
-        yield EvalFrame(f'{p.condition}/{p.seed}', p.left, p.right, p.disparity, mask,
-                        p.camera.fx, p.camera.baseline)
+        yield EvalFrame(f'{p.condition}/{p.family}/{p.seed}', p.left, p.right, p.disparity,
+                        mask, p.camera.fx, p.camera.baseline)
 
 
 def _ms2_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:

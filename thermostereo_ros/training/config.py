@@ -49,6 +49,9 @@ DEFAULTS: Dict[str, Any] = {
         'weight_decay': 1.0e-4,
         'warmup_steps': 100,
         'grad_clip': 1.0,
+        # Exponential moving average of the weights (0 = off). With it, validation and the
+        # final checkpoint use the averaged weights: smoother than a mid-schedule snapshot.
+        'ema_decay': 0.0,
     },
     'log': {
         'out_dir': 'runs/default',
@@ -56,6 +59,9 @@ DEFAULTS: Dict[str, Any] = {
         'checkpoint_every': 250,
         'image_every': 250,
         'val_pairs': 4,             # validation pairs (seeds from the validation range)
+        # Optimizer moments in the state file: fp32 resumes exactly; bf16 halves them (a
+        # state small enough for git, resumed to within bf16 rounding of the moments).
+        'state_moments': 'fp32',
     },
 }
 

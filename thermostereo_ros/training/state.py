@@ -9,7 +9,7 @@ group hyper-parameters, the step) into its JSON metadata.
 
 import json
 import pathlib
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,7 +20,8 @@ _META_KEY = 'thermostereo_training_state'
 def save_training_state(path: pathlib.Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, step: int,
                         extra: Dict[str, Any],
-                        moments_dtype: torch.dtype = torch.float32) -> None:
+                        moments_dtype: torch.dtype = torch.float32,
+                        tensors_extra: Optional[Dict[str, torch.Tensor]] = None) -> None:
     """Write model weights, optimizer state and the step to one safetensors file.
 
     `moments_dtype=torch.bfloat16` halves the optimizer part (the file a new machine needs to
@@ -41,6 +42,8 @@ def save_training_state(path: pathlib.Path, model: torch.nn.Module,
                 tensors[f'optim.{param_id}.{key}'] = value.contiguous()
             else:
                 scalars.setdefault(str(param_id), {})[key] = value
+    for name, value in (tensors_extra or {}).items():
+        tensors['extra.' + name] = value.detach().cpu().contiguous()
     tensors['rng.torch'] = torch.get_rng_state()
     meta = {'step': step, 'param_groups': optim_state['param_groups'],
             'optim_scalars': scalars, 'extra': extra}
@@ -77,3 +80,9 @@ def load_training_state(path: pathlib.Path, model: torch.nn.Module,
     if 'rng.torch' in tensors:
         torch.set_rng_state(tensors['rng.torch'])
     return int(meta['step']), meta.get('extra', {})
+
+
+def load_extra_tensors(path: pathlib.Path) -> Dict[str, torch.Tensor]:
+    """Read the `tensors_extra` a state file was saved with (empty for older files)."""
+    tensors = load_file(str(path))
+    return {k[len('extra.'):]: v for k, v in tensors.items() if k.startswith('extra.')}

@@ -17,6 +17,7 @@ import math
 import os
 import pathlib
 import platform
+import signal
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -27,7 +28,9 @@ import torch.distributed as dist
 from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
 from thermostereo_ros.training.losses import (distillation_loss, distribution_loss,
                                               multiscale_loss)
-from thermostereo_ros.training.state import load_training_state, save_training_state
+from thermostereo_ros.training.curve import plot_curve
+from thermostereo_ros.training.state import (load_extra_tensors, load_training_state,
+                                             save_training_state)
 
 STATE_FILE = 'state.safetensors'
 FINAL_FILE = 'final.safetensors'
@@ -205,9 +208,18 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     start_step = 0
     state_path = pathlib.Path(state_path) if state_path else out_dir / STATE_FILE
     history: Dict[str, Any] = {'curve': [], 'wall_time_s': 0.0, 'sessions': 0}
+    ema_decay = float(optim['ema_decay'])
+    ema_model = None
     if resume and state_path.is_file():
         start_step, extra = load_training_state(state_path, model, optimizer)
         history.update({k: extra[k] for k in history if k in extra})
+    if ema_decay > 0:
+        import copy
+        ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+        saved = load_extra_tensors(state_path) if resume and state_path.is_file() else {}
+        ema_saved = {k[len('ema.'):]: v for k, v in saved.items() if k.startswith('ema.')}
+        if ema_saved:
+            ema_model.load_state_dict(ema_saved)
     history['sessions'] += 1
     precision = resolve_precision(config, device)
     if device.type == 'cpu' and precision == 'bf16':
@@ -253,20 +265,32 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         if rank != 0:
             return
         if val_set is not None and len(val_set):
-            metrics = _validate(model, val_set, device, max_disparity, precision)
+            metrics = _validate(ema_model or model, val_set, device, max_disparity, precision)
             history['curve'].append({'step': done, 'epe': round(metrics['epe'], 4),
                                      'd1': round(metrics['d1'], 3),
                                      'wall_time_s': round(history['wall_time_s'] +
                                                           time.monotonic() - started, 1)})
             (out_dir / CURVE_FILE).write_text(json.dumps(history['curve'], indent=1))
+            plot_curve(history['curve'], str(out_dir / 'curve.png'), out_dir.name)
             if writer is not None:
                 for key in ('epe', 'd1'):
                     writer.add_scalar(f'val/{key}', metrics[key], done)
         extra = dict(history, wall_time_s=history['wall_time_s'] + time.monotonic() - started,
                      config=config, precision=precision)
         save_training_state(state_path, model, optimizer, done, extra,
-                            moments_dtype=torch.bfloat16)
+                            moments_dtype=(torch.bfloat16 if log['state_moments'] == 'bf16'
+                                           else torch.float32),
+                            tensors_extra=({'ema.' + k: v for k, v in
+                                            ema_model.state_dict().items()}
+                                           if ema_model is not None else None))
 
+    # SIGTERM (a supervisor, `kill`) or SIGINT (Ctrl-C) ends the run after the current step
+    # with its state saved, so stopping a long run never loses more than one step.
+    stop_requested = []
+    previous = {}
+    if threading_main():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop_requested.append(True))
     for step in range(start_step, end_step):
         step_started = time.monotonic()
         batch = next(iterator)
@@ -307,6 +331,14 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), optim['grad_clip'])
         scaler.step(optimizer)
         scaler.update()
+        if ema_model is not None:
+            with torch.no_grad():
+                for average, current in zip(ema_model.state_dict().values(),
+                                            model.state_dict().values()):
+                    if average.is_floating_point():
+                        average.mul_(ema_decay).add_(current.detach(), alpha=1 - ema_decay)
+                    else:
+                        average.copy_(current)
         done = step + 1
         if bar is not None:
             bar.update(1)
@@ -325,13 +357,16 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             writer.add_image('disparity/prediction',
                              _colourise(predictions[-1][0].detach(), max_disparity), done)
         step_times.append(time.monotonic() - step_started)
-        out_of_time = (time_budget_s is not None and time.monotonic() - started +
-                       2 * max(step_times[-20:]) + _BUDGET_MARGIN_S > time_budget_s)
+        out_of_time = bool(stop_requested) or (
+            time_budget_s is not None and time.monotonic() - started +
+            2 * max(step_times[-20:]) + _BUDGET_MARGIN_S > time_budget_s)
         if done % log['checkpoint_every'] == 0 or done == end_step or out_of_time:
             checkpoint(done)
         if out_of_time:
             end_step = done
             break
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     if bar is not None:
         bar.close()
     history['wall_time_s'] += time.monotonic() - started
@@ -342,7 +377,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     final_path = out_dir / FINAL_FILE
     if rank == 0:
         from thermostereo_ros.data.synthetic import RENDERER_VERSION
-        metrics = _validate(model, val_set, device, max_disparity, precision) \
+        shipped = ema_model or model
+        metrics = _validate(shipped, val_set, device, max_disparity, precision) \
             if len(val_set) else {}
         provenance = {
             'data': config['data']['kind'], 'supervision': config['supervision'],
@@ -351,13 +387,13 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             'distillation_weight': config['distillation']['weight'],
             'loss': config['loss'],
             'steps': optim['steps'], 'batch_size': optim['batch_size'],
-            'crop': config['data']['crop'],
+            'crop': config['data']['crop'], 'ema_decay': ema_decay,
             'world_size': world_size, 'wall_time_s': round(history['wall_time_s'], 1),
             'sessions': history['sessions'], 'precision': precision,
             'hardware': _hardware(device), 'cpu': cpu_info().summary(),
             'validation': metrics, 'seed': config['seed'],
         }
-        save_checkpoint(final_path, model, arch=config['arch'], config=model.config,
+        save_checkpoint(final_path, shipped, arch=config['arch'], config=model.config,
                         normalization={'mode': 'joint', 'low': 1.0, 'high': 99.0},
                         provenance=provenance)
         (out_dir / 'provenance.json').write_text(json.dumps(provenance, indent=2))
@@ -374,6 +410,55 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         dist.barrier()
         dist.destroy_process_group()
     return final_path
+
+
+def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Path:
+    """Write a checkpoint from a run's resumable state (its EMA weights when it has them).
+
+    For shipping a run that is still in progress: provenance records the steps done so far,
+    the planned steps and the validation curve.
+    """
+    from thermostereo_ros.data.synthetic import RENDERER_VERSION
+    from thermostereo_ros.inference.checkpoint import save_checkpoint
+    from thermostereo_ros.model import build_model
+
+    state_path = pathlib.Path(state_path)
+    from safetensors import safe_open
+    with safe_open(str(state_path), framework='pt') as handle:
+        meta = json.loads((handle.metadata() or {})['thermostereo_training_state'])
+    extra = meta['extra']
+    config = extra['config']
+    model = build_model(config['arch'], dict(config['model'],
+                                             max_disparity=config['max_disparity']))
+    optimizer = torch.optim.AdamW(model.parameters())
+    step, _ = load_training_state(state_path, model, optimizer)
+    ema = {k[len('ema.'):]: v for k, v in load_extra_tensors(state_path).items()
+           if k.startswith('ema.')}
+    if ema:
+        model.load_state_dict(ema)
+    curve = extra.get('curve', [])
+    provenance = {
+        'data': config['data']['kind'], 'supervision': config['supervision'],
+        'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
+        'teacher': config['distillation']['teacher'], 'loss': config['loss'],
+        'steps': step, 'planned_steps': config['optim']['steps'],
+        'batch_size': config['optim']['batch_size'], 'crop': config['data']['crop'],
+        'ema_decay': config['optim']['ema_decay'] if ema else 0.0,
+        'wall_time_s': round(float(extra.get('wall_time_s', 0.0)), 1),
+        'sessions': extra.get('sessions'), 'precision': extra.get('precision'),
+        'hardware': _hardware(torch.device('cpu')), 'cpu': cpu_info().summary(),
+        'validation': curve[-1] if curve else {}, 'seed': config['seed'],
+    }
+    save_checkpoint(out_path, model.eval(), arch=config['arch'], config=model.config,
+                    normalization={'mode': 'joint', 'low': 1.0, 'high': 99.0},
+                    provenance=provenance)
+    return pathlib.Path(out_path)
+
+
+def threading_main() -> bool:
+    """Tell whether this is the main thread, the only one that may set signal handlers."""
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
 
 def weights_digest(model: torch.nn.Module) -> str:
