@@ -10,8 +10,10 @@ from thermostereo_ros.data.synthetic import render_pair
 
 
 def _sample():
-    p = render_pair(21, 96, 240, 64, family='flying')  # textured: matching is well posed
-    left, right = normalize_pair(p.left, p.right)
+    # Noise-free radiance of a textured scene: the checks below are about geometry, so the
+    # two cameras' own gains, offsets and noise (the sensor model) are left out.
+    p = render_pair(21, 96, 240, 64, family='flying', keep_radiance=True)
+    left, right = normalize_pair(p.radiance_left, p.radiance_right)
     valid = ~p.sky & (p.disparity > 0)
     return dict(left=left, right=right, disparity=p.disparity, valid_dense=valid,
                 valid_sparse=p.sparse_valid.copy())

@@ -32,8 +32,9 @@ def test_synthetic_and_ms2_samples(tmp_path):
     _check(s, 64, 160)
     assert s['condition'] == 'night'
     np.testing.assert_array_equal(s['valid_dense'], s['valid_sparse'])
-    # 32 LiDAR beams over 64 rows: semi-dense at this tiny size.
-    assert 0.01 < s['valid_sparse'].mean() < 0.3
+    # 32 beams 1 degree apart are 2 px apart at this tiny size (fx 107 px): semi-dense here;
+    # at 640x256 they are 7.5 px apart (about 10 % of the pixels).
+    assert 0.01 < s['valid_sparse'].mean() < 0.5
 
 
 def test_heldout_is_disjoint():

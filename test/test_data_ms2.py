@@ -61,7 +61,9 @@ def test_depth_to_disparity_matches_renderer(tree):
     calib = ms2.read_calibration(root, seq)
     depth = ms2.load_depth(root, seq, '000000')
     disp = ms2.depth_to_disparity(depth, calib.baseline_m, calib.focal_px)
-    pair = render_sequence(11, 2, 64, 160, 48, 'day', family='street')[0]  # seq 0: seed 11
+    from thermostereo_ros.data.synthetic import default_camera
+    pair = render_sequence(11, 2, 64, 160, 48, 'day', family='street',   # seq 0: seed 11
+                           camera=default_camera(64, 160))[0]
     valid = disp > 0
     np.testing.assert_array_equal(valid, pair.sparse_valid)
     # Depth is stored in 1/256 m steps: at >= 0.3 m that is < 1 % in disparity.

@@ -19,7 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from thermostereo_ros.data.ms2 import SPLIT_FILES
-from thermostereo_ros.data.synthetic import CONDITIONS, SyntheticPair, render_sequence
+from thermostereo_ros.data.synthetic import (CONDITIONS, SyntheticPair, default_camera,
+                                             render_sequence)
 
 _SPLIT_ORDER = {'day': ('test_day', 'train', 'val'), 'night': ('test_night', 'train'),
                 'rain': ('test_rain', 'train')}
@@ -100,11 +101,13 @@ def write_split_lists(root: str, splits: Dict[str, List[str]]) -> None:
 def write_dataset(root: str, sequences: int, frames: int, height: int = 256, width: int = 640,
                   seed: int = 0, conditions: Iterable[str] = CONDITIONS,
                   max_disparity: float = 192, progress: Optional[object] = None,
-                  family: Optional[str] = 'street') -> Dict[str, List[str]]:
+                  family: Optional[str] = 'street', random_rig: bool = False
+                  ) -> Dict[str, List[str]]:
     """Render and write `sequences` sequences of `frames` frames; returns split -> names.
 
     Sequence i uses condition `conditions[i % len]` and render seed `seed + i`. `family`
-    defaults to street scenes, MS2's domain; None draws each sequence's family.
+    defaults to street scenes, MS2's domain; None draws each sequence's family. The camera is
+    the default MS2-like rig (fx 430 px at 640 px, 0.30 m) unless `random_rig`.
     """
     conditions = list(conditions)
     for c in conditions:
@@ -118,8 +121,9 @@ def write_dataset(root: str, sequences: int, frames: int, height: int = 256, wid
         split = order[per_condition[cond] % len(order)]
         per_condition[cond] += 1
         name = sequence_name(i, seed)
+        camera = None if random_rig else default_camera(height, width)
         pairs = render_sequence(seed + i, frames, height, width, max_disparity, cond,
-                                family=family)
+                                camera=camera, family=family)
         start = (datetime.datetime.strptime(name, '_%Y-%m-%d-%H-%M-%S')
                  - datetime.datetime(1970, 1, 1)).total_seconds()
         write_sequence(root, name, pairs, start_time=start)

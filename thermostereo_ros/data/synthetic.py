@@ -191,6 +191,9 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
     sensors = [draw_sensor(rng, height, width, cond.fpn, cond.blur, cond.ambient)
                for _ in range(2)]
     since_ffc = rng.uniform(0, 60.0, 2)
+    if ffc_period > 0:
+        # Each camera at its own phase of its FFC cycle (no extra draw: same scene either way).
+        since_ffc = since_ffc % ffc_period
     rays = pr.Rays(camera.fx, camera.fy, camera.cx, camera.cy, height, width)
     out = []
     yaw, centre = 0.0, np.array([0.0, 0.0, 0.0])

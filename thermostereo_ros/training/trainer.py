@@ -35,7 +35,8 @@ from thermostereo_ros.training.state import (load_extra_tensors, load_training_s
 STATE_FILE = 'state.safetensors'
 FINAL_FILE = 'final.safetensors'
 CURVE_FILE = 'curve.json'
-# Margin kept free before a time budget ends: one validation pass and the state write.
+# Time kept free before a budget ends, for the last validation pass and state write: 1.5x
+# the last measured checkpoint, or this much before the first one.
 _BUDGET_MARGIN_S = 60.0
 
 
@@ -235,7 +236,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=optim['batch_size'], sampler=sampler,
         num_workers=config['data']['num_workers'], pin_memory=device.type == 'cuda',
-        persistent_workers=False, drop_last=True)
+        persistent_workers=False, drop_last=True, worker_init_fn=_ignore_stop_signals)
 
     use_amp = bool(config['amp']) and device.type == 'cuda'
     scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
@@ -260,10 +261,12 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     model.train()
     end_step = optim['steps'] if stop_at is None else min(stop_at, optim['steps'])
     step_times = []
+    checkpoint_seconds = []
 
     def checkpoint(done: int) -> None:
         if rank != 0:
             return
+        checkpoint_started = time.monotonic()
         if val_set is not None and len(val_set):
             metrics = _validate(ema_model or model, val_set, device, max_disparity, precision)
             history['curve'].append({'step': done, 'epe': round(metrics['epe'], 4),
@@ -283,6 +286,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
                             tensors_extra=({'ema.' + k: v for k, v in
                                             ema_model.state_dict().items()}
                                            if ema_model is not None else None))
+        checkpoint_seconds.append(time.monotonic() - checkpoint_started)
 
     # SIGTERM (a supervisor, `kill`) or SIGINT (Ctrl-C) ends the run after the current step
     # with its state saved, so stopping a long run never loses more than one step.
@@ -332,11 +336,14 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         scaler.step(optimizer)
         scaler.update()
         if ema_model is not None:
+            # Warm-up (as in timm's ModelEmaV2 / TF's num_updates): early on the average
+            # would otherwise be mostly the random initial weights.
+            decay = min(ema_decay, (2.0 + step) / (11.0 + step))
             with torch.no_grad():
                 for average, current in zip(ema_model.state_dict().values(),
                                             model.state_dict().values()):
                     if average.is_floating_point():
-                        average.mul_(ema_decay).add_(current.detach(), alpha=1 - ema_decay)
+                        average.mul_(decay).add_(current.detach(), alpha=1 - decay)
                     else:
                         average.copy_(current)
         done = step + 1
@@ -357,9 +364,10 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             writer.add_image('disparity/prediction',
                              _colourise(predictions[-1][0].detach(), max_disparity), done)
         step_times.append(time.monotonic() - step_started)
+        margin = 1.5 * checkpoint_seconds[-1] if checkpoint_seconds else _BUDGET_MARGIN_S
         out_of_time = bool(stop_requested) or (
             time_budget_s is not None and time.monotonic() - started +
-            2 * max(step_times[-20:]) + _BUDGET_MARGIN_S > time_budget_s)
+            2 * max(step_times[-20:]) + margin > time_budget_s)
         if done % log['checkpoint_every'] == 0 or done == end_step or out_of_time:
             checkpoint(done)
         if out_of_time:
@@ -453,6 +461,13 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
                     normalization={'mode': 'joint', 'low': 1.0, 'high': 99.0},
                     provenance=provenance)
     return pathlib.Path(out_path)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    # Ctrl-C and `pkill` reach the loader workers too; were they to die, PyTorch would raise
+    # in the main process before it could save its state. The main process stops them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def threading_main() -> bool:
