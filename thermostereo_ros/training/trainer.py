@@ -279,7 +279,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
                 for key in ('epe', 'd1'):
                     writer.add_scalar(f'val/{key}', metrics[key], done)
         extra = dict(history, wall_time_s=history['wall_time_s'] + time.monotonic() - started,
-                     config=config, precision=precision)
+                     config=config, precision=precision, hardware=_hardware(device),
+                     cpu=cpu_info().summary())
         save_training_state(state_path, model, optimizer, done, extra,
                             moments_dtype=(torch.bfloat16 if log['state_moments'] == 'bf16'
                                            else torch.float32),
@@ -389,7 +390,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         metrics = _validate(shipped, val_set, device, max_disparity, precision) \
             if len(val_set) else {}
         provenance = {
-            'data': config['data']['kind'], 'supervision': config['supervision'],
+            'data': _data_name(config), 'data_source': config['data']['kind'],
+            'supervision': config['supervision'],
             'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
             'teacher': config['distillation']['teacher'],
             'distillation_weight': config['distillation']['weight'],
@@ -446,7 +448,8 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
         model.load_state_dict(ema)
     curve = extra.get('curve', [])
     provenance = {
-        'data': config['data']['kind'], 'supervision': config['supervision'],
+        'data': _data_name(config), 'data_source': config['data']['kind'],
+        'supervision': config['supervision'],
         'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
         'teacher': config['distillation']['teacher'], 'loss': config['loss'],
         'steps': step, 'planned_steps': config['optim']['steps'],
@@ -454,7 +457,9 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
         'ema_decay': config['optim']['ema_decay'] if ema else 0.0,
         'wall_time_s': round(float(extra.get('wall_time_s', 0.0)), 1),
         'sessions': extra.get('sessions'), 'precision': extra.get('precision'),
-        'hardware': _hardware(torch.device('cpu')), 'cpu': cpu_info().summary(),
+        # States written before these were recorded: the exporting machine's (same run).
+        'hardware': extra.get('hardware') or _hardware(torch.device('cpu')),
+        'cpu': extra.get('cpu') or cpu_info().summary(),
         'validation': curve[-1] if curve else {}, 'seed': config['seed'],
     }
     save_checkpoint(out_path, model.eval(), arch=config['arch'], config=model.config,
@@ -468,6 +473,12 @@ def _ignore_stop_signals(worker_id: int) -> None:
     # in the main process before it could save its state. The main process stops them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _data_name(config: Dict[str, Any]) -> str:
+    """'synthetic' for rendered data (on the fly or from a cache), else the data kind."""
+    return 'synthetic' if config['data']['kind'] in ('synthetic', 'cache') else \
+        config['data']['kind']
 
 
 def threading_main() -> bool:
