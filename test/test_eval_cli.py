@@ -14,7 +14,7 @@ def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / 'results.json'
     rc = main(['eval', '--data', 'synthetic', '--split', 'heldout_day,heldout_rain',
                '--baseline', 'sgbm', '--no-network', '--max-frames', '1', '--size', '96x240',
-               '--max-disparity', '64', '--out', str(out), '--no-progress'])
+               '--max-disparity', '64', '--out', str(out), '--no-progress', '--edges'])
     assert rc == 0
     text = capsys.readouterr().out
     assert '| split | method |' in text and '| heldout_day | sgbm | 1 |' in text
@@ -22,6 +22,8 @@ def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     m = data['results']['heldout_rain']['sgbm']
     assert m['frames'] == 1 and m['pixels'] > 1000
     assert 0 <= m['epe'] < 64 and 0 <= m['d1'] <= 100 and 'abs_rel' in m
+    edges = data['results']['heldout_rain']['sgbm@edges']
+    assert 0 < edges['pixels'] < m['pixels']  # a subset: the pixels near depth edges
 
 
 def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):

@@ -63,3 +63,14 @@ def test_accumulator_mask_and_depth():
                mask=np.array([[True, False]]), focal_px=100, baseline_m=0.5)
     r = acc.result()
     assert r['epe'] == 0 and r['pixels'] == 1 and r['abs_rel'] == pytest.approx(0)
+
+
+def test_discontinuity_region_marks_edges_not_slopes():
+    from thermostereo_ros.evaluation.metrics import discontinuity_region
+    gt = np.tile(np.linspace(10.0, 20.0, 40, dtype=np.float32), (20, 1))  # a slanted plane
+    assert not discontinuity_region(gt, 2).any()
+    gt[:, 25:] += 8.0                                               # a depth edge at x 25
+    region = discontinuity_region(gt, 2)
+    assert region[:, 22:28].all() and not region[:, :22].any() and not region[:, 28:].any()
+    gt[:5] = 0.0                                                    # unknown rows above
+    assert discontinuity_region(gt, 1)[3:7, :10].all()

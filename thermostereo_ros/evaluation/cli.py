@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--precision', default='fp32')
     parser.add_argument('--size', default=None,
                         help='HxW of held-out pairs for smoke runs (default 256x640)')
+    parser.add_argument('--edges', type=int, nargs='?', const=4, default=None, metavar='PX',
+                        help='also score the pixels within PX (default 4) of a GT depth '
+                             'discontinuity, as <method>@edges')
     parser.add_argument('--no-progress', action='store_true')
 
 
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         frames = iter_frames(args.data, args.root, split.strip(), args.max_frames,
                              args.max_disparity, size)
         results[split] = evaluate_split(methods, frames, args.max_disparity,
-                                        progress=not args.no_progress, desc=split)
+                                        progress=not args.no_progress, desc=split,
+                                        edges_radius=args.edges)
         print(f'\n### {args.data} {split}\n')
         print(markdown_table({split: results[split]}))
     if args.out:

@@ -20,7 +20,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
-from thermostereo_ros.evaluation.metrics import DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator
+from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator,
+                                                 discontinuity_region)
 
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -112,13 +113,22 @@ def iter_frames(data: str, root: Optional[str], split: str, max_frames: Optional
 
 def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                    max_disparity: float = 192, progress: bool = False,
-                   desc: str = '') -> Dict[str, Dict[str, float]]:
-    """Run every method on every frame; returns method -> metrics (pixel-weighted)."""
+                   desc: str = '', edges_radius: Optional[int] = None
+                   ) -> Dict[str, Dict[str, float]]:
+    """Run every method on every frame; returns method -> metrics (pixel-weighted).
+
+    With `edges_radius`, also `<method>@edges`: the same metrics over the GT pixels within
+    that many px of a depth discontinuity (`metrics.discontinuity_region`).
+    """
     accs = {name: MetricAccumulator(max_disparity) for name in methods}
+    if edges_radius is not None:
+        accs.update({f'{name}@edges': MetricAccumulator(max_disparity) for name in methods})
     if progress:
         from tqdm import tqdm
         frames = tqdm(frames, desc=desc, unit='frame')
     for f in frames:
+        near_edge = (discontinuity_region(np.where(f.mask, f.disparity, 0.0), edges_radius)
+                     if edges_radius is not None else None)
         for name, method in methods.items():
             pred = np.asarray(method(f.left, f.right), np.float32)
             # GT (and the search) were shifted by f.offset; compare in shifted units, where
@@ -126,6 +136,8 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
             accs[name].update(pred, f.disparity, mask=f.mask,
                               focal_px=f.focal_px if f.offset == 0 else None,
                               baseline_m=f.baseline_m if f.offset == 0 else None)
+            if near_edge is not None:
+                accs[f'{name}@edges'].update(pred, f.disparity, mask=f.mask & near_edge)
     return {name: acc.result() for name, acc in accs.items()}
 
 

@@ -135,3 +135,24 @@ class MetricAccumulator:
     def compute(self) -> Dict[str, float]:
         """Alias of `result()`."""
         return self.result()
+
+
+def discontinuity_region(gt: np.ndarray, radius: int = 4, jump_px: float = 1.0,
+                         jump_rel: float = 0.1) -> np.ndarray:
+    """Pixels within `radius` px of a depth discontinuity of the ground truth.
+
+    A discontinuity is a pair of 4-neighbours whose GT disparities differ by more than
+    `jump_px` and by more than `jump_rel` of the larger one (so a slanted road's steady
+    gradient is not an edge); GT 0 (unknown, sky) next to a known pixel counts as an edge.
+    """
+    import cv2
+
+    d = np.asarray(gt, np.float32)
+    edge = np.zeros(d.shape, bool)
+    for a, b, sl_a, sl_b in ((d[:, 1:], d[:, :-1], np.s_[:, 1:], np.s_[:, :-1]),
+                             (d[1:], d[:-1], np.s_[1:], np.s_[:-1])):
+        jump = np.abs(a - b) > np.maximum(jump_px, jump_rel * np.maximum(a, b))
+        edge[sl_a] |= jump
+        edge[sl_b] |= jump
+    size = 2 * int(radius) + 1
+    return cv2.dilate(edge.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
