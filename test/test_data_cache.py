@@ -49,6 +49,19 @@ def test_dataset_samples_from_cache(small_cache):
     assert s['valid_sparse'][~s['valid_dense']].sum() == 0
 
 
+def test_sky_supervision_adds_sky_at_zero(small_cache):
+    plain = CachedStereoDataset(str(small_cache), D)
+    sky = CachedStereoDataset(str(small_cache), D, supervise_sky=True)
+    assert any(cache.TrainingCache(str(small_cache)).pair(i)['sky'].any()
+               for i in range(len(plain)))
+    for i in range(len(plain)):
+        a, b = plain[i], sky[i]
+        is_sky = cache.TrainingCache(str(small_cache)).pair(i)['sky']
+        np.testing.assert_array_equal(b['valid_dense'], a['valid_dense'] | is_sky)
+        assert (b['disparity'][is_sky] == 0).all()
+        np.testing.assert_array_equal(a['valid_sparse'], b['valid_sparse'])
+
+
 def test_resume_and_settings_guard(small_cache, tmp_path):
     manifest = json.loads((small_cache / cache.MANIFEST).read_text())
     before = {p.name: p.stat().st_mtime_ns for p in small_cache.iterdir()}

@@ -239,3 +239,14 @@ def test_occlusion_marks_left_border():
     p = render_pair(0, H, W, 96, family='flying')
     border = p.disparity[:, :4] > 5
     assert p.occluded[:, :4][border].all()
+
+
+def test_street_sequences_keep_the_driven_corridor_free():
+    """The camera drives along x = 0: it must never pass through a car or a person."""
+    from thermostereo_ros.data.synthetic import default_camera
+    for seed in (0, 1):
+        seq = render_sequence(seed, 30, 64, 160, 48, 'day', camera=default_camera(64, 160),
+                              family='street')
+        for p in seq:
+            near = p.disparity[~p.sky]
+            assert np.median(near) < 0.5 * 48, (seed, p.timestamp)

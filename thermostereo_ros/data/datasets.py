@@ -111,14 +111,19 @@ class CachedStereoDataset(Dataset):
     """
 
     def __init__(self, root: str, max_disparity: float = 192, augment: AugmentArg = None,
-                 crop: Optional[Tuple[int, int]] = None):
-        """Open (memory-map) the cache; nothing is read yet."""
+                 crop: Optional[Tuple[int, int]] = None, supervise_sky: bool = False):
+        """Open (memory-map) the cache; nothing is read yet.
+
+        `supervise_sky`: sky pixels join `valid_dense` with disparity 0 (at infinity), so a
+        network learns to output no disparity there instead of a phantom surface.
+        """
         from thermostereo_ros.data.cache import TrainingCache
 
         self.cache = TrainingCache(root)
         self.max_disparity = float(max_disparity)
         self.augment = augment
         self.crop = tuple(crop) if crop is not None else None
+        self.supervise_sky = bool(supervise_sky)
 
     def __len__(self) -> int:
         """Return the number of cached pairs."""
@@ -130,7 +135,10 @@ class CachedStereoDataset(Dataset):
         p = self.cache.pair(index)
         d = p['disparity']
         dense = ~p['sky'] & np.isfinite(d) & (d > 0) & (d < self.max_disparity)
-        return _finish(p['left'], p['right'], d, dense, p['sparse'] & dense,
+        sparse = p['sparse'] & dense
+        if self.supervise_sky:
+            dense = dense | p['sky']
+        return _finish(p['left'], p['right'], d, dense, sparse,
                        self.cache.meta[index]['condition'], self.augment, self.crop,
                        augment_seed)
 

@@ -111,7 +111,8 @@ def _make_datasets(config: Dict[str, Any]):
             if not data['root']:
                 raise ValueError('data.kind cache needs data.root (a `synth --cache` folder)')
             train = datasets.CachedStereoDataset(data['root'], config['max_disparity'],
-                                                 augment=data['augment'], crop=crop)
+                                                 augment=data['augment'], crop=crop,
+                                                 supervise_sky=data['supervise_sky'])
         else:
             train = datasets.SyntheticStereoDataset(
                 seeds=range(n_train), augment=data['augment'], crop=crop, **common)
@@ -306,7 +307,9 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         right = batch['right'].to(device, non_blocking=True)
         target = batch['disparity'].to(device, non_blocking=True)
         mask = batch['valid_sparse' if sparse else 'valid_dense'].to(device, non_blocking=True)
-        mask = mask & (target > 0) & (target < max_disparity)
+        # The datasets already keep only GT in (0, max_disparity), and sky at exactly 0
+        # where it is supervised; this guards against anything else.
+        mask = mask & (target >= 0) & (target < max_disparity)
         if cpu_bf16:
             left = left.contiguous(memory_format=torch.channels_last)
             right = right.contiguous(memory_format=torch.channels_last)

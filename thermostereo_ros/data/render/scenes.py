@@ -348,9 +348,14 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
         z = depth()
         b.car(np.array([side * (half_road - 1.1), height, z]),
               rng.normal(0, 0.05) + (np.pi if rng.random() < 0.3 else 0.0), running=False)
+    # A sequence drives along x = 0: nothing may stand in that corridor, or the camera would
+    # pass through it (single pairs, path_length 0, keep the whole road).
+    corridor = 1.6 if path_length > 0 else 0.0
     for _ in range(int(rng.integers(0, 6) * n_scale)):    # moving cars
         z = depth()
         lane = rng.uniform(-half_road + 1.5, half_road - 1.5)
+        if corridor and abs(lane) < corridor + 1.0:
+            lane = np.copysign(corridor + 1.0 + abs(lane), lane)
         b.car(np.array([lane, height, z]), rng.normal(0, 0.08) +
               (np.pi if lane < 0 else 0.0), running=True)
     for _ in range(int(rng.integers(1, 10) * n_scale)):   # pedestrians and cyclists
@@ -358,6 +363,8 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
         on_road = rng.random() < 0.3
         x = (rng.uniform(-half_road, half_road) if on_road else
              rng.choice([-1, 1]) * (half_road + rng.uniform(0.3, walk_width)))
+        if corridor and on_road and abs(x) < corridor:
+            x = np.copysign(corridor + abs(x), x)
         foot = np.array([x, height - (0.0 if on_road else curb_h), z])
         riding = on_road and rng.random() < 0.4
         b.person(foot, rng.uniform(-np.pi, np.pi), road_m if on_road else b.materials[walk],
