@@ -770,8 +770,11 @@ def run(args: Optional[list] = None,
     rclpy.init(args=args)
     node = None
     try:
-        node = ThermoStereoNode(engine_factory=engine_factory)
+        # The executor first: a SIGINT during its constructor (right after the node logged that
+        # it is waiting, under load) left a half-built executor whose __del__ printed a
+        # traceback (AttributeError: no '_sigint_gc'; seen in CI).
         executor = SingleThreadedExecutor()
+        node = ThermoStereoNode(engine_factory=engine_factory)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
