@@ -36,7 +36,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'thermostereo_node = thermostereo_ros.ros.node:main',
+            'thermostereo_node = thermostereo_ros.ros.main:main',
             'thermostereo = thermostereo_ros.cli.main:main',
         ],
     },

@@ -1,90 +1,104 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Launch the thermostereo node (and optionally RViz) with remappable inputs."""
+"""Launch the thermostereo node (and optionally RViz) with remappable inputs.
+
+Examples:
+  ros2 launch thermostereo_ros thermostereo.launch.py namespace:=thermal \
+      params_file:=mine.yaml use_rviz:=true
+Arguments left empty (model_path, max_disparity, device) do not override the params file.
+The launch fails, before starting anything, on a missing dds_profile or params_file, or
+use_rviz:=true without rviz2; and it ends, with an error, when the node exits with an error.
+"""
 
 import os
+import pathlib
+import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from launch.actions import (
+    DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable,
+    Shutdown)
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+from thermostereo_ros.ros import launch_support
 from thermostereo_ros.ros.dds import PROFILE_FILE, profile_variables
 
+TOPIC_ARGUMENTS = {'left_image': 'left/image_rect', 'right_image': 'right/image_rect',
+                   'left_camera_info': 'left/camera_info',
+                   'right_camera_info': 'right/camera_info'}
 
-def _dds_profile(context) -> list:
-    """Point Fast DDS at `dds_profile` for the processes started after this; '' = leave as is."""
-    path = LaunchConfiguration('dds_profile').perform(context)
-    if not path:
-        return []
-    # Fast DDS 2.x (Jazzy) and 3.x (Kilted) read differently named variables; set the one the
-    # installed version reads (both when that cannot be told).
-    return [SetEnvironmentVariable(name, path) for name in profile_variables()]
+
+def _node_exited(event, context):
+    """End the launch when the node ends; an exit code other than 0 fails the launch."""
+    if event.returncode not in (0, None):
+        # An exception here makes `ros2 launch` shut everything down and return 1.
+        raise RuntimeError(f'thermostereo_node exited with code {event.returncode} (see its '
+                           'error above)')
+    return [Shutdown(reason='thermostereo_node exited')]
+
+
+def _setup(context) -> list:
+    """Check the arguments, then build the environment, the node and RViz."""
+    arg = {name: LaunchConfiguration(name).perform(context) for name in (
+        'namespace', 'params_file', 'use_rviz', 'dds_profile', 'fixed_frame',
+        *TOPIC_ARGUMENTS, *launch_support.OVERRIDE_ARGUMENTS)}
+    use_rviz = arg['use_rviz'].lower() in ('true', '1', 'yes')
+    problem = launch_support.launch_problem(arg['dds_profile'], use_rviz, arg['params_file'])
+    if problem:
+        raise RuntimeError(problem)
+    actions = []
+    if arg['dds_profile']:
+        # Fast DDS 2.x (Jazzy) and 3.x (Kilted) read differently named variables.
+        actions += [SetEnvironmentVariable(name, arg['dds_profile'])
+                    for name in profile_variables()]
+    parameters = [arg['params_file']] if arg['params_file'] else []
+    overrides = launch_support.parameter_overrides(arg)
+    if overrides:
+        parameters.append(overrides)  # later entries win over the params file
+    node = Node(package='thermostereo_ros', executable='thermostereo_node', name='thermostereo',
+                namespace=arg['namespace'], output='screen', parameters=parameters,
+                remappings=[(topic, arg[name]) for name, topic in TOPIC_ARGUMENTS.items()])
+    actions += [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                         on_exit=_node_exited))]
+    if use_rviz:
+        share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
+        config = launch_support.write_rviz_config(
+            share / 'config' / 'thermostereo.rviz', pathlib.Path(tempfile.mkdtemp()),
+            arg['namespace'], arg['fixed_frame'])
+        actions.append(Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
+                            namespace=arg['namespace'], arguments=['-d', str(config)]))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments, then the node; every argument maps to a remap or parameter.
-
-    The exception is `dds_profile`, which sets the Fast DDS profile variable for the node's
-    (and RViz's) environment: it is read by the middleware, not by the node.
-    """
+    """Declare the arguments; everything else is decided in _setup once they are known."""
     share = get_package_share_directory('thermostereo_ros')
     args = [
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the node and its relative topics'),
-        DeclareLaunchArgument('left_image', default_value='left/image_rect',
-                              description='Rectified left thermal image topic'),
-        DeclareLaunchArgument('right_image', default_value='right/image_rect',
-                              description='Rectified right thermal image topic'),
-        DeclareLaunchArgument('left_camera_info', default_value='left/camera_info',
-                              description='Left rectified CameraInfo topic'),
-        DeclareLaunchArgument('right_camera_info', default_value='right/camera_info',
-                              description='Right rectified CameraInfo topic'),
+        *(DeclareLaunchArgument(name, default_value=topic, description=f'Input for {topic}')
+          for name, topic in TOPIC_ARGUMENTS.items()),
         DeclareLaunchArgument('params_file',
                               default_value=os.path.join(share, 'config', 'thermostereo.yaml'),
-                              description='YAML with thermostereo parameters'),
+                              description='YAML with thermostereo parameters (any namespace)'),
         DeclareLaunchArgument('model_path', default_value='',
-                              description='Checkpoint; empty = shipped weights'),
-        DeclareLaunchArgument('max_disparity', default_value='192',
-                              description='Largest disparity in pixels (multiple of 4)'),
-        DeclareLaunchArgument('device', default_value='auto',
-                              description='auto, cuda or cpu'),
+                              description='Checkpoint; empty = the params file\'s value'),
+        DeclareLaunchArgument('max_disparity', default_value='',
+                              description='Largest disparity in pixels (multiple of 4); empty '
+                                          '= the params file\'s value'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='auto, cuda or cpu; empty = the params file\'s value'),
         DeclareLaunchArgument('use_rviz', default_value='false',
                               description='Also start RViz with config/thermostereo.rviz'),
+        DeclareLaunchArgument('fixed_frame', default_value=launch_support.DEFAULT_FIXED_FRAME,
+                              description='RViz Fixed Frame: the left image\'s frame_id'),
         DeclareLaunchArgument('dds_profile',
                               default_value=os.path.join(share, 'config', PROFILE_FILE),
                               description='Fast DDS XML profile for the node (the shipped one '
-                                          'has a 16 MiB shared-memory segment, so 640x512 '
-                                          'images are not dropped); empty = do not set'),
+                                          'has a 32 MiB shared-memory segment, so that '
+                                          'images up to max_image_pixels and their point '
+                                          'clouds are not dropped); empty = do not set'),
     ]
-    node = Node(
-        package='thermostereo_ros',
-        executable='thermostereo_node',
-        name='thermostereo',
-        namespace=LaunchConfiguration('namespace'),
-        output='screen',
-        # Later entries win: explicit launch arguments override the params file.
-        parameters=[
-            LaunchConfiguration('params_file'),
-            {
-                'model_path': LaunchConfiguration('model_path'),
-                'max_disparity': ParameterValue(LaunchConfiguration('max_disparity'),
-                                                value_type=int),
-                'device': LaunchConfiguration('device'),
-            },
-        ],
-        remappings=[
-            ('left/image_rect', LaunchConfiguration('left_image')),
-            ('right/image_rect', LaunchConfiguration('right_image')),
-            ('left/camera_info', LaunchConfiguration('left_camera_info')),
-            ('right/camera_info', LaunchConfiguration('right_camera_info')),
-        ],
-    )
-    rviz = Node(
-        package='rviz2', executable='rviz2', name='rviz2', output='screen',
-        arguments=['-d', os.path.join(share, 'config', 'thermostereo.rviz')],
-        condition=IfCondition(LaunchConfiguration('use_rviz')),
-    )
-    return LaunchDescription(args + [OpaqueFunction(function=_dds_profile), node, rviz])
+    return LaunchDescription(args + [OpaqueFunction(function=_setup)])

@@ -119,8 +119,7 @@ class Harness:
         pubs = list(self._pubs.values())
         wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs), timeout,
                  'inputs not matched')
-        outputs = {'disparity': self.node._pub_disparity, 'points2': self.node._pub_points,
-                   'depth': self.node._pub_depth, 'confidence': self.node._pub_confidence}
+        outputs = self.node._outputs
         wanted = [outputs[t] for t in self.received if t in outputs]
         wait_for(lambda: all(p.get_subscription_count() > 0 for p in wanted), timeout,
                  'outputs not matched')

@@ -74,7 +74,7 @@ def test_parse_sizes_and_merge():
 @pytest.mark.ros
 def test_node_end_to_end_bench(tmp_path):
     pytest.importorskip('rclpy')
-    from thermostereo_ros.ros.bench_node import run_node_bench
+    from thermostereo_ros.tools.bench_node import run_node_bench
 
     checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
     result = run_node_bench(checkpoint, (64, 256), rate_hz=20.0, pairs=10, device='cpu')

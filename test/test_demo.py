@@ -56,7 +56,7 @@ def test_replayed_bag_gives_one_disparity_per_frame_and_eval_diagnostics(bag, ch
     from stereo_msgs.msg import DisparityImage
 
     from thermostereo_ros.bags.reader import bag_info
-    from thermostereo_ros.ros.replay import replay_bag
+    from thermostereo_ros.tools.replay import replay_bag
 
     harness = Harness({'model_path': str(checkpoint), 'device': 'cpu',
                        'evaluate_against': True, 'max_disparity': MAX_DISPARITY})
@@ -65,7 +65,7 @@ def test_replayed_bag_gives_one_disparity_per_frame_and_eval_diagnostics(bag, ch
         diagnostics: queue.Queue = queue.Queue()
         harness.driver.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.put, 10)
         deadline = time.monotonic() + 10
-        while harness.node._pub_disparity.get_subscription_count() == 0:
+        while harness.node._outputs['disparity'].get_subscription_count() == 0:
             assert time.monotonic() < deadline, 'disparity subscription not matched'
             time.sleep(0.01)
         # torch's first call is slow (lazy set-up, seconds on a loaded CPU): without this
@@ -98,6 +98,7 @@ def test_replayed_bag_gives_one_disparity_per_frame_and_eval_diagnostics(bag, ch
         # The node reports its running score against left/depth_gt in /diagnostics. Every
         # frame is scored: ms2-to-bag writes depth_gt after the pair, so the prediction waits
         # for its ground truth (or the ground truth for its prediction, whichever is second).
+        from thermostereo_ros.ros.diagnostics import status_name
         values = {}
         deadline = time.monotonic() + 5
         while values.get('pairs_out') != str(FRAMES) or \
@@ -108,7 +109,7 @@ def test_replayed_bag_gives_one_disparity_per_frame_and_eval_diagnostics(bag, ch
             except queue.Empty:
                 continue
             for status in array.status:
-                if status.name == 'thermostereo: stereo depth':
+                if status.name == status_name(harness.node.get_fully_qualified_name()):
                     values = {kv.key: kv.value for kv in status.values}
         assert {'eval_frames', 'eval_epe_px', 'eval_d1_percent'} <= set(values)
         assert float(values['eval_epe_px']) >= 0.0

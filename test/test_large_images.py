@@ -42,7 +42,7 @@ def test_640x512_mono16_pair_reaches_the_node_with_the_shipped_profile(tmp_path)
     namespace = f'/large_data_{os.getpid()}'
     env = _profile_env()
     node = subprocess.Popen(
-        [sys.executable, '-m', 'thermostereo_ros.ros.node', '--ros-args',
+        [sys.executable, '-m', 'thermostereo_ros.ros.main', '--ros-args',
          '-p', f'model_path:={checkpoint}', '-p', 'device:=cpu', '-r', f'__ns:={namespace}'],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -74,7 +74,7 @@ def _drive(namespace: str, pairs: int = PAIRS, interval: float = 1.0,
     from sensor_msgs.msg import CameraInfo, Image
     from stereo_msgs.msg import DisparityImage
 
-    from thermostereo_ros.ros.bench_node import camera_infos
+    from thermostereo_ros.tools.bench_node import camera_infos
 
     rclpy.init()
     node = rclpy.create_node('large_image_driver', namespace=namespace)
@@ -86,7 +86,7 @@ def _drive(namespace: str, pairs: int = PAIRS, interval: float = 1.0,
 
     def on_diagnostics(msg):
         for status in msg.status:
-            if status.name.startswith('thermostereo'):
+            if status.name.endswith(': stereo depth'):
                 pairs_in[0] = int({kv.key: kv.value for kv in status.values}['pairs_in'])
 
     node.create_subscription(DisparityImage, 'disparity', received.append, 5)

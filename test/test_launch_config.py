@@ -16,6 +16,7 @@ pytestmark = pytest.mark.ros
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'thermostereo.launch.py'
 node = pytest.importorskip('thermostereo_ros.ros.node')
+parameters = pytest.importorskip('thermostereo_ros.ros.parameters')
 
 # Launch arguments that are not parameters, and what they feed instead.
 TOPIC_ARGUMENTS = {'left_image': 'left/image_rect', 'right_image': 'right/image_rect',
@@ -29,18 +30,18 @@ ENVIRONMENT_ARGUMENTS = {'dds_profile'}
 
 def test_yaml_lists_every_parameter_at_its_default():
     data = yaml.safe_load((ROOT / 'config' / 'thermostereo.yaml').read_text())
-    params = data['thermostereo']['ros__parameters']
-    assert set(params) == set(node.DEFAULTS)
+    params = data['/**']['ros__parameters']
+    assert set(params) == set(parameters.DEFAULTS)
     for name, value in params.items():
-        assert value == node.DEFAULTS[name], name
-        assert type(value) is type(node.DEFAULTS[name]), name
+        assert value == parameters.DEFAULTS[name], name
+        assert type(value) is type(parameters.DEFAULTS[name]), name
 
 
 def test_yaml_has_a_comment_per_parameter():
     lines = (ROOT / 'config' / 'thermostereo.yaml').read_text().splitlines()
     for index, line in enumerate(lines):
         key = line.strip().split(':')[0]
-        if key in node.DEFAULTS:
+        if key in parameters.DEFAULTS:
             assert lines[index - 1].strip().startswith('#'), key
 
 
@@ -50,59 +51,51 @@ def _calls(tree, name):
             yield item
 
 
-def _launch_config_name(value):
-    """'x' for LaunchConfiguration('x'), also when wrapped in ParameterValue(...)."""
-    for call in _calls(value, 'LaunchConfiguration'):
-        return call.args[0].value
-    return None
+def _function(tree, name):
+    return next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == name)
+
+
+def _declared(tree):
+    """{name: default expression} of every DeclareLaunchArgument, also inside a generator."""
+    out = {}
+    for call in _calls(tree, 'DeclareLaunchArgument'):
+        default = next(k.value for k in call.keywords if k.arg == 'default_value')
+        out[getattr(call.args[0], 'value', getattr(call.args[0], 'id', None))] = default
+    return out
 
 
 def test_every_launch_argument_maps_to_the_node():
     tree = ast.parse(LAUNCH.read_text())
-    declared = {call.args[0].value for call in _calls(tree, 'DeclareLaunchArgument')}
-    assert declared == {'namespace', 'left_image', 'right_image', 'left_camera_info',
-                        'right_camera_info', 'params_file', 'model_path', 'max_disparity',
-                        'device', 'use_rviz', 'dds_profile'}
+    declared = _declared(tree)
+    # The four topic arguments are declared in one generator over TOPIC_ARGUMENTS ('name').
+    assert set(declared) == {'namespace', 'name', 'params_file', 'model_path', 'max_disparity',
+                             'device', 'use_rviz', 'fixed_frame', 'dds_profile'}
+    topics = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and getattr(node.targets[0], 'id', None) == 'TOPIC_ARGUMENTS')
+    assert ast.literal_eval(topics) == TOPIC_ARGUMENTS
+    from thermostereo_ros.ros.launch_support import OVERRIDE_ARGUMENTS
+    for name in OVERRIDE_ARGUMENTS:
+        assert name in parameters.DEFAULTS, name
+        # Empty by default, so that the params file decides unless the user gives a value.
+        assert declared[name].value == '', name
     thermostereo = next(c for c in _calls(tree, 'Node')
                         if any(k.arg == 'executable' and k.value.value == 'thermostereo_node'
                                for k in c.keywords))
     keywords = {k.arg: k.value for k in thermostereo.keywords}
     assert keywords['name'].value == node.NODE_NAME
-    parameter_args = {}
-    for item in ast.walk(keywords['parameters']):
-        if isinstance(item, ast.Dict):
-            for key, value in zip(item.keys, item.values):
-                parameter_args[_launch_config_name(value)] = key.value
-    for argument, parameter in parameter_args.items():
-        assert parameter == argument and parameter in node.DEFAULTS, argument
-    remaps = {_launch_config_name(pair.elts[1]): pair.elts[0].value
-              for pair in keywords['remappings'].elts}
-    assert remaps == TOPIC_ARGUMENTS
-    assert _launch_config_name(keywords['namespace']) == 'namespace'
-    assert _launch_config_name(keywords['parameters'].elts[0]) == 'params_file'
-    covered = set(parameter_args) | set(remaps) | OTHER_ARGUMENTS | ENVIRONMENT_ARGUMENTS
-    assert declared <= covered, declared - covered
 
 
-def test_dds_profile_sets_environment():
-    """dds_profile defaults to the shipped profile and feeds SetEnvironmentVariable."""
+def test_dds_profile_is_set_before_the_node_starts():
+    """dds_profile defaults to the shipped profile and is set before the node is created."""
     from thermostereo_ros.ros.dds import PROFILE_FILE
     tree = ast.parse(LAUNCH.read_text())
-    declaration = next(c for c in _calls(tree, 'DeclareLaunchArgument')
-                       if c.args[0].value == 'dds_profile')
-    default = next(k.value for k in declaration.keywords if k.arg == 'default_value')
+    default = _declared(tree)['dds_profile']
     assert 'PROFILE_FILE' in {getattr(n, 'id', None) for n in ast.walk(default)}
     assert (ROOT / 'config' / PROFILE_FILE).is_file()
-    function = next(f for f in ast.walk(tree)
-                    if isinstance(f, ast.FunctionDef) and f.name == '_dds_profile')
-    assert [_launch_config_name(c) for c in _calls(function, 'LaunchConfiguration')] == \
-        ['dds_profile']
-    assert list(_calls(function, 'SetEnvironmentVariable'))
-    # Run before the node, so the node's process starts with the variable set.
-    description = next(_calls(tree, 'LaunchDescription'))
-    entities = [getattr(e.func, 'id', None) if isinstance(e, ast.Call) else getattr(e, 'id', None)
-                for e in ast.walk(description.args[0]) if isinstance(e, (ast.Call, ast.Name))]
-    assert entities.index('OpaqueFunction') < entities.index('node')
+    setup = _function(tree, '_setup')
+    environment = next(_calls(setup, 'SetEnvironmentVariable'))
+    node_call = next(c for c in _calls(setup, 'Node'))
+    assert environment.lineno < node_call.lineno
 
 
 def test_launch_file_imports_launch_only_inside_itself():
@@ -119,8 +112,9 @@ def test_rviz_config_shows_outputs():
     by_class = {}
     for display in displays:
         by_class.setdefault(display['Class'], []).append(display.get('Topic', {}).get('Value'))
-    assert '/points2' in by_class['rviz_default_plugins/PointCloud2']
-    assert {'/depth', '/confidence'} <= set(by_class['rviz_default_plugins/Image'])
+    # Relative: the launch file puts them under the node's namespace (test_launch_support).
+    assert 'points2' in by_class['rviz_default_plugins/PointCloud2']
+    assert {'depth', 'confidence'} <= set(by_class['rviz_default_plugins/Image'])
 
 
 def test_launch_with_launch_testing(tmp_path):

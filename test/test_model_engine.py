@@ -9,7 +9,7 @@ import torch
 from thermostereo_ros.inference import (
     CheckpointError, default_checkpoint, save_checkpoint, StereoEngine, StereoResult)
 from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS
-from thermostereo_ros.inference.export import export_onnx
+from thermostereo_ros.inference.onnx_io import export_onnx
 from thermostereo_ros.inference.synthetic import synthetic_pair
 from thermostereo_ros.model import build_model
 

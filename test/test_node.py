@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The thermostereo node end to end over real rclpy and Fast DDS (in-process)."""
 
+import copy
 import math
+import threading
 import time
 
 import cv2
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from node_helpers import (
-    BASELINE, camera_infos, CX_LEFT, CX_RIGHT, drain, FX, get, Harness, HEIGHT,
+    BASELINE, camera_infos, CX_LEFT, CY, CX_RIGHT, drain, FX, get, Harness, HEIGHT,
     OracleEngine, PLANE_PIXEL_DISPARITY, plane_depth, plane_images, q_from_infos,
     stamp_header, tiny_checkpoint, wait_for, WIDTH)
 
@@ -65,8 +67,7 @@ def _publish_infos(h, infos=None):
 
     def arrived(name, sent):
         got = h.node._sync._latest_info[name]
-        return got is not None and list(got.p) == list(sent.p) and \
-            got.header.frame_id == sent.header.frame_id
+        return repr(got) == repr(sent)  # repr, not ==: NaN in P must equal itself
     wait_for(lambda: arrived('left_info', left) and arrived('right_info', right),
              5.0, 'camera_info not received')
 
@@ -228,6 +229,38 @@ def _bad_cases():
     ]
 
 
+def _with(infos, side, **fields):
+    """Return (left, right) infos with `fields` set on one side; p0/p3/p5/p6 edit P."""
+    infos = [copy.deepcopy(info) for info in infos]
+    info = infos[0 if side == 'left' else 1]
+    for key, value in fields.items():
+        if key.startswith('p') and key[1:].isdigit():
+            p = list(info.p)
+            p[int(key[1:])] = value
+            info.p = p
+        else:
+            setattr(info, key, value)
+    return infos
+
+
+def _calibration_cases():
+    """(reason, infos): the calibrations the node must refuse (issue #13, D3)."""
+    good = camera_infos()
+    return [
+        ('calibration', camera_infos(fx=0.0)),
+        ('calibration', camera_infos(baseline=0.0)),
+        ('calibration', camera_infos(fx=-FX)),                 # fx < 0 on both sides
+        ('calibration', _with(good, 'right', p0=2 * FX)),      # right fx = 2 x left fx
+        ('calibration', _with(good, 'right', p0=-FX)),         # right fx < 0
+        ('calibration', _with(_with(good, 'left', p5=-FX), 'right', p5=-FX)),  # fy < 0
+        ('calibration', _with(good, 'right', p6=CY + 10)),     # not row-aligned
+        ('calibration', _with(good, 'right', p3=-FX * BASELINE * 1000)),  # P[3] in mm
+        ('camera_info', _with(good, 'left', width=0, height=0)),
+        ('camera_info', _with(good, 'right', binning_x=2, binning_y=2)),
+        ('frame_id', camera_infos(left_frame='elsewhere')),
+    ]
+
+
 def test_bad_input_is_counted_and_next_good_pair_processed(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
                         overrides={'max_image_pixels': HEIGHT * WIDTH})
@@ -245,20 +278,20 @@ def test_bad_input_is_counted_and_next_good_pair_processed(harness_factory):
         assert _stamp(get(boxes['disparity'])) == stamp, reason
         expected[reason] = 1
 
-    # Calibration problems: zero fx, zero baseline, frame_id disagreeing with the image.
-    for reason, infos in (('camera_info', camera_infos(fx=0.0)),
-                          ('camera_info', camera_infos(baseline=0.0)),
-                          ('frame_id', camera_infos(left_frame='elsewhere'))):
+    # Calibration problems: each is refused with its reason, and the next good pair works.
+    cases = _calibration_cases()
+    for number, (reason, infos) in enumerate(cases):
         _publish_infos(h, infos)
         stamp += SECOND
         _publish_pair(h, stamp)
-        wait_for(lambda r=reason: h.node._stats.bad_input[r] >= 1, 5.0, reason)
+        seen = expected.get(reason, 0) + 1
+        wait_for(lambda r=reason, n=seen: h.node._stats.bad_input[r] >= n, 5.0,
+                 f'case {number}: {reason}')
+        expected[reason] = seen
         _publish_infos(h)
         stamp += SECOND
         _publish_pair(h, stamp)
         assert _stamp(get(boxes['disparity'])) == stamp, reason
-    expected['camera_info'] = 2
-    expected['frame_id'] = 1
 
     # Time going backwards: both images of the older pair are rejected, then a newer pair works.
     _publish_pair(h, stamp - 10 * SECOND)
@@ -311,7 +344,7 @@ def test_out_of_range_at_start_up_is_refused():
         rclpy.try_shutdown(context=context)
 
 
-def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint):
+def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint, tmp_path):
     h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32})
     boxes = _setup_io(h)
     _publish_infos(h)
@@ -326,14 +359,28 @@ def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint):
     assert msg.max_disparity == pytest.approx(16 - DOFFS)
     image = image_to_numpy(msg.image)
     assert np.all((image == INVALID_DISPARITY) | (image <= 16 - DOFFS))
-    # A model that cannot be loaded keeps the old one running and says so in diagnostics.
+    # What can be checked at once is refused at once, and the parameter keeps its value.
     engine = h.node._engine
-    assert h.node.set_parameters([Parameter('model_path', value='/nonexistent.safetensors')])[
-        0].successful
+    result = h.node.set_parameters([Parameter('model_path', value='/nonexistent.safetensors')])
+    assert not result[0].successful and 'does not exist' in result[0].reason
+    result = h.node.set_parameters([Parameter('model_path', value=str(tmp_path))])
+    assert not result[0].successful and 'is a directory' in result[0].reason
+    assert h.node.get_parameter('model_path').value == str(checkpoint)
+    # A file that only fails when loaded (a valid but empty safetensors): the old model keeps
+    # running, diagnostics say so, and the parameter is set back to the model in use.
+    empty = tmp_path / 'empty.safetensors'
+    empty.write_bytes((2).to_bytes(8, 'little') + b'{}')
+    assert h.node.set_parameters([Parameter('model_path', value=str(empty))])[0].successful
     wait_for(lambda: h.node._engine_error != '', 10.0, 'reload failure reported')
-    assert h.node._engine is engine and '/nonexistent.safetensors' in h.node._engine_error
+    assert h.node._engine is engine and str(empty) in h.node._engine_error
+    wait_for(lambda: h.node.get_parameter('model_path').value == str(checkpoint), 5.0,
+             'model_path set back')
     _publish_pair(h, 22 * SECOND)
     assert _stamp(get(boxes['disparity'])) == 22 * SECOND
+    # And a later change still works (it used to fail with the earlier error).
+    assert h.node.set_parameters([Parameter('max_disparity', value=24)])[0].successful
+    wait_for(lambda: h.node._engine_config['max_disparity'] == 24, 10.0, 'rebuilt at 24')
+    assert h.node._engine_error == ''
 
 
 def test_nothing_computed_without_subscribers(harness_factory):
@@ -387,7 +434,7 @@ def test_evaluate_against_ground_truth_depth(harness_factory):
     depth = np.full((HEIGHT, WIDTH), plane_depth(), np.float32)
     depth[:5] = np.nan  # missing ground truth
     gt.publish(numpy_to_image(depth, stamp_header(60 * SECOND, 'left_optical')))
-    wait_for(lambda: len(h.node._gt_depth) == 1, 5.0, 'gt received')
+    wait_for(lambda: h.node._scorer.has_ground_truth(60 * SECOND), 5.0, 'gt received')
     _publish_pair(h, 60 * SECOND)
     values = _latest_diagnostics(diagnostics, lambda v: v.get('eval_frames') == '1')
     assert float(values['eval_epe_px']) == pytest.approx(0.0, abs=1e-4)
@@ -409,3 +456,134 @@ def test_stage_latencies_in_diagnostics(harness_factory):
                   'inference_latency', 'end_to_end_latency'):
         p50, p95 = float(values[f'{stage}_p50_ms']), float(values[f'{stage}_p95_ms'])
         assert 0.0 <= p50 <= p95 and math.isfinite(p95), stage
+
+
+def _wait_status(box, predicate, timeout=10.0):
+    """Return the first DiagnosticStatus of the node for which predicate(status) holds."""
+    found = []
+
+    def check():
+        for array in drain(box):
+            found.extend(s for s in array.status if predicate(s))
+        return bool(found)
+    wait_for(check, timeout, 'diagnostics status')
+    return found[0]
+
+
+def _feed(h, seconds, make_pair, rate_hz=5.0):
+    """Publish make_pair(i) -> (left, right) at rate_hz for `seconds`."""
+    started, i = time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        left, right = make_pair(i)
+        if left is not None:
+            h.publisher('left/image_rect', Image).publish(left)
+        if right is not None:
+            h.publisher('right/image_rect', Image).publish(right)
+        i += 1
+        time.sleep(1.0 / rate_hz)
+
+
+def _pair_messages(stamp, left_stamp_offset=0):
+    left, right = plane_images()
+    return (numpy_to_image(left, stamp_header(stamp + left_stamp_offset, 'left_optical')),
+            numpy_to_image(right, stamp_header(stamp, 'right_optical')))
+
+
+def test_stall_without_a_right_camera_info_is_reported_with_its_cause(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    _setup_io(h)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    left_info, _ = camera_infos()
+    h.publisher('left/camera_info', CameraInfo).publish(left_info)  # a wrong remap on the right
+    feeder = threading.Thread(target=_feed, args=(h, 5.0, lambda i: _pair_messages(
+        (200 + i) * SECOND)))
+    feeder.start()
+    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0)
+    feeder.join()
+    assert status.level == b'\x01'
+    assert 'camera_info never received on' in status.message
+    assert h.node._subs['right_info'].topic_name in status.message
+
+
+def test_stamps_that_never_match_are_reported_with_the_offset(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    _setup_io(h)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    _publish_infos(h)
+    feeder = threading.Thread(target=_feed, args=(h, 5.0, lambda i: _pair_messages(
+        (300 + i) * SECOND, left_stamp_offset=SECOND // 2)))
+    feeder.start()
+    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0)
+    feeder.join()
+    assert 'stamps never match' in status.message and '+500.0 ms' in status.message
+
+
+def test_a_live_sync_change_keeps_the_calibration(harness_factory):
+    """A driver that publishes camera_info once must keep working after queue_size changes."""
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 400 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 400 * SECOND
+    for name, value in (('queue_size', 10), ('approximate_sync', True),
+                        ('cache_camera_info', True)):
+        assert h.node.set_parameters([Parameter(name, value=value)])[0].successful
+    for i in range(1, 4):
+        _publish_pair(h, (400 + i) * SECOND)
+        assert _stamp(get(boxes['disparity'])) == (400 + i) * SECOND
+
+
+@pytest.mark.parametrize('kind', ['zeros', 'saturated', 'shutter_noise'])
+def test_uniform_frames_come_out_all_invalid_and_counted(harness_factory, kind):
+    """A shutter (FFC) frame or a lens cap must not become a wall 0.37 m ahead (D2)."""
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    boxes = _setup_io(h, ('disparity', 'points2'))
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    _publish_infos(h)
+    rng = np.random.default_rng(0)
+    image = {'zeros': np.zeros((HEIGHT, WIDTH), np.uint16),
+             'saturated': np.full((HEIGHT, WIDTH), 65535, np.uint16),
+             'shutter_noise': (7000 + rng.integers(-2, 3, (HEIGHT, WIDTH))).astype(np.uint16),
+             }[kind]
+    stamp = 500 * SECOND
+    _publish_pair(h, stamp, numpy_to_image(image, stamp_header(stamp, 'left_optical')),
+                  numpy_to_image(image, stamp_header(stamp, 'right_optical')))
+    msg = get(boxes['disparity'])
+    assert np.all(image_to_numpy(msg.image) == INVALID_DISPARITY)
+    points = pointcloud_to_numpy(get(boxes['points2']))
+    assert not np.isfinite(points['z']).any()  # no point at all: nothing is in front
+    values = _latest_diagnostics(diagnostics, lambda v: v.get('low_contrast_frames') == '1')
+    assert values['pairs_out'] == '1'
+
+
+def test_diagnostics_name_the_node_by_its_namespace(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    name = h.node.get_fully_qualified_name()
+    assert name.count('/') == 2  # /<namespace>/thermostereo
+    status = _wait_status(diagnostics, lambda s: s.hardware_id == name)
+    assert status.name == f'{name}: stereo depth'
+
+
+def test_mono16_and_16uc1_images_pair(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    left, right = plane_images()
+    stamp = 600 * SECOND
+    _publish_pair(h, stamp, numpy_to_image(left, stamp_header(stamp, 'left_optical'), 'mono16'),
+                  numpy_to_image(right, stamp_header(stamp, 'right_optical'), '16UC1'))
+    assert _stamp(get(boxes['disparity'])) == stamp
+
+
+def test_a_malformed_ros_argument_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, '-m', 'thermostereo_ros.ros.main', '--ros-args',
+                             '-r', '__ns:=/bad.name'], capture_output=True, text=True,
+                            timeout=60)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1, output
+    ours = [line for line in output.splitlines() if line.startswith('[thermostereo] error:')]
+    assert 'Traceback' not in output and len(ours) == 1, output
+    assert '__ns:=/bad.name' in ours[0] and '.c:' not in ours[0], output

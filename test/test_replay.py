@@ -24,7 +24,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from thermostereo_ros.bags import ms2_to_bag as m2b  # noqa: E402
 from thermostereo_ros.bags import reader as bag_reader  # noqa: E402
-from thermostereo_ros.ros import replay  # noqa: E402
+from thermostereo_ros.tools import replay  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES, HEIGHT, WIDTH, BASELINE = 5, 32, 64, 0.3

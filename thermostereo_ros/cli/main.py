@@ -17,12 +17,12 @@ SUBCOMMANDS = {
     'ablation': ('thermostereo_ros.cli.ablation', 'ablation table on the held-out set'),
     'export': ('thermostereo_ros.inference.export', 'export a checkpoint to ONNX or TensorRT'),
     'ms2-to-bag': ('thermostereo_ros.bags.ms2_to_bag', 'convert an MS2 sequence to a rosbag2'),
-    'demo': ('thermostereo_ros.ros.demo', 'synthetic bag -> node over DDS -> scored outputs'),
+    'demo': ('thermostereo_ros.tools.demo', 'synthetic bag -> node over DDS -> scored outputs'),
     'eval': ('thermostereo_ros.evaluation.cli', 'evaluate the network and/or SGBM on a split'),
     'synth': ('thermostereo_ros.cli.synth', 'write a synthetic thermal stereo set in MS2 layout'),
-    'replay': ('thermostereo_ros.ros.replay', 'publish a bag through rclpy with its timing'),
+    'replay': ('thermostereo_ros.tools.replay', 'publish a bag through rclpy with its timing'),
     'train': ('thermostereo_ros.cli.train', 'train the teacher or the student (torchrun for DDP)'),
-    'bench': ('thermostereo_ros.evaluation.bench', 'latency, accuracy vs SGBM, node end to end'),
+    'bench': ('thermostereo_ros.tools.bench', 'latency, accuracy vs SGBM, node end to end'),
 }
 
 

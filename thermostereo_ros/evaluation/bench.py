@@ -3,7 +3,7 @@
 """`thermostereo bench`: model latency, SGBM latency, accuracy and the node through real DDS.
 
 Writes `<out>/bench.json` and `<out>/bench.md`. The ROS-free parts live here; the node
-end-to-end run is `thermostereo_ros.ros.bench_node` (imported only when it runs).
+end-to-end part is passed in by `thermostereo_ros.tools.bench`, the CLI entry.
 
 Latency is wall time of `StereoEngine.infer` (input validation, normalisation, host/device
 copies and the CUDA synchronisation included), i.e. what the node pays per pair. Peak memory
@@ -25,7 +25,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from thermostereo_ros.evaluation.report import json_safe, percentiles
+
 Size = Tuple[int, int]  # (height, width)
+# The node end-to-end part, given by the caller (tools/bench.py): evaluation does not import
+# the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
+NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.Path],
+                     Dict[str, Any]]
 
 JSON_NAME = 'bench.json'
 MARKDOWN_NAME = 'bench.md'
@@ -70,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='WIDTHxHEIGHT for the node run (default: the first of --sizes)')
     parser.add_argument('--node-precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
     parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
-                        help='large-shm: Fast DDS with a 16 MiB shared-memory segment (the '
+                        help='large-shm: Fast DDS with a 32 MiB shared-memory segment (the '
                              'default 512 KiB one drops best-effort 640x512 mono16 images); '
                              'default: the middleware defaults')
     parser.add_argument('--node-profile', type=int, default=0, metavar='PAIRS',
@@ -105,12 +111,12 @@ def size_label(size: Size) -> str:
 def summarize_ms(times_ms: Sequence[float]) -> Dict[str, float]:
     """p50/p95/mean/min/max (ms) and the count of a list of latencies."""
     values = np.asarray(times_ms, dtype=np.float64)
+    summary = {'n': int(values.size),
+               **{f'{k}_ms': v for k, v in percentiles(values.tolist()).items()}}
     if values.size == 0:
-        return {'n': 0, 'p50_ms': math.nan, 'p95_ms': math.nan, 'mean_ms': math.nan,
-                'min_ms': math.nan, 'max_ms': math.nan}
-    return {'n': int(values.size), 'p50_ms': float(np.percentile(values, 50)),
-            'p95_ms': float(np.percentile(values, 95)), 'mean_ms': float(values.mean()),
-            'min_ms': float(values.min()), 'max_ms': float(values.max())}
+        return {**summary, 'mean_ms': math.nan, 'min_ms': math.nan, 'max_ms': math.nan}
+    return {**summary, 'mean_ms': float(values.mean()), 'min_ms': float(values.min()),
+            'max_ms': float(values.max())}
 
 
 def time_calls(fn: Callable[[], Any], runs: int, warmup: int) -> Dict[str, float]:
@@ -449,12 +455,12 @@ def markdown_report(report: Dict[str, Any]) -> str:
 # Driver ---------------------------------------------------------------------------------------
 
 def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pathlib.Path, str]:
-    from thermostereo_ros.inference import CheckpointError, default_checkpoint
+    from thermostereo_ros.inference import CheckpointError
+    from thermostereo_ros.inference.engine import resolve_checkpoint
 
-    if args.checkpoint:
-        return pathlib.Path(args.checkpoint), 'checkpoint'
     try:
-        return default_checkpoint(), 'shipped default weights'
+        return resolve_checkpoint(args.checkpoint), \
+            'checkpoint' if args.checkpoint else 'shipped default weights'
     except CheckpointError:
         if not args.random_weights:
             raise
@@ -473,7 +479,7 @@ def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pa
     return path, 'RANDOM weights (timing only; accuracy meaningless)'
 
 
-def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
+def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) -> Dict[str, Any]:
     """Run every enabled part and return the report (also written to --out)."""
     import torch
 
@@ -536,9 +542,9 @@ def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
     report['ratios'] = compute_ratios(report['latency'], report['sgbm'], acc)
     report['summary'] = _summary(report, sizes)
     _write(report, out)
-    if not args.skip_node:
+    if not args.skip_node and node_bench is not None:
         try:
-            report['node'] = _node_bench(args, checkpoint, sizes, out)
+            report['node'] = node_bench(args, checkpoint, sizes, out)
         except Exception as exc:  # the node failing to start is a result, not a crash
             report['node'] = {'error': f'{type(exc).__name__}: {exc}'}
             report['errors'].append(f"node: {report['node']['error']}")
@@ -564,59 +570,17 @@ def _summary(report: Dict[str, Any], sizes: Sequence[Size]) -> Dict[str, Any]:
     return out
 
 
-def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Sequence[Size],
-                out: pathlib.Path) -> Dict[str, Any]:
-    try:
-        import diagnostic_msgs.msg  # noqa: F401
-        import rclpy  # noqa: F401
-        import sensor_msgs.msg  # noqa: F401
-        import stereo_msgs.msg  # noqa: F401
-    except ImportError as exc:
-        return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
-    from thermostereo_ros.ros.bench_node import apply_dds_profile, run_node_bench
-
-    dds = apply_dds_profile(args.dds_profile)
-    size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
-    device = 'cpu' if args.device == 'cpu' else ('cuda' if args.device == 'cuda' else 'auto')
-    print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)
-    result = run_node_bench(checkpoint, size, rate_hz=args.node_rate, pairs=args.node_pairs,
-                            device=device, precision=args.node_precision)
-    if args.node_profile > 0 and not result.get('skipped'):
-        print('bench: node under cProfile ...', flush=True)
-        profiled = run_node_bench(checkpoint, size, rate_hz=args.node_rate,
-                                  pairs=args.node_profile, device=device,
-                                  precision=args.node_precision,
-                                  profile_out=out / 'node_profile.pstats')
-        for key in ('profile_top', 'profile_own_time_top', 'profile_file', 'profile_error'):
-            if key in profiled:
-                result[key] = profiled[key]
-    result.update(dds)
-    return result
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
-
-
 def _write(report: Dict[str, Any], out: pathlib.Path) -> None:
-    (out / JSON_NAME).write_text(json.dumps(_json_safe(report), indent=2) + '\n')
+    (out / JSON_NAME).write_text(json.dumps(json_safe(report), indent=2) + '\n')
     (out / MARKDOWN_NAME).write_text(markdown_report(report))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) -> int:
     """Run the benchmark, print the markdown summary; 1 if a part failed."""
     from thermostereo_ros.inference import CheckpointError
 
     try:
-        report = run_bench(args)
+        report = run_bench(args, node_bench)
     except (CheckpointError, ValueError, RuntimeError) as exc:
         print(f'thermostereo bench: error: {exc}')
         return 2

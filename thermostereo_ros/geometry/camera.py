@@ -13,7 +13,8 @@ import numpy as np
 ArrayLike = Union[Sequence[float], np.ndarray]
 
 
-def _as_matrix(values: ArrayLike, rows: int, cols: int, name: str) -> np.ndarray:
+def as_matrix(values: ArrayLike, rows: int, cols: int, name: str) -> np.ndarray:
+    """Return `values` as a finite rows x cols float64 matrix, or ValueError naming `name`."""
     matrix = np.asarray(values, dtype=np.float64)
     if matrix.size != rows * cols:
         raise ValueError(f'{name} must have {rows * cols} elements ({rows}x{cols}), '
@@ -62,9 +63,9 @@ class StereoCamera:
         `k_left` is only checked for shape: rectified images are described by P, not K.
         """
         if k_left is not None:
-            _as_matrix(k_left, 3, 3, 'left K')
-        pl = _as_matrix(p_left, 3, 4, 'left P')
-        pr = _as_matrix(p_right, 3, 4, 'right P')
+            as_matrix(k_left, 3, 3, 'left K')
+        pl = as_matrix(p_left, 3, 4, 'left P')
+        pr = as_matrix(p_right, 3, 4, 'right P')
         fx = float(pl[0, 0])
         if fx == 0.0:
             raise ValueError('fx is zero (left P[0]): camera_info is not calibrated')

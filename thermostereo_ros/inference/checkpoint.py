@@ -17,6 +17,7 @@ from typing import Any, Dict, Tuple, Union
 
 FORMAT_VERSION = '1'
 PICKLE_SUFFIXES = ('.pt', '.pth', '.pkl', '.pickle', '.ckpt', '.tar', '.bin')
+EXPORTED_SUFFIXES = ('.onnx', '.engine', '.plan')
 _KEYS = ('arch', 'config', 'normalization', 'provenance')
 PathLike = Union[str, pathlib.Path]
 
@@ -94,6 +95,38 @@ def _parse_metadata(path: pathlib.Path, raw: Dict[str, str]) -> Dict[str, Any]:
     return meta
 
 
+def check_model_file(path: PathLike) -> pathlib.Path:
+    """Return `path` if it can be a model file, else CheckpointError saying what it is instead.
+
+    Cheap (a stat and at most the 8-byte safetensors header length), so a node can run it
+    synchronously when a parameter changes. .onnx/.engine/.plan files are only checked for
+    being regular, non-empty files.
+    """
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f'{path}: is a directory, not a checkpoint file')
+    if not path.exists():
+        raise CheckpointError(f'{path}: checkpoint file does not exist')
+    if not path.is_file():
+        raise CheckpointError(f'{path}: is not a regular file (a device or a pipe?)')
+    size = path.stat().st_size
+    with open(path, 'rb') as handle:
+        head = handle.read(8)
+    _refuse_pickle(path, head)
+    if path.suffix.lower() in EXPORTED_SUFFIXES:
+        if size == 0:
+            raise CheckpointError(f'{path}: file is empty')
+        return path
+    if len(head) < 8:
+        raise CheckpointError(f'{path}: file is truncated or empty ({len(head)} bytes); '
+                              'not a safetensors checkpoint')
+    header_len = int.from_bytes(head, 'little')
+    if header_len + 8 > size:
+        raise CheckpointError(f'{path}: corrupt or truncated safetensors file (header claims '
+                              f'{header_len} bytes, file has {size})')
+    return path
+
+
 def load_checkpoint(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Read (state_dict, metadata) from a safetensors checkpoint without building a model.
 
@@ -103,20 +136,7 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """
     from safetensors import safe_open
 
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'{path}: checkpoint file does not exist')
-    with open(path, 'rb') as handle:
-        head = handle.read(8)
-    _refuse_pickle(path, head)
-    if len(head) < 8:
-        raise CheckpointError(f'{path}: file is truncated or empty ({len(head)} bytes); '
-                              'not a safetensors checkpoint')
-    header_len = int.from_bytes(head, 'little')
-    size = path.stat().st_size
-    if header_len + 8 > size:
-        raise CheckpointError(f'{path}: corrupt or truncated safetensors file (header claims '
-                              f'{header_len} bytes, file has {size})')
+    path = check_model_file(path)
     try:
         with safe_open(str(path), framework='pt', device='cpu') as reader:
             raw_meta = reader.metadata() or {}

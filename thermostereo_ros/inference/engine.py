@@ -8,12 +8,12 @@ that only need StereoResult or default_checkpoint.
 
 import dataclasses
 import pathlib
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
 from thermostereo_ros.data.normalization import MODES, normalize_pair
-from thermostereo_ros.inference.checkpoint import CheckpointError
+from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 PRECISIONS = ('fp32', 'fp16', 'bf16')
@@ -43,6 +43,30 @@ def default_checkpoint() -> pathlib.Path:
             f'{path}: no default weights in this installation of thermostereo_ros (reinstall '
             'it); or pass the path of a trained .safetensors checkpoint explicitly')
     return path
+
+
+class FixedMaxDisparityError(ValueError):
+    """The weights fix max_disparity, so another value cannot be used (load without it)."""
+
+
+class DisparityEngine(Protocol):
+    """What a node needs from an inference engine (StereoEngine is one)."""
+
+    device: str
+    backend: str
+    precision: str
+    max_disparity: int
+
+    def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
+        """Return disparity and confidence for a rectified pair."""
+
+    def warmup(self, height: int, width: int) -> None:
+        """Prepare for this input size so that the first real frame is not slow."""
+
+
+def resolve_checkpoint(path: Optional[PathLike]) -> pathlib.Path:
+    """Return the checkpoint a user means: `path` (with ~ expanded), or the shipped weights."""
+    return default_checkpoint() if not path else pathlib.Path(path).expanduser()
 
 
 def _resolve_device(device: str, backend: str) -> str:
@@ -145,7 +169,7 @@ class StereoEngine:
         if warmup_size is not None and (len(warmup_size) != 2
                                         or min(int(v) for v in warmup_size) <= 0):
             raise ValueError(f'warmup_size must be (height, width) > 0, got {warmup_size!r}')
-        path = default_checkpoint() if path is None else pathlib.Path(path)
+        path = resolve_checkpoint(path)
         suffix = path.suffix.lower()
         if suffix in ('.onnx', '.engine', '.plan'):
             runner, metadata = cls._runner_from_exported(path, suffix, backend, device,
@@ -174,7 +198,7 @@ class StereoEngine:
             # An unknown architecture is reported by build_from_checkpoint below.
             if max_disparity != stored and arch_cls is not None:
                 if getattr(arch_cls, 'disparity_in_weights', True):
-                    raise ValueError(
+                    raise FixedMaxDisparityError(
                         f'{path}: architecture {meta["arch"]!r} was trained with '
                         f'max_disparity={stored} and its weights depend on it (disparities '
                         f'are input channels of the aggregation), so it cannot be run with '
@@ -200,8 +224,7 @@ class StereoEngine:
     @staticmethod
     def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,
                               precision: str, max_disparity: Optional[int]):
-        if not path.is_file():
-            raise CheckpointError(f'{path}: file does not exist')
+        check_model_file(path)
         if suffix == '.onnx' and backend == 'onnxruntime':
             from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
             runner = OnnxRuntimeRunner(onnx_path=path)
@@ -217,8 +240,9 @@ class StereoEngine:
         metadata = runner.metadata
         stored = int(metadata['config']['max_disparity'])
         if max_disparity is not None and max_disparity != stored:
-            raise ValueError(f'{path}: an exported model has a fixed max_disparity={stored}; '
-                             f'cannot run it with max_disparity={max_disparity}')
+            raise FixedMaxDisparityError(
+                f'{path}: an exported model has a fixed max_disparity={stored}; '
+                f'cannot run it with max_disparity={max_disparity}')
         return runner, metadata
 
     @property

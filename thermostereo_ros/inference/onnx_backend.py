@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from thermostereo_ros.inference.size_cache import SizeCache
+
 
 def _session_options(num_threads: Optional[int]):
     import onnxruntime as ort
@@ -40,10 +42,10 @@ class OnnxRuntimeRunner:
             raise ValueError('give exactly one of model and onnx_path')
         self.model = model
         self._options = _session_options(num_threads)
-        self._sessions: Dict[Tuple[int, int], Any] = {}
+        self._sessions: SizeCache[Any] = SizeCache()
         self.fixed_size: Optional[Tuple[int, int]] = None
         if onnx_path is not None:
-            from thermostereo_ros.inference.export import read_onnx_metadata
+            from thermostereo_ros.inference.onnx_io import read_onnx_metadata
             from thermostereo_ros.inference.checkpoint import CheckpointError
 
             try:
@@ -52,7 +54,8 @@ class OnnxRuntimeRunner:
                 raise CheckpointError(f'{onnx_path}: not a readable ONNX file: {exc}') from exc
             metadata = read_onnx_metadata(proto)
             self.fixed_size = metadata['input_size']
-            self._sessions[self.fixed_size] = self._new_session(proto.SerializeToString())
+            session = self._new_session(proto.SerializeToString())
+            self._sessions.get(self.fixed_size, lambda: session)
         self.metadata = metadata or {}
 
     def _new_session(self, data: bytes):
@@ -63,15 +66,16 @@ class OnnxRuntimeRunner:
     def session(self, height: int, width: int):
         """Return the session for this input size, exporting the model if needed."""
         key = (height, width)
-        if key not in self._sessions:
-            if self.fixed_size is not None:
-                raise ValueError(f'this ONNX model was exported for {self.fixed_size[0]}x'
-                                 f'{self.fixed_size[1]} inputs, got {height}x{width}; '
-                                 'export one for this size (thermostereo export)')
-            from thermostereo_ros.inference.export import export_onnx
-            self._sessions[key] = self._new_session(export_onnx(self.model, height, width,
-                                                                self.metadata))
-        return self._sessions[key]
+        if self.fixed_size is not None and key != self.fixed_size:
+            raise ValueError(f'this ONNX model was exported for {self.fixed_size[0]}x'
+                             f'{self.fixed_size[1]} inputs, got {height}x{width}; '
+                             'export one for this size (thermostereo export)')
+
+        def create() -> Any:
+            from thermostereo_ros.inference.onnx_io import export_onnx
+            return self._new_session(export_onnx(self.model, height, width, self.metadata))
+
+        return self._sessions.get(key, create)
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""

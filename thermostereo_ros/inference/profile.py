@@ -45,7 +45,7 @@ def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = No
     import onnxruntime as ort
     import torch
 
-    from thermostereo_ros.inference.export import export_onnx
+    from thermostereo_ros.inference.onnx_io import export_onnx
     from thermostereo_ros.model import build_model
 
     torch.set_num_threads(threads)

@@ -56,7 +56,7 @@ def build_serialized_engine(onnx_bytes: bytes, fp16: bool = False) -> bytes:
 def build_engine_file(model: Any, height: int, width: int, metadata: Dict[str, Any],
                       out: pathlib.Path, fp16: bool = False) -> pathlib.Path:
     """Export `model` to ONNX and build a TensorRT engine file; metadata goes to a .json."""
-    from thermostereo_ros.inference.export import export_onnx
+    from thermostereo_ros.inference.onnx_io import export_onnx
 
     _import_tensorrt()
     out = pathlib.Path(out)
@@ -111,7 +111,7 @@ class TensorRTRunner:
         self.fixed = False
         if onnx_path is not None:
             import onnx
-            from thermostereo_ros.inference.export import read_onnx_metadata
+            from thermostereo_ros.inference.onnx_io import read_onnx_metadata
 
             proto = onnx.load(str(onnx_path))
             self.metadata = read_onnx_metadata(proto)
@@ -141,7 +141,7 @@ class TensorRTRunner:
                 size = next(iter(self._slots))
                 raise ValueError(f'this TensorRT engine was built for {size[0]}x{size[1]} '
                                  f'inputs, got {height}x{width}')
-            from thermostereo_ros.inference.export import export_onnx
+            from thermostereo_ros.inference.onnx_io import export_onnx
             self._add(build_serialized_engine(
                 export_onnx(self.model, height, width, self.metadata), self.fp16))
         return self._slots[key]

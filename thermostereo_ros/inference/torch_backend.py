@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """PyTorch runner for StereoEngine: CPU, and CUDA with autocast, pinned buffers, CUDA graphs."""
 
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 import torch
+
+from thermostereo_ros.inference.size_cache import SizeCache
 
 _AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 # Iterations run on a side stream before capturing a CUDA graph, so lazy allocations and
@@ -43,7 +45,7 @@ class TorchRunner:
         # One fixed input size per engine is the intended use: dynamic=False gives the most
         # specialised kernels, and a new size simply recompiles.
         self.forward = torch.compile(model, dynamic=False) if compile else model
-        self._slots: Dict[Tuple[int, int], _CudaSlot] = {}
+        self._slots: SizeCache[_CudaSlot] = SizeCache()
 
     def _call(self, left: torch.Tensor, right: torch.Tensor):
         if self.autocast_dtype is None:
@@ -63,13 +65,13 @@ class TorchRunner:
             return self._run_cuda(left, right)
 
     def _slot(self, height: int, width: int) -> _CudaSlot:
-        key = (height, width)
-        if key not in self._slots:
+        def create() -> _CudaSlot:
             slot = _CudaSlot(height, width, self.device)
-            self._slots[key] = slot
             if self.cuda_graphs:
                 self._capture(slot)
-        return self._slots[key]
+            return slot
+
+        return self._slots.get((height, width), create)
 
     def _inputs(self, slot: _CudaSlot):
         left = slot.dev_in[0].contiguous(memory_format=torch.channels_last)

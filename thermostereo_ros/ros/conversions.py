@@ -46,6 +46,27 @@ class InputError(ValueError):
         self.reason = reason
 
 
+def same_layout(encoding_a: str, encoding_b: str) -> bool:
+    """Return True if two supported encodings store pixels alike (mono16 and 16UC1 do)."""
+    return _ENCODINGS.get(encoding_a) == _ENCODINGS.get(encoding_b) is not None
+
+
+def depth_to_metres(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Return a depth image in metres, NaN where missing: 32FC1 metres or 16UC1 millimetres.
+
+    REP 118: float depth is in metres, 16-bit depth in millimetres with 0 meaning no value.
+    """
+    depth = image_to_numpy(msg, max_pixels, allow_non_finite=True)
+    if msg.encoding in ('16UC1', 'mono16'):
+        metres = depth.astype(np.float32) * np.float32(1e-3)
+        metres[depth == 0] = np.nan
+        return metres
+    if msg.encoding != '32FC1':
+        raise InputError('encoding', f'depth must be 32FC1 (m) or 16UC1 (mm), got '
+                                     f'"{msg.encoding}"')
+    return depth
+
+
 def _byte_array(values: np.ndarray) -> array.array:
     # One memcpy into the array.array the generated message setter accepts as-is.
     out = array.array('B')

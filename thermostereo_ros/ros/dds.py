@@ -18,6 +18,7 @@ from importlib import metadata
 import pathlib
 import sys
 from typing import Dict, Tuple, Union
+from xml.etree import ElementTree
 
 PROFILE_FILE = 'fastdds_large_data.xml'
 FASTDDS3_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
@@ -64,6 +65,16 @@ def profile_variables() -> Tuple[str, ...]:
     if _installed('fastrtps'):
         return (FASTDDS2_VARIABLE,)
     return PROFILE_VARIABLES
+
+
+def segment_size(path: Union[str, pathlib.Path]) -> int:
+    """Read the largest shared-memory segment size, in bytes, that a Fast DDS profile declares."""
+    root = ElementTree.parse(str(path)).getroot()
+    sizes = [int(element.text) for element in root.iter()
+             if element.tag.rsplit('}', 1)[-1] == 'segment_size' and element.text]
+    if not sizes:
+        raise ValueError(f'{path}: declares no shared-memory segment_size')
+    return max(sizes)
 
 
 def profile_environment(path: Union[str, pathlib.Path]) -> Dict[str, str]:

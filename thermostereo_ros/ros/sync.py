@@ -44,19 +44,38 @@ class PairSynchronizer:
     def __init__(self, *, approximate_sync: bool = False, tolerance_seconds: float = 0.0,
                  queue_size: int = 5, cache_camera_info: bool = True) -> None:
         """Configure the policy; see the class docstring."""
-        if queue_size < 1:
-            raise ValueError(f'queue_size must be >= 1, got {queue_size}')
-        if tolerance_seconds < 0.0:
-            raise ValueError(f'tolerance_seconds must be >= 0, got {tolerance_seconds}')
-        self.approximate_sync = bool(approximate_sync)
-        self.tolerance_ns = int(round(tolerance_seconds * 1e9)) if approximate_sync else 0
-        self.queue_size = int(queue_size)
-        self.cache_camera_info = bool(cache_camera_info)
         self._lock = threading.Lock()
         self._queues: Dict[str, List[tuple]] = {name: [] for name in STREAMS}
         self._latest_info: Dict[str, Any] = {LEFT_INFO: None, RIGHT_INFO: None}
         self.dropped = 0
         self.matched = 0
+        self.configure(approximate_sync=approximate_sync, tolerance_seconds=tolerance_seconds,
+                       queue_size=queue_size, cache_camera_info=cache_camera_info)
+
+    def configure(self, *, approximate_sync: bool, tolerance_seconds: float, queue_size: int,
+                  cache_camera_info: bool) -> None:
+        """Change the policy in place, keeping queued messages and the cached camera_infos.
+
+        A live parameter change must not forget calibration: many drivers publish camera_info
+        once, and a synchroniser rebuilt from scratch would then never pair again.
+        """
+        if queue_size < 1:
+            raise ValueError(f'queue_size must be >= 1, got {queue_size}')
+        if tolerance_seconds < 0.0:
+            raise ValueError(f'tolerance_seconds must be >= 0, got {tolerance_seconds}')
+        with self._lock:
+            self.approximate_sync = bool(approximate_sync)
+            self.tolerance_ns = int(round(tolerance_seconds * 1e9)) if approximate_sync else 0
+            self.queue_size = int(queue_size)
+            self.cache_camera_info = bool(cache_camera_info)
+            if self.cache_camera_info:
+                # Cached infos are not queued (the newest is in _latest_info): not drops.
+                self._queues[LEFT_INFO].clear()
+                self._queues[RIGHT_INFO].clear()
+            for queue in self._queues.values():
+                while len(queue) > self.queue_size:
+                    queue.pop(0)
+                    self.dropped += 1
 
     # Public API -------------------------------------------------------------------------------
 
@@ -65,9 +84,10 @@ class PairSynchronizer:
         if stream not in self._queues:
             raise ValueError(f'unknown stream {stream!r}; expected one of {STREAMS}')
         with self._lock:
-            if self.cache_camera_info and stream in (LEFT_INFO, RIGHT_INFO):
+            if stream in (LEFT_INFO, RIGHT_INFO):
+                # Kept in per-frame mode too, so that switching to the cache loses nothing.
                 self._latest_info[stream] = msg
-            else:
+            if not (self.cache_camera_info and stream in (LEFT_INFO, RIGHT_INFO)):
                 queue = self._queues[stream]
                 queue.append((int(stamp_ns), msg))
                 queue.sort(key=lambda item: item[0])
@@ -87,6 +107,11 @@ class PairSynchronizer:
                 if stream is None or name == stream:
                     self.dropped += len(queue)
                     queue.clear()
+
+    def has_camera_info(self, stream: str) -> bool:
+        """Return True if a camera_info of `stream` (LEFT_INFO or RIGHT_INFO) is available."""
+        with self._lock:
+            return self._latest_info[stream] is not None
 
     def pending(self) -> Dict[str, int]:
         """Return the number of queued messages per stream (for diagnostics and tests)."""

@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Type
 
-NODE_MODULE = 'thermostereo_ros.ros.node'
+NODE_MODULE = 'thermostereo_ros.ros.main'
 
 
 def node_command(ros_args: List[str], module: str = NODE_MODULE) -> List[str]:

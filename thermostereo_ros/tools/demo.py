@@ -28,7 +28,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.ros.node_process import node_command, NodeProcess, wait_until
+from thermostereo_ros.evaluation.report import json_safe, percentiles
+from thermostereo_ros.ros import diagnostics as keys
+from thermostereo_ros.ros.stamps import stamp_ns
+from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 
 CONDITIONS = ('day', 'night')
 INPUT_TOPICS = ('left/image_rect', 'right/image_rect', 'left/camera_info', 'right/camera_info',
@@ -51,18 +54,16 @@ class DemoError(RuntimeError):
 
 def resolve_model(model_path: Optional[str]) -> Tuple[pathlib.Path, Dict[str, Any]]:
     """Return (checkpoint path, metadata); DemoError with one line if it is missing or bad."""
-    from thermostereo_ros.inference import CheckpointError, default_checkpoint, load_checkpoint
+    from thermostereo_ros.inference import CheckpointError, load_checkpoint
+    from thermostereo_ros.inference.engine import resolve_checkpoint
 
-    if model_path:
-        path = pathlib.Path(model_path).expanduser().resolve()
-    else:
-        try:
-            path = default_checkpoint()
-        except CheckpointError:
-            raise DemoError(
-                'default weights (thermostereo_ros/weights/thermostereo_rt_default.safetensors) '
-                'are not installed; pass --model-path PATH to a ThermoStereoRT checkpoint'
-            ) from None
+    try:
+        path = resolve_checkpoint(model_path).resolve()
+    except CheckpointError:  # only the default can be missing here
+        raise DemoError(
+            'default weights (thermostereo_ros/weights/thermostereo_rt_default.safetensors) '
+            'are not installed; pass --model-path PATH to a ThermoStereoRT checkpoint'
+        ) from None
     try:
         _, metadata = load_checkpoint(path)
     except CheckpointError as exc:
@@ -105,10 +106,6 @@ class Collected:
     last_output: float = -math.inf
 
 
-def _stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 class Collector:
     """Subscribes to the node's outputs (and the left input, for latency) in a private context.
 
@@ -129,7 +126,7 @@ class Collector:
 
         self.data = Collected()
         self.lock = threading.Lock()
-        self._status_name = f'{node_name}: stereo depth'
+        self._status_name = keys.status_name(f'{prefix}/thermal/{node_name}')
         self._cloud_target = cloud_target_ns
         self.context = rclpy.Context()
         # args=[]: the demo's own argv is not for rcl. No rclpy signal handler: it would
@@ -164,7 +161,7 @@ class Collector:
     def _on_input(self, msg: Any) -> None:
         now = time.monotonic()
         with self.lock:
-            self.data.input_time.setdefault(_stamp_ns(msg.header), now)
+            self.data.input_time.setdefault(stamp_ns(msg.header), now)
 
     def _on_disparity(self, msg: Any) -> None:
         from thermostereo_ros.ros.conversions import image_to_numpy
@@ -172,13 +169,13 @@ class Collector:
         now = time.monotonic()
         disparity = image_to_numpy(msg.image)
         with self.lock:
-            stamp = _stamp_ns(msg.header)
+            stamp = stamp_ns(msg.header)
             self.data.disparity[stamp] = disparity
             self.data.disparity_time[stamp] = now
             self.data.last_output = now
 
     def _on_cloud(self, msg: Any) -> None:
-        stamp = _stamp_ns(msg.header)
+        stamp = stamp_ns(msg.header)
         with self.lock:
             best = self.data.cloud_stamp
             if best is None or abs(stamp - self._cloud_target) < abs(best - self._cloud_target):
@@ -227,7 +224,7 @@ def iter_bag_frames(bag: pathlib.Path):
              m2b.TOPIC_DEPTH_GT: 'depth', m2b.TOPIC_LEFT_INFO: 'left_info',
              m2b.TOPIC_RIGHT_INFO: 'right_info'}
     for topic, _, _, msg in iter_messages(bag, list(names)):
-        stamp = _stamp_ns(msg.header)
+        stamp = stamp_ns(msg.header)
         frame = parts.setdefault(stamp, {})
         frame[names[topic]] = msg if topic.endswith('camera_info') else _bag_image(msg)
         if len(frame) == len(names):
@@ -306,7 +303,7 @@ def write_ply(path: pathlib.Path, cloud_msg: Any) -> int:
         vertices[name] = cloud[name][finite]
     header = ('ply\nformat binary_little_endian 1.0\n'
               f'comment thermostereo demo, frame {cloud_msg.header.frame_id} stamp '
-              f'{_stamp_ns(cloud_msg.header)} ns, optical frame (x right, y down, z forward)\n'
+              f'{stamp_ns(cloud_msg.header)} ns, optical frame (x right, y down, z forward)\n'
               f'element vertex {vertices.size}\n'
               'property float x\nproperty float y\nproperty float z\nproperty float intensity\n'
               'end_header\n')
@@ -381,12 +378,6 @@ def evaluate(bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]],
 
 # The run --------------------------------------------------------------------------------------
 
-def _percentiles(values: List[float]) -> Dict[str, float]:
-    if not values:
-        return {'p50': math.nan, 'p95': math.nan}
-    return {'p50': float(np.percentile(values, 50)), 'p95': float(np.percentile(values, 95))}
-
-
 def _diag_float(diag: Dict[str, str], key: str) -> float:
     try:
         return float(diag.get(key, 'nan'))
@@ -399,17 +390,6 @@ def _diag_int(diag: Dict[str, str], key: str) -> Optional[int]:
         return int(diag[key])
     except (KeyError, ValueError):
         return None
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf become null: strict JSON has no NaN."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def format_table(summary: Dict[str, Any]) -> str:
@@ -462,7 +442,7 @@ def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProc
         first.setdefault(topic, deserialize_message(cdr, topics[topic]))
         if len(first) == len(topics):
             break
-    stamp = _stamp_ns(first[m2b.TOPIC_LEFT_IMAGE].header) - 1_000_000_000
+    stamp = stamp_ns(first[m2b.TOPIC_LEFT_IMAGE].header) - 1_000_000_000
     publishers = {t: collector.replay_node.create_publisher(cls, prefix + t, QoSProfile(depth=1))
                   for t, cls in topics.items()}
     started = time.monotonic()
@@ -501,7 +481,7 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
     """Render, convert, start the node, replay into it and collect; the node always stops."""
     from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
     from thermostereo_ros.bags.reader import bag_info
-    from thermostereo_ros.ros.replay import replay_bag
+    from thermostereo_ros.tools.replay import replay_bag
 
     started = time.monotonic()
     timings: Dict[str, float] = {}
@@ -609,8 +589,8 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
         files['pointcloud'] = 'pointcloud.ply'
     online.timings['evaluate_s'] = time.monotonic() - t0
     # The node's counters include the warm-up pair; the demo's figures are the bags' frames.
-    pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES
-                           for v in (_diag_int(diag, 'pairs_in'), _diag_int(diag, 'pairs_out')))
+    pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES for v in (
+        _diag_int(diag, keys.PAIRS_IN), _diag_int(diag, keys.PAIRS_OUT)))
     published = online.published
     return {
         'model': {'path': str(path), 'arch': metadata.get('arch'),
@@ -623,18 +603,18 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
         'frames': {'in': published, 'out': len(received),
                    'dropped': published - len(received),
                    'node_pairs_in': pairs_in, 'node_pairs_out': pairs_out,
-                   'node_stale': _diag_int(diag, 'drops_stale'),
+                   'node_stale': _diag_int(diag, keys.DROPS_STALE),
                    'unpaired': None if pairs_in is None else published - pairs_in,
                    'lost_output': None if pairs_out is None else pairs_out - len(received),
-                   'node_bad_input': _diag_int(diag, 'drops_bad_input')},
+                   'node_bad_input': _diag_int(diag, keys.DROPS_BAD_INPUT)},
         'output_fps': fps,
-        'latency_ms': _percentiles(latencies),
-        'node_inference_ms': {'p50': _diag_float(diag, 'inference_latency_p50_ms'),
-                              'p95': _diag_float(diag, 'inference_latency_p95_ms')},
+        'latency_ms': percentiles(latencies),
+        'node_inference_ms': {'p50': _diag_float(diag, keys.latency_key('inference_latency', 50)),
+                              'p95': _diag_float(diag, keys.latency_key('inference_latency', 95))},
         'metrics': metrics,
-        'node_online_eval': {'frames': _diag_int(diag, 'eval_frames'),
-                             'epe_px': _diag_float(diag, 'eval_epe_px'),
-                             'd1_percent': _diag_float(diag, 'eval_d1_percent')},
+        'node_online_eval': {'frames': _diag_int(diag, keys.EVAL_FRAMES),
+                             'epe_px': _diag_float(diag, keys.EVAL_EPE),
+                             'd1_percent': _diag_float(diag, keys.EVAL_D1)},
         'node_diagnostics': diag,
         'sgbm_ms_per_frame': sgbm_ms,
         'pointcloud_vertices': points,
@@ -673,7 +653,7 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
         summary['data'].update(width=width, height=height, seed=seed)
         summary['wall_s'] = time.monotonic() - started
         with open(out / 'summary.json', 'w') as f:
-            json.dump(_json_safe(summary), f, indent=2)
+            json.dump(json_safe(summary), f, indent=2)
         return summary
     finally:
         if keep_workdir:
@@ -725,7 +705,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Stand-alone entry point (`python -m thermostereo_ros.ros.demo`)."""
+    """Stand-alone entry point (`python -m thermostereo_ros.tools.demo`)."""
     parser = argparse.ArgumentParser(prog='demo', description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

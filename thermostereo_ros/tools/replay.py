@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Stand-alone entry point (`python -m thermostereo_ros.ros.replay`)."""
+    """Stand-alone entry point (`python -m thermostereo_ros.tools.replay`)."""
     parser = argparse.ArgumentParser(prog='replay', description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

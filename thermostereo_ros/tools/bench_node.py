@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """End-to-end benchmark of the thermostereo node through real DDS (used by `thermostereo bench`).
 
-The node runs as its own process (`python -m thermostereo_ros.ros.node --ros-args ...`), as it
+The node runs as its own process (`python -m thermostereo_ros.ros.main --ros-args ...`), as it
 would in a deployment. This process publishes synchronised left/right images and camera_infos
 at a fixed rate (sensor-data QoS, like a camera driver), receives `disparity` and `points2`,
 and reads the node's `/diagnostics`. Latency is input stamp to receipt here; stamps are taken
 from the system clock, which is also the node's ROS clock (no sim time), so both ends share
 one clock on one machine.
 
-`python -m thermostereo_ros.ros.bench_node profile-node OUT.pstats --ros-args ...` runs the
+`python -m thermostereo_ros.tools.bench_node profile-node OUT.pstats --ros-args ...` runs the
 node with cProfile in every thread (the inference worker included), for the profile run.
 """
 
@@ -25,7 +25,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.ros.node_process import node_command, NodeProcess, wait_until
+from thermostereo_ros.ros import diagnostics as keys
+from thermostereo_ros.ros.stamps import set_stamp, stamp_ns
+from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 
 _RUN_IDS = itertools.count()
 # Node functions whose cumulative profile time is reported (module path fragment, name).
@@ -43,7 +45,7 @@ PROFILE_FOCUS = (
 def apply_dds_profile(choice: str) -> Dict[str, Any]:
     """Select the DDS transport set-up for this process and the node it starts.
 
-    'large-shm': the package's config/fastdds_large_data.xml (a 16 MiB shared-memory segment:
+    'large-shm': the package's config/fastdds_large_data.xml (a 32 MiB shared-memory segment:
     Fast DDS's default 512 KiB segment silently drops best-effort 640x512 mono16 images);
     'default': the middleware's defaults. A profile file the user already set, or another RMW
     than Fast DDS, is left alone. Must run before this process creates its first DDS
@@ -64,7 +66,7 @@ def apply_dds_profile(choice: str) -> Dict[str, Any]:
     # The variable name depends on the Fast DDS version (Jazzy's 2.x ignores the 3.x name).
     environment = profile_environment(shipped_profile())
     os.environ.update(environment)
-    return {'dds_profile': 'Fast DDS shared memory segment 16 MiB ('
+    return {'dds_profile': 'Fast DDS shared memory segment 32 MiB ('
                            + ', '.join(f'{k}={v}' for k, v in environment.items()) + ')',
             'rmw': rmw}
 
@@ -86,14 +88,6 @@ def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[A
     return infos[0], infos[1]
 
 
-def _stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def _set_stamp(header: Any, stamp_ns: int) -> None:
-    header.stamp.sec, header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
-
-
 class _Collector:
     """Receipt times per topic and the latest diagnostics, filled by subscription callbacks."""
 
@@ -105,12 +99,12 @@ class _Collector:
     def on_output(self, topic: str, msg: Any) -> None:
         now = time.time_ns()
         with self.lock:
-            self.receipts[topic].setdefault(_stamp_ns(msg.header), now)
+            self.receipts[topic].setdefault(stamp_ns(msg.header), now)
 
     def on_diagnostics(self, msg: Any) -> None:
         now = time.time_ns()
         for status in msg.status:
-            if status.name.startswith('thermostereo'):
+            if status.name.endswith(keys.STATUS_SUFFIX):
                 with self.lock:
                     self.diagnostics.append((now, {kv.key: kv.value for kv in status.values}))
 
@@ -140,7 +134,7 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
     from thermostereo_ros.ros.conversions import (
         disparity_to_pointcloud, image_to_numpy, make_disparity_image, numpy_to_image,
         valid_window)
-    from thermostereo_ros.ros.node import _validity
+    from thermostereo_ros.inference.postprocess import mask_invalid, validity
 
     height, width = image.shape
     left_info, right_info = camera_infos(height, width, fx, baseline)
@@ -152,8 +146,8 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
 
     def post() -> None:
         # The node's validity mask and DisparityImage / PointCloud2 construction.
-        out, valid = _validity(disparity, confidence, camera.doffs, 192.0, 0.0)
-        np.copyto(out, np.float32(-1.0), where=~valid)
+        adjusted, valid = validity(disparity, confidence, camera.doffs, 192.0, 0.0)
+        out = mask_invalid(adjusted, valid, copy=False)
         make_disparity_image(out, header, f=fx, t=baseline, min_disparity=0.0,
                              max_disparity=192.0, delta_d=1 / 16, valid_window=valid_window(valid))
         disparity_to_pointcloud(out, camera, header, image, adjusted=True, max_depth=100.0)
@@ -175,7 +169,7 @@ def _node_command(checkpoint: pathlib.Path, namespace: str, device: str, precisi
     ros_args = ['-p', f'model_path:={checkpoint}', '-p', f'device:={device}',
                 '-p', f'precision:={precision}', '-r', f'__ns:={namespace}']
     if profile_out is not None:
-        return [sys.executable, '-m', 'thermostereo_ros.ros.bench_node', 'profile-node',
+        return [sys.executable, '-m', 'thermostereo_ros.tools.bench_node', 'profile-node',
                 str(profile_out), '--ros-args', *ros_args]
     return node_command(ros_args)
 
@@ -203,11 +197,11 @@ def _float(values: Dict[str, str], key: str) -> Optional[float]:
 
 
 def _breakdown(diag: Dict[str, str], offline: Dict[str, float]) -> Dict[str, Any]:
-    inference = _float(diag, 'inference_latency_p50_ms')
-    pipeline = _float(diag, 'pipeline_latency_p50_ms')
+    inference = _float(diag, keys.latency_key('inference_latency', 50))
+    pipeline = _float(diag, keys.latency_key('pipeline_latency', 50))
     out: Dict[str, Any] = {
         'node_inference_p50_ms': inference, 'node_pipeline_p50_ms': pipeline,
-        'node_end_to_end_p50_ms': _float(diag, 'end_to_end_latency_p50_ms'),
+        'node_end_to_end_p50_ms': _float(diag, keys.latency_key('end_to_end_latency', 50)),
         # Stage timings the node measures itself (its /diagnostics).
         **{f'node_{stage}_p50_ms': _float(diag, f'{stage}_p50_ms')
            for stage in ('queue_wait', 'conversion', 'postprocess', 'publish')},
@@ -289,11 +283,11 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
                    and all(s.get_publisher_count() > 0 for s in subs), start_timeout, node_proc,
                    'the node to load its model and match topics')
 
-        def send(stamp_ns: int) -> None:
+        def send(stamp: int) -> None:
             # The same pre-built messages every time: only the stamps change, so the
             # publisher's own cost stays small and constant.
             for msg in (left_info, right_info, left_msg, right_msg):
-                _set_stamp(msg.header, stamp_ns)
+                set_stamp(msg.header, stamp)
             pubs['left_info'].publish(left_info)
             pubs['right_info'].publish(right_info)
             pubs['left_image'].publish(left_msg)
@@ -371,10 +365,10 @@ def _wait_quiet(collector: _Collector, quiet_s: float) -> None:
 
 
 def _counter_deltas(before: Dict[str, str], after: Dict[str, str]) -> Dict[str, int]:
-    keys = ('pairs_in', 'pairs_out', 'drops_stale', 'drops_unsynchronised', 'drops_bad_input',
-            'inference_errors', 'skipped_no_subscribers')
+    counters = (keys.PAIRS_IN, keys.PAIRS_OUT, keys.DROPS_STALE, keys.DROPS_UNSYNCHRONISED,
+                keys.DROPS_BAD_INPUT, keys.INFERENCE_ERRORS, keys.SKIPPED_NO_SUBSCRIBERS)
     out = {}
-    for key in keys:
+    for key in counters:
         try:
             out[key] = int(after[key]) - int(before.get(key, 0))
         except (KeyError, ValueError):
@@ -416,7 +410,7 @@ def profile_node(out: str, ros_argv: List[str]) -> int:
     import cProfile
     import pstats
 
-    from thermostereo_ros.ros import node
+    from thermostereo_ros.ros import main as node_main
 
     finished: List[cProfile.Profile] = []
     original_run = threading.Thread.run
@@ -435,7 +429,7 @@ def profile_node(out: str, ros_argv: List[str]) -> int:
     main_prof = cProfile.Profile()
     main_prof.enable()
     try:
-        code = node.run([sys.argv[0], *ros_argv])
+        code = node_main.run([sys.argv[0], *ros_argv])
     finally:
         main_prof.disable()
         stats = pstats.Stats(main_prof)
@@ -448,7 +442,7 @@ def profile_node(out: str, ros_argv: List[str]) -> int:
 if __name__ == '__main__':
     if len(sys.argv) >= 3 and sys.argv[1] == 'profile-node':
         sys.exit(profile_node(sys.argv[2], sys.argv[3:]))
-    print('usage: python -m thermostereo_ros.ros.bench_node profile-node OUT.pstats '
+    print('usage: python -m thermostereo_ros.tools.bench_node profile-node OUT.pstats '
           '--ros-args ...  (the benchmark itself runs via `thermostereo bench`)',
           file=sys.stderr)
     sys.exit(2)

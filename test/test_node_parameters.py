@@ -1,0 +1,88 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Parameter checks, launch decisions and message limits, without a running node."""
+
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rcl_interfaces')
+
+from thermostereo_ros.ros import launch_support  # noqa: E402
+from thermostereo_ros.ros.conversions import (  # noqa: E402
+    depth_to_metres, numpy_to_image, POINT_DTYPE, same_layout)
+from thermostereo_ros.ros.dds import segment_size, shipped_profile  # noqa: E402
+from thermostereo_ros.ros.parameters import DEFAULTS, engine_problem, validate  # noqa: E402
+
+
+def test_synchronous_engine_checks_name_the_problem(tmp_path):
+    config = dict(DEFAULTS)
+    assert engine_problem(config, {'model_path'}) == ''  # '' = the shipped weights
+    assert 'does not exist' in engine_problem({**config, 'model_path': '/no/such.safetensors'},
+                                              {'model_path'})
+    assert 'is a directory' in engine_problem({**config, 'model_path': str(tmp_path)},
+                                              {'model_path'})
+    assert 'not a regular file' in engine_problem({**config, 'model_path': '/dev/null'},
+                                                  {'model_path'})
+    import torch
+    if not torch.cuda.is_available():
+        assert 'CUDA' in engine_problem({**config, 'precision': 'fp16', 'device': 'cpu'},
+                                        {'precision'})
+        assert 'CUDA' in engine_problem({**config, 'device': 'cuda'}, {'device'})
+
+
+def test_cross_parameter_rules():
+    assert 'min_baseline' in validate({**DEFAULTS, 'min_baseline': 6.0})
+    assert 'multiple of 4' in validate({**DEFAULTS, 'max_disparity': 190})
+
+
+def test_launch_overrides_only_what_the_user_gave():
+    assert launch_support.parameter_overrides({'model_path': '', 'max_disparity': '',
+                                               'device': ''}) == {}
+    assert launch_support.parameter_overrides({'max_disparity': '96'}) == {'max_disparity': 96}
+    with pytest.raises(ValueError, match='max_disparity'):
+        launch_support.parameter_overrides({'max_disparity': 'many'})
+
+
+def test_launch_refuses_to_start_on_missing_files(tmp_path, monkeypatch):
+    missing = str(tmp_path / 'absent.xml')
+    assert missing in launch_support.launch_problem(missing, False, '')
+    assert 'params_file' in launch_support.launch_problem('', False, missing)
+    monkeypatch.setattr(launch_support, 'rviz_installed', lambda: False)
+    assert 'rviz2 is not installed' in launch_support.launch_problem('', True, '')
+    assert launch_support.launch_problem(str(shipped_profile()), False, '') is None
+
+
+def test_rviz_follows_the_namespace_and_frame():
+    from thermostereo_ros.ros.dds import shipped_profile as profile
+    template = (profile().parent / 'thermostereo.rviz').read_text()
+    data = yaml.safe_load(launch_support.rviz_config(template, 'thermal', 'cam_left'))
+    manager = data['Visualization Manager']
+    topics = {d['Topic']['Value'] for d in manager['Displays'] if 'Topic' in d}
+    assert {'/thermal/points2', '/thermal/depth', '/thermal/confidence'} <= topics
+    assert manager['Global Options']['Fixed Frame'] == 'cam_left'
+    data = yaml.safe_load(launch_support.rviz_config(template, '', 'f'))
+    topics = {d['Topic']['Value'] for d in data['Visualization Manager']['Displays']
+              if 'Topic' in d}
+    assert '/points2' in topics
+
+
+def test_the_largest_accepted_image_fits_the_shipped_dds_profile():
+    """max_image_pixels and the profile's segment agree: points2 is the largest output."""
+    largest = DEFAULTS['max_image_pixels'] * POINT_DTYPE.itemsize + 64 * 1024  # + headers
+    assert largest <= segment_size(shipped_profile())
+    assert DEFAULTS['max_image_pixels'] >= 1280 * 1024  # the largest thermal cores sold
+
+
+def test_depth_ground_truth_in_millimetres_is_read_as_metres():
+    from std_msgs.msg import Header
+    millimetres = np.array([[0, 1500], [65535, 250]], np.uint16)
+    metres = depth_to_metres(numpy_to_image(millimetres, Header(), '16UC1'))
+    assert np.isnan(metres[0, 0]) and metres[0, 1] == pytest.approx(1.5)
+    assert metres[1, 1] == pytest.approx(0.25)
+
+
+def test_encodings_with_the_same_layout_pair():
+    assert same_layout('mono16', '16UC1') and same_layout('mono8', '8UC1')
+    assert not same_layout('mono16', 'mono8') and not same_layout('yuv422', 'yuv422')

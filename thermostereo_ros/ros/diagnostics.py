@@ -1,0 +1,198 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's counters, its /diagnostics keys, and the rule that turns them into a status.
+
+No rclpy here: `assess` is a pure function of a `Snapshot`, so every "why is it silent"
+message has a unit test, and the demo and the benchmark read the same key constants.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+import math
+import threading
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from thermostereo_ros.evaluation.report import percentiles
+
+OK, WARN, ERROR = 0, 1, 2  # the levels of diagnostic_msgs/DiagnosticStatus
+
+# After this long with input but without output the status is WARN, after STALL_ERROR_S ERROR.
+STALL_WARN_S = 3.0
+STALL_ERROR_S = 10.0
+WINDOW = 200  # frames in the latency windows
+
+STATUS_SUFFIX = ': stereo depth'
+
+# Keys of the node's DiagnosticStatus values; tools read them through these names.
+INPUT_PAIR_RATE = 'input_pair_rate_hz'
+OUTPUT_RATE = 'output_rate_hz'
+PAIRS_IN = 'pairs_in'
+PAIRS_OUT = 'pairs_out'
+DROPS_STALE = 'drops_stale'
+DROPS_UNSYNCHRONISED = 'drops_unsynchronised'
+DROPS_BAD_INPUT = 'drops_bad_input'
+BAD_INPUT_PREFIX = 'bad_input_'
+LOW_CONTRAST_FRAMES = 'low_contrast_frames'
+INFERENCE_ERRORS = 'inference_errors'
+SKIPPED_NO_SUBSCRIBERS = 'skipped_no_subscribers'
+DEVICE = 'device'
+BACKEND = 'backend'
+PRECISION = 'precision'
+MODEL_PATH = 'model_path'
+MAX_DISPARITY = 'max_disparity'
+EVAL_FRAMES = 'eval_frames'
+EVAL_EPE = 'eval_epe_px'
+EVAL_D1 = 'eval_d1_percent'
+LATENCY_STAGES = ('inference_latency', 'end_to_end_latency', 'pipeline_latency',
+                  'queue_wait', 'conversion', 'postprocess', 'publish')
+
+
+def latency_key(stage: str, percentile: int) -> str:
+    """Return the key of a latency percentile, e.g. ('inference_latency', 50)."""
+    return f'{stage}_p{percentile}_ms'
+
+
+def status_name(fully_qualified_name: str) -> str:
+    """Return the DiagnosticStatus name of the node with this fully qualified name."""
+    return fully_qualified_name + STATUS_SUFFIX
+
+
+class Stats:
+    """Counters and latency windows shared by callbacks, the worker and the timer."""
+
+    def __init__(self, bad_input_reasons: Iterable[str]) -> None:
+        """Start every counter at zero."""
+        self.lock = threading.Lock()
+        self.bad_input: Dict[str, int] = {reason: 0 for reason in bad_input_reasons}
+        self.last_bad = ''
+        self.stale = 0
+        self.inference_errors = 0
+        self.last_inference_error = ''
+        self.skipped_no_subscribers = 0
+        self.low_contrast = 0
+        self.pairs_in = 0
+        self.pairs_out = 0
+        self.latency: Dict[str, deque] = {stage: deque(maxlen=WINDOW)
+                                          for stage in LATENCY_STAGES}
+
+    def add_latency(self, stage: str, milliseconds: float) -> None:
+        """Record one sample of a stage (call with the lock held)."""
+        self.latency[stage].append(milliseconds)
+
+    def counts(self) -> Dict[str, int]:
+        """Return the cumulative counters (call with the lock held)."""
+        return dict(pairs_in=self.pairs_in, pairs_out=self.pairs_out,
+                    bad=sum(self.bad_input.values()), skipped=self.skipped_no_subscribers,
+                    low_contrast=self.low_contrast, errors=self.inference_errors,
+                    stale=self.stale)
+
+
+def percentile_text(values: Iterable[float], q: float) -> str:
+    """Return the q-th percentile with one decimal, or 'n/a' without samples."""
+    value = percentiles(values, (q,))[f'p{q}']
+    return 'n/a' if math.isnan(value) else f'{value:.1f}'
+
+
+@dataclass
+class Snapshot:
+    """What `assess` needs to know about the last diagnostics period and the node's inputs."""
+
+    engine_error: str = ''
+    new_bad: int = 0
+    last_bad: str = ''
+    new_pairs_in: int = 0
+    new_pairs_out: int = 0
+    new_skipped: int = 0
+    new_low_contrast: int = 0
+    new_inference_errors: int = 0
+    last_inference_error: str = ''
+    seconds_without_output: float = 0.0
+    # Per input side ('left', 'right'): topic names, and whether images arrived this period.
+    image_topics: Dict[str, str] = field(default_factory=dict)
+    info_topics: Dict[str, str] = field(default_factory=dict)
+    images_arriving: Dict[str, bool] = field(default_factory=dict)
+    has_camera_info: Dict[str, bool] = field(default_factory=dict)
+    last_stamp_ns: Dict[str, Optional[int]] = field(default_factory=dict)
+
+
+def _stall_cause(s: Snapshot) -> str:
+    sides = ('left', 'right')
+    missing = [s.image_topics[side] for side in sides if not s.images_arriving.get(side)]
+    if missing:
+        return f'no images on {missing[0]} (while the other side sends; check the remapping)'
+    no_info = [s.info_topics[side] for side in sides if not s.has_camera_info.get(side)]
+    if no_info:
+        return f'camera_info never received on {", ".join(no_info)} (check the remapping)'
+    if s.new_bad and s.new_pairs_in == 0:
+        return f'every message rejected: {s.last_bad}'
+    if s.new_pairs_in == 0:
+        left, right = s.last_stamp_ns.get('left'), s.last_stamp_ns.get('right')
+        offset = '' if left is None or right is None else \
+            f'; the right stamps are {(left - right) / 1e6:+.1f} ms behind the left'
+        return ('left and right stamps never match' + offset
+                + ' (approximate_sync, its tolerance, or queue_size)')
+    if s.new_inference_errors:
+        return f'inference fails: {s.last_inference_error}'
+    return 'pairs are received but none is published'
+
+
+def assess(s: Snapshot) -> Tuple[int, str]:
+    """Return (level, message) for the node's DiagnosticStatus.
+
+    Silence is never "ok": images arriving with nothing published for STALL_WARN_S seconds is
+    WARN, for STALL_ERROR_S ERROR, and the message names the most likely cause.
+    """
+    if s.engine_error:
+        return ERROR, s.engine_error
+    receiving = any(s.images_arriving.values())
+    idle_by_choice = s.new_skipped > 0 and s.new_pairs_out == 0
+    if receiving and not idle_by_choice and s.seconds_without_output >= STALL_WARN_S:
+        level = ERROR if s.seconds_without_output >= STALL_ERROR_S else WARN
+        return level, (f'no output for {s.seconds_without_output:.0f} s: '
+                       + _stall_cause(s))
+    if not receiving and s.seconds_without_output >= STALL_WARN_S:
+        topics = ' and '.join(s.image_topics.values())
+        return WARN, f'no input: no images on {topics} for {s.seconds_without_output:.0f} s'
+    if s.new_bad and s.new_pairs_out == 0:
+        return ERROR, f'all input rejected: {s.new_bad} bad message(s); last: {s.last_bad}'
+    if s.new_bad:
+        return WARN, f'{s.new_bad} bad input message(s); last: {s.last_bad}'
+    if s.new_low_contrast and s.new_low_contrast >= s.new_pairs_out:
+        return WARN, ('every frame is uniform (shutter/FFC, lens cap or washed out): '
+                      'published all-invalid')
+    if s.new_inference_errors:
+        return WARN, f'{s.new_inference_errors} inference error(s): {s.last_inference_error}'
+    if idle_by_choice:
+        return OK, 'no subscribers: pairs are not processed'
+    return OK, 'ok'
+
+
+def latency_values(stats: Stats) -> List[Tuple[str, str]]:
+    """Return the p50/p95 key-value pairs of every latency stage (call with the lock held)."""
+    return [(latency_key(stage, q), percentile_text(stats.latency[stage], q))
+            for stage in LATENCY_STAGES for q in (50, 95)]
+
+
+def status_values(counts: Dict[str, int], new: Dict[str, int], elapsed_s: float,
+                  bad: Dict[str, int], unsynchronised: int) -> List[Tuple[str, str]]:
+    """Return the rate and counter key-value pairs of a DiagnosticStatus."""
+    values = [(INPUT_PAIR_RATE, f'{new["pairs_in"] / elapsed_s:.2f}'),
+              (OUTPUT_RATE, f'{new["pairs_out"] / elapsed_s:.2f}'),
+              (PAIRS_IN, counts['pairs_in']), (PAIRS_OUT, counts['pairs_out']),
+              (DROPS_STALE, counts['stale']), (DROPS_UNSYNCHRONISED, unsynchronised),
+              (DROPS_BAD_INPUT, counts['bad']),
+              *((BAD_INPUT_PREFIX + reason, n) for reason, n in sorted(bad.items())),
+              (LOW_CONTRAST_FRAMES, counts['low_contrast']),
+              (INFERENCE_ERRORS, counts['errors']),
+              (SKIPPED_NO_SUBSCRIBERS, counts['skipped'])]
+    return [(key, str(value)) for key, value in values]
+
+
+def evaluation_values(result: Dict[str, float]) -> List[Tuple[str, str]]:
+    """Return the running evaluation key-value pairs from a MetricAccumulator result."""
+    scored = result['pixels'] > 0
+    return [(EVAL_FRAMES, str(int(result['frames']))),
+            (EVAL_EPE, f'{result["epe"]:.4f}' if scored else 'n/a'),
+            (EVAL_D1, f'{result["d1"]:.3f}' if scored else 'n/a')]

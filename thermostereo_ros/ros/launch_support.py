@@ -1,0 +1,90 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""What launch/thermostereo.launch.py decides, as pure functions (no launch import here).
+
+The launch file only reads its arguments and calls these, so the decisions (which parameters
+override the params file, whether RViz can start, what RViz subscribes to) have unit tests
+that run without the launch packages.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+from typing import Dict, Mapping, Optional
+
+import yaml
+
+from thermostereo_ros.ros.parameters import DEFAULTS
+
+# Launch arguments that override the params file, but only when the user gives them.
+OVERRIDE_ARGUMENTS = ('model_path', 'max_disparity', 'device')
+# The frame of the project's own bags and demo; RViz's Fixed Frame unless told otherwise.
+DEFAULT_FIXED_FRAME = 'thermal_left_optical_frame'
+
+
+def parameter_overrides(given: Mapping[str, str]) -> Dict[str, object]:
+    """Return the typed parameters for the override arguments the user set (non-empty)."""
+    out: Dict[str, object] = {}
+    for name in OVERRIDE_ARGUMENTS:
+        text = given.get(name, '')
+        if text == '':
+            continue
+        kind = type(DEFAULTS[name])
+        try:
+            out[name] = kind(text)
+        except ValueError:
+            raise ValueError(f'launch argument {name}:={text!r} is not a valid '
+                             f'{kind.__name__}') from None
+    return out
+
+
+def launch_problem(dds_profile: str, use_rviz: bool, params_file: str) -> Optional[str]:
+    """Return why the launch must not start anything, or None."""
+    if dds_profile and not os.path.isfile(dds_profile):
+        return (f'dds_profile:={dds_profile}: no such file (give the path of a Fast DDS XML '
+                "profile, or dds_profile:='' to keep the middleware's defaults)")
+    if params_file and not os.path.isfile(params_file):
+        return f'params_file:={params_file}: no such file'
+    if use_rviz and not rviz_installed():
+        return ('use_rviz:=true but rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2, '
+                'or launch without use_rviz)')
+    return None
+
+
+def rviz_installed() -> bool:
+    """Return True if an rviz2 package is in the ament index or rviz2 is on PATH."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+        get_package_prefix('rviz2')
+        return True
+    except Exception:  # not in the index (or no index at all)
+        return shutil.which('rviz2') is not None
+
+
+def rviz_config(template: str, namespace: str, fixed_frame: str) -> str:
+    """Return the shipped RViz config with its topics in `namespace` and the Fixed Frame set.
+
+    RViz resolves a display's topic as given; the shipped file names them relative
+    ('points2'), so they are made absolute under the node's namespace here.
+    """
+    data = yaml.safe_load(template)
+    manager = data['Visualization Manager']
+    prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    for display in manager['Displays']:
+        topic = display.get('Topic', {})
+        value = topic.get('Value')
+        if value and not value.startswith('/'):
+            topic['Value'] = f'{prefix}/{value}'
+    manager['Global Options']['Fixed Frame'] = fixed_frame
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def write_rviz_config(template_path: pathlib.Path, directory: pathlib.Path, namespace: str,
+                      fixed_frame: str) -> pathlib.Path:
+    """Write rviz_config(...) of the template into `directory`; return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / 'thermostereo.rviz'
+    out.write_text(rviz_config(template_path.read_text(), namespace, fixed_frame))
+    return out

@@ -1,0 +1,162 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's parameters: one spec per parameter, its ROS descriptor, and validation.
+
+The specs are the single source of the names, defaults and ranges; config/thermostereo.yaml,
+the launch file and the README list the same names (test_launch_config checks the YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import importlib.util
+from typing import Any, Dict, Iterable, Optional
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
+
+Config = Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter: default, meaning and allowed values."""
+
+    name: str
+    default: Any
+    description: str
+    int_range: Optional[tuple] = None  # (from, to, step)
+    float_range: Optional[tuple] = None  # (from, to)
+    choices: Optional[tuple] = None
+    read_only: bool = False
+
+
+PARAMETERS = (
+    ParameterSpec('model_path', '', 'ThermoStereoRT .safetensors checkpoint (or an exported '
+                  '.onnx/.engine); empty = the weights shipped with the package'),
+    ParameterSpec('max_disparity', 192, 'Largest disparity searched, in pixels (a multiple of '
+                  '4: the cost volume is built at 1/4 resolution)', int_range=(4, 1024, 4)),
+    ParameterSpec('device', 'auto', 'Inference device', choices=('auto', 'cuda', 'cpu')),
+    ParameterSpec('precision', 'fp32', 'Inference precision (fp16/bf16 need CUDA)',
+                  choices=('fp32', 'fp16', 'bf16')),
+    ParameterSpec('backend', 'torch', 'Inference runtime',
+                  choices=('torch', 'onnxruntime', 'tensorrt')),
+    ParameterSpec('approximate_sync', False, 'Pair left/right by nearest stamp within '
+                  'approximate_sync_tolerance_seconds instead of identical stamps'),
+    ParameterSpec('approximate_sync_tolerance_seconds', 0.01, 'Largest left/right stamp '
+                  'difference accepted with approximate_sync', float_range=(0.0, 1.0)),
+    ParameterSpec('queue_size', 5, 'Messages kept per input while waiting for a partner',
+                  int_range=(1, 100, 1)),
+    ParameterSpec('cache_camera_info', True, 'Use the latest camera_info of each side instead '
+                  'of requiring one with the same stamp as each image'),
+    ParameterSpec('publish_pointcloud', True, 'Publish points2 (only while subscribed)'),
+    ParameterSpec('publish_depth', True, 'Publish depth, 32FC1 metres (only while subscribed)'),
+    ParameterSpec('publish_confidence', True, 'Publish confidence, 32FC1 in [0, 1] (only '
+                  'while subscribed)'),
+    ParameterSpec('confidence_threshold', 0.0, 'Pixels with lower confidence are invalid',
+                  float_range=(0.0, 1.0)),
+    ParameterSpec('min_depth', 0.0, 'Nearer points are dropped from points2 and depth (m)',
+                  float_range=(0.0, 1000.0)),
+    ParameterSpec('max_depth', 100.0, 'Farther points are dropped from points2 and depth (m)',
+                  float_range=(0.0, 10000.0)),
+    ParameterSpec('pointcloud_decimation', 1, 'Keep every n-th row and column in points2',
+                  int_range=(1, 16, 1)),
+    ParameterSpec('min_contrast', 7.0, 'A frame whose intensity spread is below this many '
+                  'times its pixel noise (a shutter/FFC frame, a lens cap) is published '
+                  'all-invalid; 0 = never', float_range=(0.0, 1000.0)),
+    ParameterSpec('min_baseline', 0.01, 'Smallest stereo baseline accepted from camera_info '
+                  '(m); a smaller one is rejected as a calibration error',
+                  float_range=(0.0, 100.0)),
+    ParameterSpec('max_baseline', 5.0, 'Largest stereo baseline accepted from camera_info (m); '
+                  'catches P[3] given in millimetres', float_range=(0.0, 1000.0)),
+    ParameterSpec('max_image_pixels', 1310720, 'Images with more pixels are rejected as bad '
+                  'input (protects memory and latency). The default, 1280x1024, is the largest '
+                  'size whose points2 fits the shipped DDS profile\'s 32 MiB segment',
+                  int_range=(1, 268435456, 1)),
+    ParameterSpec('evaluate_against', False, 'Subscribe to left/depth_gt (32FC1 m or 16UC1 mm, '
+                  'NaN/0 = missing) and report running EPE/D1 in /diagnostics; set at start-up',
+                  read_only=True),
+)
+DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
+
+# Parameters whose change rebuilds the engine (on the worker) or reconfigures the synchroniser.
+ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity'))
+SYNC_PARAMETERS = frozenset(('approximate_sync', 'approximate_sync_tolerance_seconds',
+                             'queue_size', 'cache_camera_info'))
+_BACKEND_MODULES = {'onnxruntime': 'onnxruntime', 'tensorrt': 'tensorrt'}
+
+
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """Return the ParameterDescriptor that makes rclpy enforce `spec`'s range and document it."""
+    result = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    if spec.int_range:
+        low, high, step = spec.int_range
+        result.integer_range = [IntegerRange(from_value=low, to_value=high, step=step)]
+    if spec.float_range:
+        low, high = spec.float_range
+        result.floating_point_range = [FloatingPointRange(from_value=low, to_value=high,
+                                                          step=0.0)]
+    if spec.choices:
+        result.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    return result
+
+
+def validate(config: Config) -> str:
+    """Return why `config` is unacceptable, or '' (ranges are checked by rclpy too)."""
+    for spec in PARAMETERS:
+        value = config[spec.name]
+        if spec.choices and value not in spec.choices:
+            return (f'{spec.name}={value!r} is not allowed; expected one of '
+                    f'{", ".join(spec.choices)}')
+        if spec.int_range and not spec.int_range[0] <= value <= spec.int_range[1]:
+            return f'{spec.name}={value} is outside [{spec.int_range[0]}, {spec.int_range[1]}]'
+        if spec.float_range and not spec.float_range[0] <= value <= spec.float_range[1]:
+            return (f'{spec.name}={value} is outside [{spec.float_range[0]}, '
+                    f'{spec.float_range[1]}]')
+    for low, high in (('min_depth', 'max_depth'), ('min_baseline', 'max_baseline')):
+        if config[low] >= config[high]:
+            return f'{low} ({config[low]}) must be smaller than {high} ({config[high]})'
+    if config['max_disparity'] % 4:
+        return f'max_disparity={config["max_disparity"]} is not a multiple of 4'
+    return ''
+
+
+def engine_problem(config: Config, changed: Iterable[str]) -> str:
+    """Return why the engine parameters in `changed` cannot work here, or '' if they may.
+
+    The checks that are cheap enough for a parameter callback: the backend's package can be
+    imported, a requested CUDA device exists, reduced precision has CUDA, the model file is a
+    readable checkpoint header. Whatever passes is loaded on the worker; a failure there is
+    reported and the parameters are set back.
+    """
+    changed = set(changed)
+    backend, device, precision = config['backend'], config['device'], config['precision']
+    module = _BACKEND_MODULES.get(backend)
+    if 'backend' in changed and module and importlib.util.find_spec(module) is None:
+        return f'backend={backend!r}: the Python package {module!r} is not installed'
+    if changed & {'device', 'precision', 'backend'}:
+        cuda = _cuda_available()
+        if device == 'cuda' and not cuda:
+            return 'device=\'cuda\': CUDA is not available on this machine'
+        on_cuda = device == 'cuda' or (device == 'auto' and cuda and backend != 'onnxruntime')
+        if precision != 'fp32' and backend != 'tensorrt' and not on_cuda:
+            return f'precision={precision!r} needs a CUDA device; use fp32 on this machine'
+        if backend == 'tensorrt' and not on_cuda:
+            return 'backend=\'tensorrt\' needs a CUDA device'
+        if backend == 'onnxruntime' and (precision != 'fp32' or device == 'cuda'):
+            return 'backend=\'onnxruntime\' runs fp32 on the CPU only'
+    if 'model_path' in changed and config['model_path']:
+        try:
+            check_model_file(config['model_path'])
+        except CheckpointError as exc:
+            return f'model_path: {exc}'
+    return ''
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
