@@ -70,7 +70,7 @@ def test_replayed_bag_gives_one_disparity_per_frame_and_eval_diagnostics(bag, ch
             time.sleep(0.01)
         # torch's first call is slow (lazy set-up, seconds on a loaded CPU): without this
         # warm-up it overruns the frame period and the one-slot buffer drops frames as stale.
-        harness.node._engine.infer(*bag_images())
+        harness.node._active.engine.infer(*bag_images())
         # /thermal/left/image_rect -> <ns>/left/image_rect, and so on for every topic.
         remaps = {t: harness.namespace + t[len('/thermal'):]
                   for t in bag_info(bag.bag_path).topics}

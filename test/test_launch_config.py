@@ -117,15 +117,105 @@ def test_rviz_config_shows_outputs():
     assert {'depth', 'confidence'} <= set(by_class['rviz_default_plugins/Image'])
 
 
-def test_launch_with_launch_testing(tmp_path):
-    """Where launch_testing exists, the launch file must at least produce a description."""
-    pytest.importorskip('launch_testing', reason='launch_testing is not installed (a PyPI-only '
-                                                 'ROS venv); runs in a full ROS 2 install')
+def _installed_launch_file():
+    """The launch file as installed (ament index), or skip: the launch needs an install."""
+    pytest.importorskip('launch', reason='the ROS launch packages are not installed (a '
+                                         'PyPI-only ROS venv); runs in a full ROS 2 install')
     pytest.importorskip('launch_ros', reason='launch_ros is not installed')
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('thermostereo_launch', LAUNCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    names = {getattr(e, 'name', None) for e in description.entities}
-    assert {'namespace', 'model_path', 'use_rviz'} <= names
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    try:
+        share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
+    except PackageNotFoundError:
+        pytest.skip('thermostereo_ros is not installed in an ament prefix (colcon build, or '
+                    'AMENT_PREFIX_PATH)')
+    return share / 'launch' / 'thermostereo.launch.py'
+
+
+LAUNCH_DRIVER = """
+import sys
+from launch import LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+service = LaunchService()
+service.include_launch_description(IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]),
+    launch_arguments=[a.split(':=', 1) for a in sys.argv[2:]]))
+sys.exit(service.run())
+"""
+
+
+def _launch(launch_file, *arguments):
+    import subprocess
+    import sys
+    return subprocess.Popen([sys.executable, '-c', LAUNCH_DRIVER, str(launch_file), *arguments],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def test_launch_file_starts_the_node_under_a_namespace_with_a_params_file(tmp_path):
+    """Under the real launch system: params file applies in a namespace, one pair comes out."""
+    import os
+    import signal
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+    from stereo_msgs.msg import DisparityImage
+
+    from node_helpers import camera_infos, plane_images, stamp_header, tiny_checkpoint
+    from thermostereo_ros.ros.conversions import numpy_to_image
+
+    launch_file = _installed_launch_file()
+    namespace = f'launch_test_{os.getpid()}'
+    params = tmp_path / 'mine.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    max_disparity: 32\n    device: cpu\n'
+                      f'    model_path: {tiny_checkpoint(tmp_path)}\n')
+    process = _launch(launch_file, f'namespace:={namespace}', f'params_file:={params}',
+                      'dds_profile:=')
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node('launch_test_driver', namespace=namespace, context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        received = []
+        node.create_subscription(DisparityImage, 'disparity', received.append, 5)
+        pubs = {topic: node.create_publisher(kind, topic, qos_profile_sensor_data) for topic, kind
+                in (('left/image_rect', Image), ('right/image_rect', Image),
+                    ('left/camera_info', CameraInfo), ('right/camera_info', CameraInfo))}
+        left, right = plane_images()
+        deadline = time.monotonic() + 60
+        stamp = 1_000_000_000
+        while not received and time.monotonic() < deadline and process.poll() is None:
+            infos = camera_infos(stamp_ns=stamp)
+            pubs['left/camera_info'].publish(infos[0])
+            pubs['right/camera_info'].publish(infos[1])
+            pubs['left/image_rect'].publish(
+                numpy_to_image(left, stamp_header(stamp, 'left_optical')))
+            pubs['right/image_rect'].publish(
+                numpy_to_image(right, stamp_header(stamp, 'right_optical')))
+            executor.spin_once(timeout_sec=0.5)
+            stamp += 100_000_000
+        assert received, f'no disparity under the namespace; launch rc {process.poll()}'
+        # The params file's max_disparity (32) applied under the namespace: no launch override.
+        assert received[0].max_disparity <= 32
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: the whole process group
+        output = process.communicate(timeout=30)[0]
+        rclpy.try_shutdown(context=context)
+    assert process.returncode == 0, output
+
+
+def test_launch_fails_fast_and_leaves_nothing_behind(tmp_path):
+    """A bad model_path ends the launch with an error; a missing profile starts nothing."""
+    launch_file = _installed_launch_file()
+    process = _launch(launch_file, f'model_path:={tmp_path / "absent.safetensors"}')
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 1 and 'exited with code 1' in output, output
+    process = _launch(launch_file, f'dds_profile:={tmp_path / "absent.xml"}')
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 1 and 'absent.xml: no such file' in output, output
+    assert 'process started' not in output

@@ -350,9 +350,9 @@ def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint, 
     _publish_infos(h)
     _publish_pair(h, 20 * SECOND)
     assert get(boxes['disparity']).max_disparity == pytest.approx(32 - DOFFS)
-    engine = h.node._engine
+    engine = h.node._active.engine
     assert h.node.set_parameters([Parameter('max_disparity', value=16)])[0].successful
-    wait_for(lambda: h.node._engine is not engine, 10.0, 'engine rebuilt')
+    wait_for(lambda: h.node._active.engine is not engine, 10.0, 'engine rebuilt')
     _publish_pair(h, 21 * SECOND)
     msg = get(boxes['disparity'])
     assert _stamp(msg) == 21 * SECOND
@@ -360,7 +360,7 @@ def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint, 
     image = image_to_numpy(msg.image)
     assert np.all((image == INVALID_DISPARITY) | (image <= 16 - DOFFS))
     # What can be checked at once is refused at once, and the parameter keeps its value.
-    engine = h.node._engine
+    engine = h.node._active.engine
     result = h.node.set_parameters([Parameter('model_path', value='/nonexistent.safetensors')])
     assert not result[0].successful and 'does not exist' in result[0].reason
     result = h.node.set_parameters([Parameter('model_path', value=str(tmp_path))])
@@ -371,16 +371,16 @@ def test_live_max_disparity_change_rebuilds_engine(harness_factory, checkpoint, 
     empty = tmp_path / 'empty.safetensors'
     empty.write_bytes((2).to_bytes(8, 'little') + b'{}')
     assert h.node.set_parameters([Parameter('model_path', value=str(empty))])[0].successful
-    wait_for(lambda: h.node._engine_error != '', 10.0, 'reload failure reported')
-    assert h.node._engine is engine and str(empty) in h.node._engine_error
+    wait_for(lambda: h.node._active.error != '', 10.0, 'reload failure reported')
+    assert h.node._active.engine is engine and str(empty) in h.node._active.error
     wait_for(lambda: h.node.get_parameter('model_path').value == str(checkpoint), 5.0,
              'model_path set back')
     _publish_pair(h, 22 * SECOND)
     assert _stamp(get(boxes['disparity'])) == 22 * SECOND
     # And a later change still works (it used to fail with the earlier error).
     assert h.node.set_parameters([Parameter('max_disparity', value=24)])[0].successful
-    wait_for(lambda: h.node._engine_config['max_disparity'] == 24, 10.0, 'rebuilt at 24')
-    assert h.node._engine_error == ''
+    wait_for(lambda: h.node._active.config['max_disparity'] == 24, 10.0, 'rebuilt at 24')
+    assert h.node._active.error == ''
 
 
 def test_nothing_computed_without_subscribers(harness_factory):
@@ -587,3 +587,58 @@ def test_a_malformed_ros_argument_is_one_line(tmp_path):
     ours = [line for line in output.splitlines() if line.startswith('[thermostereo] error:')]
     assert 'Traceback' not in output and len(ours) == 1, output
     assert '__ns:=/bad.name' in ours[0] and '.c:' not in ours[0], output
+
+
+def test_a_wrong_size_or_millimetre_depth_gt_is_handled(harness_factory):
+    """16UC1 ground truth is millimetres (REP 118); a wrong size is counted and named."""
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
+                        overrides={'evaluate_against': True})
+    _setup_io(h)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    gt = h.publisher('left/depth_gt', Image)
+    wait_for(lambda: gt.get_subscription_count() > 0, 10.0, 'gt matched')
+    _publish_infos(h)
+    gt.publish(numpy_to_image(np.zeros((HEIGHT // 2, WIDTH), np.float32),
+                              stamp_header(70 * SECOND, 'left_optical')))
+    _publish_pair(h, 70 * SECOND)
+    wait_for(lambda: h.node._stats.bad_input['depth_gt'] == 1, 5.0, 'wrong size counted')
+    assert 'depth_gt' in h.node._stats.last_bad and f'{WIDTH}x{HEIGHT // 2}' in \
+        h.node._stats.last_bad
+    millimetres = np.full((HEIGHT, WIDTH), round(plane_depth() * 1000), np.uint16)
+    gt.publish(numpy_to_image(millimetres, stamp_header(71 * SECOND, 'left_optical'), '16UC1'))
+    _publish_pair(h, 71 * SECOND)
+    values = _latest_diagnostics(diagnostics, lambda v: v.get('eval_frames') == '1')
+    assert float(values['eval_epe_px']) < 0.05  # mm rounding only; metres read as mm: >> 1
+
+
+def test_a_rejected_message_does_not_move_the_last_seen_stamp(harness_factory):
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 80 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 80 * SECOND
+    bad = numpy_to_image(plane_images()[0], stamp_header(90 * SECOND, 'left_optical'))
+    bad.encoding = 'yuv422'
+    h.publisher('left/image_rect', Image).publish(bad)
+    wait_for(lambda: h.node._stats.bad_input['encoding'] == 1, 5.0, 'bad counted')
+    _publish_pair(h, 81 * SECOND)  # earlier than the rejected one: still a good pair
+    assert _stamp(get(boxes['disparity'])) == 81 * SECOND
+    assert h.node._stats.bad_input['time_backwards'] == 0
+
+
+def test_the_engine_is_warmed_up_for_the_announced_size(harness_factory):
+    """The first camera_info triggers a warm-up, so the first frame is not the slow one."""
+    calls = []
+
+    class Warmable(OracleEngine):
+        def warmup(self, height, width):
+            calls.append((height, width))
+
+    h = harness_factory(engine_factory=lambda cfg: Warmable())
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    wait_for(lambda: calls == [(HEIGHT, WIDTH)], 5.0, 'warm-up at the camera_info size')
+    _publish_infos(h)  # the same size again: no second warm-up
+    _publish_pair(h, 90 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 90 * SECOND
+    assert calls == [(HEIGHT, WIDTH)]

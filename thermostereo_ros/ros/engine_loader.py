@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+import time
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 from thermostereo_ros.inference.engine import DisparityEngine, FixedMaxDisparityError
 
@@ -44,3 +45,48 @@ def load_engine(factory: EngineFactory, config: Dict[str, Any]) -> DisparityEngi
             reason = reason[len(prefix):]
         raise EngineLoadError(f'cannot load model {model_label(config["model_path"])}: '
                               f'{reason}') from exc
+
+
+class ActiveEngine:
+    """The engine in use, the parameters it was built from, and the last reload failure.
+
+    Only the worker thread rebuilds or warms it; callbacks only read.
+    """
+
+    def __init__(self, factory: EngineFactory, config: Dict[str, Any]) -> None:
+        """Load the first engine (EngineLoadError if it fails)."""
+        self.factory = factory
+        self.engine = load_engine(factory, config)
+        self.config = dict(config)
+        self.error = ''
+        self.warm_size: Tuple[int, int] = (0, 0)
+
+    def max_disparity(self) -> float:
+        """Return the cap in use: the parameter, never above what the network can output."""
+        return float(min(self.config['max_disparity'], self.engine.max_disparity))
+
+    def differs(self, config: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+        """Return {name: value in use} for the `names` whose value in `config` differs."""
+        return {k: self.config[k] for k in names if config[k] != self.config[k]}
+
+    def rebuild(self, config: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+        """Load an engine for `config`; on failure keep the old one and set `error`.
+
+        Returns the {name: value in use} to set the parameters back to (empty on success).
+        """
+        try:
+            engine = load_engine(self.factory, config)
+        except EngineLoadError as exc:
+            self.error = f'{exc}; still running the previous model'
+            return self.differs(config, names)
+        self.engine, self.config, self.error = engine, dict(config), ''
+        return {}
+
+    def warm_up(self) -> float:
+        """Run the engine once at `warm_size` (allocations, autotuning); return the seconds."""
+        height, width = self.warm_size
+        if height == 0 or not hasattr(self.engine, 'warmup'):
+            return 0.0
+        started = time.perf_counter()
+        self.engine.warmup(height, width)
+        return time.perf_counter() - started

@@ -27,14 +27,13 @@ from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from thermostereo_ros.geometry import StereoCamera
-from thermostereo_ros.inference.engine import DisparityEngine
-from thermostereo_ros.inference.postprocess import (
-    contrast_ratio, INVALID_DISPARITY, mask_invalid, validity)
+from thermostereo_ros.inference.pipeline import run_pair
+from thermostereo_ros.inference.postprocess import INVALID_DISPARITY
 from thermostereo_ros.ros import diagnostics as diag
 from thermostereo_ros.ros import parameters as params
 from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, InputError
 from thermostereo_ros.ros.engine_loader import (
-    default_engine_factory, EngineFactory, EngineLoadError, load_engine, model_label)
+    ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError, model_label)
 from thermostereo_ros.ros.outputs import build_messages, Products
 from thermostereo_ros.ros.scoring import GroundTruthScorer
 from thermostereo_ros.ros.stamps import stamp_ns
@@ -79,11 +78,10 @@ class ThermoStereoNode(Node):
             self._config, params.ENGINE_PARAMETERS - {'device', 'precision', 'backend'})
         if problem:
             raise ValueError(problem)
-        self._engine_factory = engine_factory or default_engine_factory
-        self._engine = self._load_engine(self._config)
-        self._engine_config, self._engine_error = dict(self._config), ''
+        self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
+        self._warn_cap()
         self._stats = diag.Stats(BAD_INPUT_REASONS)
-        self._scorer = GroundTruthScorer(self._max_disparity())
+        self._scorer = GroundTruthScorer(self._active.max_disparity())
         self._sync = PairSynchronizer(**self._sync_options(self._config))
         self._last_stamp: Dict[str, int] = {}
         self._last_image_time: Dict[str, float] = {}
@@ -122,9 +120,10 @@ class ThermoStereoNode(Node):
             self.add_post_set_parameters_callback(self._after_set_parameters)
         self._worker = LatestJobWorker(self._process, self._rebuild_engine,
                                        self._on_worker_error, 'thermostereo_inference')
+        engine = self._active.engine
         self.get_logger().info(
-            f'model {model_label(self._config["model_path"])} on {self._engine.device} '
-            f'({self._engine.backend}, {self._engine.precision}); waiting for '
+            f'model {model_label(self._config["model_path"])} on {engine.device} '
+            f'({engine.backend}, {engine.precision}); waiting for '
             f'{self._topics.left_image} and {self._topics.right_image}')
 
     # Parameters and engine --------------------------------------------------------------------
@@ -157,40 +156,36 @@ class ThermoStereoNode(Node):
         # After rclpy stored the values (Iron and later): a rebuild that fails fast and sets
         # the parameters back can then never be overwritten by the change that caused it.
         del parameters
-        if any(self._config[k] != self._engine_config[k] for k in params.ENGINE_PARAMETERS):
+        if self._active.differs(self._config, params.ENGINE_PARAMETERS):
             self._worker.request_rebuild()
 
-    def _load_engine(self, config: Dict[str, Any]) -> DisparityEngine:
-        engine = load_engine(self._engine_factory, config)
-        if engine.max_disparity < config['max_disparity']:
-            self.get_logger().warning(
-                f'the model was trained with max_disparity={engine.max_disparity}; '
-                f'disparities are capped at {engine.max_disparity} px')
-        return engine
+    def _warm_up(self) -> None:
+        seconds = self._active.warm_up()
+        if seconds:
+            height, width = self._active.warm_size
+            self.get_logger().info(f'warmed up for {width}x{height} in {seconds:.2f} s')
 
-    def _max_disparity(self) -> float:
-        """Return the cap in use: the parameter, never above what the network can output."""
-        return float(min(self._engine_config['max_disparity'], self._engine.max_disparity))
+    def _warn_cap(self) -> None:
+        native, wanted = self._active.engine.max_disparity, self._active.config['max_disparity']
+        if native < wanted:
+            self.get_logger().warning(f'the model was trained with max_disparity={native}; '
+                                      f'disparities are capped at {native} px')
 
     def _rebuild_engine(self) -> None:
         config = dict(self._config)
-        try:
-            engine = self._load_engine(config)
-        except EngineLoadError as exc:
-            # Set the parameters back to what runs, so that get_parameters never lies.
-            active = self._engine_config
-            self._engine_error = f'{exc}; still running the previous model'
-            self.get_logger().error(self._engine_error + '; parameters set back to ' + ', '.join(
-                f'{k}={active[k]!r}' for k in sorted(params.ENGINE_PARAMETERS)
-                if active[k] != config[k]))
-            self.set_parameters([Parameter(k, value=active[k]) for k in params.ENGINE_PARAMETERS
-                                 if active[k] != config[k]])
+        revert = self._active.rebuild(config, params.ENGINE_PARAMETERS)
+        if revert:  # set the parameters back to what runs, so that they never lie
+            self.get_logger().error(f'{self._active.error}; parameters set back to ' + ', '.join(
+                f'{k}={v!r}' for k, v in sorted(revert.items())))
+            self.set_parameters([Parameter(k, value=v) for k, v in revert.items()])
             return
-        self._engine, self._engine_config, self._engine_error = engine, config, ''
-        self._scorer.set_max_disparity(self._max_disparity())
+        self._warn_cap()
+        self._scorer.set_max_disparity(self._active.max_disparity())
+        engine = self._active.engine
         self.get_logger().info(f'engine rebuilt: {model_label(config["model_path"])}, '
-                               f'max_disparity {self._max_disparity():g}, {engine.device}/'
-                               f'{engine.precision}/{engine.backend}')
+                               f'max_disparity {self._active.max_disparity():g}, '
+                               f'{engine.device}/{engine.precision}/{engine.backend}')
+        self._warm_up()
 
     # Input callbacks (executor thread) --------------------------------------------------------
 
@@ -237,6 +232,11 @@ class ThermoStereoNode(Node):
         self._offer(self._sync.add(stream, stamp_ns(msg.header), frame))
 
     def _on_info(self, stream: str, msg: CameraInfo) -> None:
+        size = (int(msg.height), int(msg.width))
+        if stream == LEFT_INFO and size != self._active.warm_size and min(size) > 0 and \
+                size[0] * size[1] <= self._config['max_image_pixels']:
+            self._active.warm_size = size  # warm up now: the first frame is then not slow
+            self._worker.submit(self._warm_up)
         if not self._config['cache_camera_info']:
             if not self._time_ok(stream, msg.header):
                 return
@@ -300,39 +300,31 @@ class ThermoStereoNode(Node):
                 self._stats.skipped_no_subscribers += 1
             return
         self._last_processed = (job.timeline, job.stamp_ns)
-        max_disparity, camera = self._max_disparity(), job.camera
-        uniform = config['min_contrast'] > 0 and min(
-            contrast_ratio(job.left.image), contrast_ratio(job.right.image)) < \
-            config['min_contrast']
+        max_disparity, camera = self._active.max_disparity(), job.camera
+        result = run_pair(self._active.engine, job.left.image, job.right.image,
+                          doffs=camera.doffs, max_disparity=max_disparity,
+                          confidence_threshold=config['confidence_threshold'],
+                          min_contrast=config['min_contrast'], keep_adjusted=scoring)
         started = time.perf_counter()
-        if uniform:  # a shutter frame or a lens cap: any "match" would be a phantom obstacle
-            raw = np.full(job.left.image.shape, np.nan, np.float32)
-            confidence = np.zeros(job.left.image.shape, np.float32)
-        else:
-            result = self._engine.infer(job.left.image, job.right.image)
-            raw, confidence = result.disparity, result.confidence
-        inference_ms = (time.perf_counter() - started) * 1e3
-        started = time.perf_counter()
-        adjusted, valid = validity(raw, confidence, camera.doffs, max_disparity,
-                                   config['confidence_threshold'])
-        products = Products(mask_invalid(adjusted, valid, copy=scoring), valid, confidence,
-                            camera, job.right_fx, max_disparity, job.left.image)
-        messages = build_messages(products, job.left.header, wanted, config)
-        postprocess_ms = (time.perf_counter() - started) * 1e3
+        messages = build_messages(Products(
+            result.disparity, result.valid, result.confidence, camera, job.right_fx,
+            max_disparity, job.left.image), job.left.header, wanted, config)
+        postprocess_ms = result.postprocess_ms + (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
         for topic, msg in messages.items():
             self._outputs[topic].publish(msg)
         publish_ms = (time.perf_counter() - started) * 1e3
         if scoring:
-            problem = self._scorer.add_prediction(job.stamp_ns, adjusted, camera)
+            problem = self._scorer.add_prediction(job.stamp_ns, result.adjusted, camera)
             if problem:
                 self._bad_input(self._gt_sub.topic_name, 'depth_gt', problem)
         self._last_output = now = time.monotonic()
         first, last = sorted((job.left.received, job.right.received))
         with self._stats.lock:
             self._stats.pairs_out += 1
-            self._stats.low_contrast += int(uniform)
-            for stage, value in (('queue_wait', waited_ms), ('inference_latency', inference_ms),
+            self._stats.low_contrast += int(result.uniform)
+            for stage, value in (('queue_wait', waited_ms),
+                                 ('inference_latency', result.inference_ms),
                                  ('postprocess', postprocess_ms), ('publish', publish_ms),
                                  ('pipeline_latency', (now - last) * 1e3),
                                  ('end_to_end_latency', (now - first) * 1e3)):
@@ -343,7 +335,7 @@ class ThermoStereoNode(Node):
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         elapsed, self._diag_last = max(now - self._diag_last, 1e-6), now
-        stats, engine = self._stats, self._engine
+        stats, engine = self._stats, self._active.engine
         with stats.lock:
             counts, bad = stats.counts(), dict(stats.bad_input)
             latencies = diag.latency_values(stats)
@@ -352,7 +344,7 @@ class ThermoStereoNode(Node):
         self._diag_previous = counts
         sides = {'left': (LEFT_IMAGE, LEFT_INFO), 'right': (RIGHT_IMAGE, RIGHT_INFO)}
         level, message = diag.assess(diag.Snapshot(
-            engine_error=self._engine_error, new_bad=new['bad'], last_bad=last_bad,
+            engine_error=self._active.error, new_bad=new['bad'], last_bad=last_bad,
             new_pairs_in=new['pairs_in'], new_pairs_out=new['pairs_out'],
             new_skipped=new['skipped'], new_low_contrast=new['low_contrast'],
             new_inference_errors=new['errors'], last_inference_error=last_error,
@@ -366,8 +358,8 @@ class ThermoStereoNode(Node):
         values = diag.status_values(counts, new, elapsed, bad, self._sync.dropped) + latencies
         values += [(diag.DEVICE, str(engine.device)), (diag.BACKEND, str(engine.backend)),
                    (diag.PRECISION, str(engine.precision)),
-                   (diag.MODEL_PATH, model_label(self._engine_config['model_path'])),
-                   (diag.MAX_DISPARITY, f'{self._max_disparity():g}')]
+                   (diag.MODEL_PATH, model_label(self._active.config['model_path'])),
+                   (diag.MAX_DISPARITY, f'{self._active.max_disparity():g}')]
         if self._config['evaluate_against']:
             values += diag.evaluation_values(self._scorer.result())
         name = self.get_fully_qualified_name()

@@ -10,9 +10,10 @@ wants the newest depth, not a queue of old ones.
 
 from __future__ import annotations
 
+from collections import deque
 import threading
 import time
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Callable, Deque, Generic, Optional, TypeVar
 
 Job = TypeVar('Job')
 
@@ -32,6 +33,7 @@ class LatestJobWorker(Generic[Job]):
         self._slot: Optional[Job] = None
         self._offered = 0.0
         self._rebuild_requested = False
+        self._tasks: Deque[Callable[[], None]] = deque()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -50,6 +52,12 @@ class LatestJobWorker(Generic[Job]):
             self._rebuild_requested = True
             self._cond.notify()
 
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run task() on the thread before its next job (e.g. a warm-up); errors go to on_error."""
+        with self._cond:
+            self._tasks.append(task)
+            self._cond.notify()
+
     def stop(self, timeout: float = 1.0) -> bool:
         """Let the current job finish, end the thread; True if it ended within `timeout`."""
         with self._cond:
@@ -62,16 +70,19 @@ class LatestJobWorker(Generic[Job]):
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(
-                    lambda: self._stop or self._slot is not None or self._rebuild_requested)
+                self._cond.wait_for(lambda: self._stop or self._slot is not None
+                                    or self._rebuild_requested or bool(self._tasks))
                 if self._stop:
                     return
                 job, self._slot = self._slot, None
                 rebuild, self._rebuild_requested = self._rebuild_requested, False
+                tasks, self._tasks = list(self._tasks), deque()
                 waited_ms = (time.perf_counter() - self._offered) * 1e3
             try:
                 if rebuild:
                     self._rebuild()
+                for task in tasks:
+                    task()
                 if job is not None:
                     self._process(job, waited_ms)
             except Exception as exc:  # a frame must never take the node down

@@ -1,0 +1,49 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""One rectified pair through the network and the post-processing: what the node publishes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import time
+
+import numpy as np
+
+from thermostereo_ros.inference.engine import DisparityEngine
+from thermostereo_ros.inference.postprocess import contrast_ratio, mask_invalid, validity
+
+
+@dataclass
+class PairResult:
+    """The network's answer for one pair, post-processed."""
+
+    adjusted: np.ndarray   # disparity minus (cx_left - cx_right), unmasked
+    valid: np.ndarray      # validity mask
+    disparity: np.ndarray  # `adjusted` with INVALID_DISPARITY outside `valid`
+    confidence: np.ndarray
+    uniform: bool          # a frame without usable contrast: nothing was matched
+    inference_ms: float
+    postprocess_ms: float
+
+
+def run_pair(engine: DisparityEngine, left: np.ndarray, right: np.ndarray, *, doffs: float,
+             max_disparity: float, confidence_threshold: float, min_contrast: float,
+             keep_adjusted: bool) -> PairResult:
+    """Infer and post-process one pair; a uniform frame is all-invalid without inference.
+
+    keep_adjusted: keep `adjusted` apart from the masked disparity (costs a copy), for scoring.
+    """
+    uniform = min_contrast > 0 and min(contrast_ratio(left), contrast_ratio(right)) < min_contrast
+    started = time.perf_counter()
+    if uniform:  # a shutter frame or a lens cap: any "match" would be a phantom obstacle
+        raw = np.full(left.shape, np.nan, np.float32)
+        confidence = np.zeros(left.shape, np.float32)
+    else:
+        result = engine.infer(left, right)
+        raw, confidence = result.disparity, result.confidence
+    inference_ms = (time.perf_counter() - started) * 1e3
+    started = time.perf_counter()
+    adjusted, valid = validity(raw, confidence, doffs, max_disparity, confidence_threshold)
+    disparity = mask_invalid(adjusted, valid, copy=keep_adjusted)
+    return PairResult(adjusted, valid, disparity, confidence, uniform, inference_ms,
+                      (time.perf_counter() - started) * 1e3)
