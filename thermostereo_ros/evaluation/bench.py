@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--node-pairs', type=int, default=100, help='pairs to send')
     parser.add_argument('--node-size', default=None,
                         help='WIDTHxHEIGHT for the node run (default: the first of --sizes)')
-    parser.add_argument('--node-precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    parser.add_argument('--node-precision', default='auto',
+                        choices=('auto', 'fp32', 'fp16', 'bf16'))
     parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
                         help='large-shm: Fast DDS with a 32 MiB shared-memory segment (the '
                              'default 512 KiB one drops best-effort 640x512 mono16 images); '
@@ -188,6 +189,12 @@ def machine_info() -> Dict[str, Any]:
         'torch': torch.__version__, 'cuda_available': torch.cuda.is_available(),
         'numpy': np.__version__,
     }
+    from thermostereo_ros.inference.cpu_features import cpu_info
+    from thermostereo_ros.inference.engine import resolve_precision
+    cpu = cpu_info().summary()
+    # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto chose.
+    info.update(cpu_flags=cpu['flags'], cpu_native_bf16=cpu['native_bf16'],
+                cpu_auto_precision=resolve_precision('auto', 'cpu', 'torch'))
     for name, module in (('onnxruntime', 'onnxruntime'), ('opencv', 'cv2'),
                          ('tensorrt', 'tensorrt')):
         try:
@@ -209,8 +216,14 @@ def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str
 
     configs = []
     if device in ('auto', 'cpu'):
-        configs += [dict(label='torch fp32 cpu', backend='torch', device='cpu'),
-                    dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu')]
+        from thermostereo_ros.inference.cpu_features import cpu_info
+        configs += [dict(label='torch fp32 cpu', backend='torch', device='cpu',
+                         precision='fp32'),
+                    dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu',
+                         precision='fp32')]
+        if cpu_info().native_bf16:  # emulated bf16 is slower than fp32: not worth timing
+            configs.append(dict(label='torch bf16 cpu', backend='torch', device='cpu',
+                                precision='bf16'))
     if device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: torch.cuda.is_available() is False here')
     if device in ('auto', 'cuda') and torch.cuda.is_available():
@@ -385,7 +398,9 @@ def markdown_report(report: Dict[str, Any]) -> str:
              f"{m.get('torch_threads')}, load average {m.get('load_average')}; GPU: "
              f"{m.get('gpu_name', 'none')}; torch {m.get('torch')}, onnxruntime "
              f"{m.get('onnxruntime')}, OpenCV {m.get('opencv')}, TensorRT {m.get('tensorrt')}",
-             '']
+             '', f"CPU flags: {', '.join(m.get('cpu_flags') or []) or 'none of interest'}; "
+             f"native bf16: {m.get('cpu_native_bf16')}; precision auto on this CPU: "
+             f"{m.get('cpu_auto_precision')}", '']
     cost = report.get('model') or {}
     if cost:
         gflops = ', '.join(f'{k}: {v:.2f}' for k, v in cost.get('gflops', {}).items())

@@ -16,7 +16,7 @@ from thermostereo_ros.data.normalization import MODES, normalize_pair
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
-PRECISIONS = ('fp32', 'fp16', 'bf16')
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 _INPUT_KINDS = ('u', 'f')
 PathLike = Union[str, pathlib.Path]
 
@@ -97,9 +97,11 @@ def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bo
     if precision not in PRECISIONS:
         raise ValueError(f'precision {precision!r} is not one of {PRECISIONS}')
     on_cuda = device.startswith('cuda')
-    if precision != 'fp32' and backend != 'tensorrt' and not on_cuda:
+    if precision == 'fp16' and backend != 'tensorrt' and not on_cuda:
         raise ValueError(f'precision {precision!r} needs a CUDA device (got {device!r}); '
-                         'use precision="fp32" on CPU')
+                         'use "bf16" (fast on CPUs with AMX or AVX512_BF16) or "fp32" on CPU')
+    if precision == 'bf16' and backend != 'torch' and not on_cuda:
+        raise ValueError(f'precision "bf16" on CPU needs backend "torch", got {backend!r}')
     if backend == 'onnxruntime' and (on_cuda or precision != 'fp32'):
         raise ValueError('backend "onnxruntime" runs fp32 on the CPUExecutionProvider only; '
                          f'got device={device!r}, precision={precision!r}')
@@ -111,6 +113,21 @@ def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bo
         raise ValueError('cuda_graphs=True needs backend="torch" on a CUDA device')
     if compile and backend != 'torch':
         raise ValueError('compile=True applies to backend="torch" only')
+
+
+def resolve_precision(precision: str, device: str, backend: str) -> str:
+    """Return the precision 'auto' stands for here; any other value unchanged.
+
+    auto: bf16 (autocast, channels-last) with torch on CPUs that compute bf16 natively (AMX or
+    AVX512_BF16: about 1.5x faster at 0.07 px mean difference, measured on a Xeon), else fp32.
+    CUDA stays fp32 until the fp16 path has been checked on a lent GPU (scripts/gpu_check.sh).
+    """
+    if precision != 'auto':
+        return precision
+    if backend == 'torch' and not device.startswith('cuda'):
+        from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
+        return auto_cpu_precision(cpu_info())
+    return 'fp32'
 
 
 def _validate_max_disparity(value: Any) -> int:
@@ -145,7 +162,7 @@ class StereoEngine:
 
     @classmethod
     def from_checkpoint(cls, path: Optional[PathLike] = None, device: str = 'auto',
-                        precision: str = 'fp32', backend: str = 'torch',
+                        precision: str = 'auto', backend: str = 'torch',
                         max_disparity: Optional[int] = None, cuda_graphs: bool = False,
                         compile: bool = False,
                         warmup_size: Optional[Tuple[int, int]] = None) -> 'StereoEngine':
@@ -154,15 +171,17 @@ class StereoEngine:
         path: .safetensors checkpoint (None = default_checkpoint()), or a .onnx file for
         backend 'onnxruntime'/'tensorrt', or a serialised TensorRT engine (.engine/.plan).
         device: 'auto' (CUDA when available, except onnxruntime), 'cpu', 'cuda', 'cuda:N'.
-        precision: 'fp32', or 'fp16'/'bf16' autocast on CUDA ('fp16' builds a TensorRT fp16
-        engine). max_disparity: override, only for architectures whose weights do not depend
-        on it. cuda_graphs/compile: torch backend speed-ups for a fixed input size.
+        precision: 'auto' (see resolve_precision), 'fp32', 'fp16'/'bf16' autocast on CUDA
+        ('fp16' builds a TensorRT fp16 engine), or 'bf16' on CPU with torch.
+        max_disparity: override, only for architectures whose weights do not depend on it.
+        cuda_graphs/compile: torch backend speed-ups for a fixed input size.
         warmup_size: (height, width) to warm up (and capture graphs/engines) now instead of at
         the first infer call.
         """
         if backend not in BACKENDS:
             raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
         device = _resolve_device(device, backend)
+        precision = resolve_precision(precision, device, backend)
         _validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
         if max_disparity is not None:
             max_disparity = _validate_max_disparity(max_disparity)

@@ -34,12 +34,14 @@ class TorchRunner:
         """Move the model to `device` and prepare the chosen optimisations."""
         self.device = torch.device(device)
         self.cuda = self.device.type == 'cuda'
-        self.autocast_dtype = _AUTOCAST.get(precision) if self.cuda else None
+        self.autocast_dtype = _AUTOCAST.get(precision)
         self.cuda_graphs = cuda_graphs
         model = model.eval().to(self.device)
-        if self.cuda:
-            # channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16.
+        if self.cuda or self.autocast_dtype is not None:
+            # channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16, and
+            # oneDNN its AMX/AVX512_BF16 kernels under CPU bf16.
             model = model.to(memory_format=torch.channels_last)
+        if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.model = model
         # One fixed input size per engine is the intended use: dynamic=False gives the most
@@ -52,15 +54,18 @@ class TorchRunner:
             return self.forward(left, right)
         # Graph capture forbids autocast's weight-cast cache, so it is off in every path
         # for identical numerics with and without graphs.
-        with torch.autocast('cuda', dtype=self.autocast_dtype, cache_enabled=False):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, cache_enabled=False):
             return self.forward(left, right)
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""
         with torch.inference_mode():
             if not self.cuda:
-                disp, conf = self._call(torch.from_numpy(left)[None, None],
-                                        torch.from_numpy(right)[None, None])
+                layout = torch.channels_last if self.autocast_dtype is not None else \
+                    torch.contiguous_format
+                disp, conf = self._call(
+                    torch.from_numpy(left)[None, None].contiguous(memory_format=layout),
+                    torch.from_numpy(right)[None, None].contiguous(memory_format=layout))
                 return disp[0, 0].float().numpy(), conf[0, 0].float().numpy()
             return self._run_cuda(left, right)
 

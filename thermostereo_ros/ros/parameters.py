@@ -38,8 +38,9 @@ PARAMETERS = (
     ParameterSpec('max_disparity', 192, 'Largest disparity searched, in pixels (a multiple of '
                   '4: the cost volume is built at 1/4 resolution)', int_range=(4, 1024, 4)),
     ParameterSpec('device', 'auto', 'Inference device', choices=('auto', 'cuda', 'cpu')),
-    ParameterSpec('precision', 'fp32', 'Inference precision (fp16/bf16 need CUDA)',
-                  choices=('fp32', 'fp16', 'bf16')),
+    ParameterSpec('precision', 'auto', 'Inference precision: auto = bf16 on CPUs with AMX or '
+                  'AVX512_BF16, else fp32; fp16 needs CUDA', choices=('auto', 'fp32', 'fp16',
+                                                                      'bf16')),
     ParameterSpec('backend', 'torch', 'Inference runtime',
                   choices=('torch', 'onnxruntime', 'tensorrt')),
     ParameterSpec('approximate_sync', False, 'Pair left/right by nearest stamp within '
@@ -140,11 +141,13 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
         if device == 'cuda' and not cuda:
             return 'device=\'cuda\': CUDA is not available on this machine'
         on_cuda = device == 'cuda' or (device == 'auto' and cuda and backend != 'onnxruntime')
-        if precision != 'fp32' and backend != 'tensorrt' and not on_cuda:
-            return f'precision={precision!r} needs a CUDA device; use fp32 on this machine'
+        if precision == 'fp16' and backend != 'tensorrt' and not on_cuda:
+            return 'precision=\'fp16\' needs a CUDA device; use auto, bf16 or fp32 here'
+        if precision == 'bf16' and backend != 'torch' and not on_cuda:
+            return f'precision=\'bf16\' on CPU needs backend torch, not {backend!r}'
         if backend == 'tensorrt' and not on_cuda:
             return 'backend=\'tensorrt\' needs a CUDA device'
-        if backend == 'onnxruntime' and (precision != 'fp32' or device == 'cuda'):
+        if backend == 'onnxruntime' and (precision not in ('auto', 'fp32') or device == 'cuda'):
             return 'backend=\'onnxruntime\' runs fp32 on the CPU only'
     if 'model_path' in changed and config['model_path']:
         try:

@@ -220,7 +220,7 @@ def _breakdown(diag: Dict[str, str], offline: Dict[str, float]) -> Dict[str, Any
 
 
 def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: float = 10.0,
-                   pairs: int = 100, device: str = 'auto', precision: str = 'fp32',
+                   pairs: int = 100, device: str = 'auto', precision: str = 'auto',
                    profile_out: Optional[pathlib.Path] = None, start_timeout: float = 120.0,
                    first_output_timeout: float = 120.0) -> Dict[str, Any]:
     """Run the node as a subprocess, feed it `pairs` pairs at `rate_hz`, return the results."""
