@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """precision 'auto': what it picks, and bf16 against fp32 on held-out pairs (the parity bound)."""
 
-import numpy as np
 import pytest
 
 from thermostereo_ros.inference import cpu_features

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from node_helpers import (
-    camera_infos, get, Harness, HEIGHT, plane_images, stamp_header, tiny_checkpoint, wait_for,
-    WIDTH)
+    BASELINE, camera_infos, CY, FX, get, Harness, HEIGHT, plane_images, stamp_header,
+    tiny_checkpoint, wait_for, WIDTH)
 from reliability_helpers import padded_rows, raw_image, Recorder, vm_rss_mb
 
 pytestmark = pytest.mark.ros
@@ -32,8 +32,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from stereo_msgs.msg import DisparityImage  # noqa: E402
 
-from thermostereo_ros.ros.conversions import numpy_to_image  # noqa: E402
-from thermostereo_ros.ros.node import BAD_INPUT_REASONS  # noqa: E402
+from thermostereo_ros.ros.conversions import image_to_numpy, numpy_to_image  # noqa: E402
+from thermostereo_ros.ros.node import BAD_INPUT_REASONS, INVALID_DISPARITY  # noqa: E402
 
 SECOND = 1_000_000_000
 STEP_NS = 10_000_000  # 10 ms between campaign stamps: any increasing sequence would do
@@ -334,6 +334,55 @@ def _info_nan(c):
     p[2] = float('nan')
     right.p = p
     _with_infos(c, (left, right), {'calibration': 1})
+
+
+def _edited(side: str, **fields):
+    """The test calibration with `fields` set on one side; pN edits P[N]."""
+    infos = list(camera_infos())
+    info = infos[0 if side == 'left' else 1]
+    for key, value in fields.items():
+        if key[0] == 'p' and key[1:].isdigit():
+            p = list(info.p)
+            p[int(key[1:])] = value
+            info.p = p
+        else:
+            setattr(info, key, value)
+    return infos
+
+
+# Calibrations that are not a rectified pair (issue #13, D3): each was accepted before, with
+# depth silently wrong (NaN, flipped, halved or an empty cloud).
+for _name, _infos in (
+        ('camera_info_negative_fx_both', camera_infos(fx=-FX)),
+        ('camera_info_right_fx_doubled', _edited('right', p0=2 * FX)),
+        ('camera_info_right_fx_negative', _edited('right', p0=-FX)),
+        ('camera_info_fy_negative', [_edited('left', p5=-FX)[0], _edited('right', p5=-FX)[1]]),
+        ('camera_info_not_row_aligned', _edited('right', p6=CY + 10)),
+        ('camera_info_baseline_in_millimetres', _edited('right', p3=-FX * BASELINE * 1000))):
+    case(_name, 'rejected', {'calibration': 1})(
+        lambda c, infos=_infos: _with_infos(c, infos, {'calibration': 1}))
+for _name, _infos in (('camera_info_zero_size', _edited('left', width=0, height=0)),
+                      ('camera_info_binning', _edited('right', binning_x=2, binning_y=2))):
+    case(_name, 'rejected', {'camera_info': 1})(
+        lambda c, infos=_infos: _with_infos(c, infos, {'camera_info': 1}))
+
+
+def _uniform_case(c, value):
+    stamp = c.next_stamp()
+    flat = np.full((HEIGHT, WIDTH), value, np.uint16)
+    msg = _accepted_pair(c, c.image('left', stamp, flat), c.image('right', stamp, flat), stamp)
+    # A shutter frame or a lens cap: published, and every pixel invalid (no phantom wall).
+    assert np.all(image_to_numpy(msg.image) == INVALID_DISPARITY)
+
+
+@case('uniform_frame_zeros', 'accepted')
+def _uniform_zeros(c):
+    _uniform_case(c, 0)
+
+
+@case('uniform_frame_saturated', 'accepted')
+def _uniform_saturated(c):
+    _uniform_case(c, 65535)
 
 
 @case('camera_info_size_disagrees_with_image', 'rejected', {'size_mismatch': 1})
