@@ -21,18 +21,23 @@ export OMP_NUM_THREADS ?= 2
 
 all: test
 
-$(VENV)/.installed: requirements/dev-kilted.txt requirements/constraints-kilted.txt setup.py
+# msg/ is built with CMake for each venv (scripts/build_interfaces.sh: ~15 s).
+INTERFACES := CMakeLists.txt package.xml $(wildcard msg/*.msg) cmake/drop_missing_include_dirs.cmake scripts/build_interfaces.sh
+
+$(VENV)/.installed: requirements/dev-kilted.txt requirements/constraints-kilted.txt setup.py $(INTERFACES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev-kilted.txt -c requirements/constraints-kilted.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	scripts/build_interfaces.sh $(VENV) build/interfaces-kilted
 	touch $@
 
-$(JAZZY_VENV)/.installed: requirements/dev-jazzy.txt requirements/constraints-jazzy.txt setup.py
+$(JAZZY_VENV)/.installed: requirements/dev-jazzy.txt requirements/constraints-jazzy.txt setup.py $(INTERFACES)
 	test -x $(JAZZY_PY) || $(PYTHON) -m venv $(JAZZY_VENV)
 	$(JAZZY_PY) -m pip install -q --upgrade pip
 	$(JAZZY_PY) -m pip install -q -r requirements/dev-jazzy.txt -c requirements/constraints-jazzy.txt
 	$(JAZZY_PY) -m pip install -q --no-deps --no-build-isolation -e .
+	scripts/build_interfaces.sh $(JAZZY_VENV) build/interfaces-jazzy
 	touch $@
 
 setup: $(VENV)/.installed $(JAZZY_VENV)/.installed

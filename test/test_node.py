@@ -642,3 +642,55 @@ def test_the_engine_is_warmed_up_for_the_announced_size(harness_factory):
     _publish_pair(h, 90 * SECOND)
     assert _stamp(get(boxes['disparity'])) == 90 * SECOND
     assert calls == [(HEIGHT, WIDTH)]
+
+
+def _status_types():
+    from thermostereo_ros.ros import status
+    if not status.AVAILABLE:
+        pytest.skip('thermostereo_ros.msg is not built (make setup runs '
+                    'scripts/build_interfaces.sh; colcon build builds it)')
+    return status.StereoStatus, status.StereoEvaluation
+
+
+def test_every_pair_gets_a_typed_status(harness_factory):
+    StereoStatus, _ = _status_types()
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine())
+    statuses = h.subscribe('thermostereo/status', StereoStatus)
+    boxes = _setup_io(h)
+    wait_for(lambda: h.node._pub_status.get_subscription_count() > 0, 10.0, 'status matched')
+    _publish_infos(h)
+    _publish_pair(h, 700 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 700 * SECOND
+    msg = get(statuses)
+    assert _stamp(msg) == 700 * SECOND and msg.drop_reason == ''
+    assert msg.header.frame_id == 'left_optical' and msg.backend == 'oracle'
+    assert msg.valid_fraction > 0.5 and msg.mean_confidence == pytest.approx(1.0)
+    assert msg.min_depth == pytest.approx(plane_depth(), rel=1e-3)
+    assert msg.max_depth == pytest.approx(plane_depth(), rel=1e-3)
+    assert msg.pairs_out == 1 and msg.inference_ms >= 0.0 and msg.end_to_end_ms > 0.0
+    assert len(msg.model_id) == 16 and int(msg.model_id, 16) >= 0
+    # A refused pair gets one too, with the reason.
+    _publish_infos(h, camera_infos(fx=-FX))
+    _publish_pair(h, 701 * SECOND)
+    msg = get(statuses)
+    assert _stamp(msg) == 701 * SECOND and msg.drop_reason == 'calibration'
+    assert msg.drops_bad_input == 1
+
+
+def test_every_scored_frame_gets_a_typed_evaluation(harness_factory):
+    _, StereoEvaluation = _status_types()
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
+                        overrides={'evaluate_against': True})
+    evaluations = h.subscribe('thermostereo/evaluation', StereoEvaluation)
+    _setup_io(h)
+    gt = h.publisher('left/depth_gt', Image)
+    wait_for(lambda: gt.get_subscription_count() > 0 and
+             h.node._pub_evaluation.get_subscription_count() > 0, 10.0, 'matched')
+    _publish_infos(h)
+    _publish_pair(h, 710 * SECOND)  # the prediction first, its ground truth after it
+    depth = np.full((HEIGHT, WIDTH), plane_depth(), np.float32)
+    gt.publish(numpy_to_image(depth, stamp_header(710 * SECOND, 'left_optical')))
+    msg = get(evaluations)
+    assert _stamp(msg) == 710 * SECOND
+    assert msg.epe_px == pytest.approx(0.0, abs=1e-4) and msg.d1_percent == 0.0
+    assert msg.pixels > 0 and msg.bad1_percent == 0.0

@@ -1,6 +1,6 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The ament_python package is complete: manifest, marker, install rules, core/ROS boundary."""
+"""The package is complete: manifest, marker, install rules (CMake and pip), core/ROS boundary."""
 
 import pathlib
 import shutil
@@ -17,9 +17,15 @@ def test_package_xml_format3_with_dependencies():
     root = ElementTree.parse(ROOT / 'package.xml').getroot()
     assert root.get('format') == '3'
     assert root.findtext('name') == 'thermostereo_ros'
-    assert root.find('export/build_type').text == 'ament_python'
-    exec_deps = {e.text for e in root.findall('exec_depend')}
+    # ament_cmake: the package generates its own interfaces (msg/).
+    assert root.find('export/build_type').text == 'ament_cmake'
+    assert root.findtext('member_of_group') == 'rosidl_interface_packages'
+    buildtool = {e.text for e in root.findall('buildtool_depend')}
+    assert {'ament_cmake', 'ament_cmake_python', 'rosidl_default_generators'} <= buildtool
+    exec_deps = {e.text for e in root.findall('exec_depend')} | \
+        {e.text for e in root.findall('depend')}
     for dep in ('rclpy', 'sensor_msgs', 'stereo_msgs', 'std_msgs', 'diagnostic_msgs',
+                'rosidl_default_runtime',
                 'python3-numpy', 'python3-opencv', 'launch', 'launch_ros',
                 'python3-torch'):
         assert dep in exec_deps, dep

@@ -7,7 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, Iterable, Tuple
 
-from thermostereo_ros.inference.engine import DisparityEngine, FixedMaxDisparityError
+from thermostereo_ros.inference.checkpoint import CheckpointError
+from thermostereo_ros.inference.engine import (
+    DisparityEngine, FixedMaxDisparityError, resolve_checkpoint)
+from thermostereo_ros.ros.status import model_id
 
 EngineFactory = Callable[[Dict[str, Any]], DisparityEngine]
 
@@ -47,6 +50,13 @@ def load_engine(factory: EngineFactory, config: Dict[str, Any]) -> DisparityEngi
                               f'{reason}') from exc
 
 
+def _model_id(model_path: str) -> str:
+    try:
+        return model_id(resolve_checkpoint(model_path))
+    except CheckpointError:
+        return ''
+
+
 class ActiveEngine:
     """The engine in use, the parameters it was built from, and the last reload failure.
 
@@ -60,6 +70,7 @@ class ActiveEngine:
         self.config = dict(config)
         self.error = ''
         self.warm_size: Tuple[int, int] = (0, 0)
+        self.model_id = _model_id(config['model_path'])
 
     def max_disparity(self) -> float:
         """Return the cap in use: the parameter, never above what the network can output."""
@@ -80,6 +91,7 @@ class ActiveEngine:
             self.error = f'{exc}; still running the previous model'
             return self.differs(config, names)
         self.engine, self.config, self.error = engine, dict(config), ''
+        self.model_id = _model_id(config['model_path'])
         return {}
 
     def warm_up(self) -> float:

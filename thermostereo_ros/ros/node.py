@@ -31,6 +31,7 @@ from thermostereo_ros.inference.pipeline import run_pair
 from thermostereo_ros.inference.postprocess import INVALID_DISPARITY
 from thermostereo_ros.ros import diagnostics as diag
 from thermostereo_ros.ros import parameters as params
+from thermostereo_ros.ros import status
 from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, InputError
 from thermostereo_ros.ros.engine_loader import (
     ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError, model_label)
@@ -109,6 +110,12 @@ class ThermoStereoNode(Node):
                 (DisparityImage, 'disparity'), (PointCloud2, 'points2'), (Image, 'depth'),
                 (Image, 'confidence'))}
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # Per-frame typed status (msg/), where the interfaces are built.
+        self._pub_status = self.create_publisher(status.StereoStatus, '~/status', 10) \
+            if status.AVAILABLE else None
+        self._pub_evaluation = self.create_publisher(
+            status.StereoEvaluation, '~/evaluation', 10) \
+            if status.AVAILABLE and self._config['evaluate_against'] else None
         self._diag_previous: Dict[str, int] = {}
         self._diag_last, self._last_output = time.monotonic(), time.monotonic()
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
@@ -249,9 +256,14 @@ class ThermoStereoNode(Node):
         except InputError as exc:
             self._bad_input(self._gt_sub.topic_name, 'depth_gt', str(exc))
             return
-        problem = self._scorer.add_ground_truth(stamp_ns(msg.header), depth)
+        self._scored(msg.header, self._scorer.add_ground_truth(stamp_ns(msg.header), depth))
+
+    def _scored(self, header: Header, outcome: tuple) -> None:
+        problem, metrics = outcome
         if problem:
             self._bad_input(self._gt_sub.topic_name, 'depth_gt', problem)
+        elif metrics is not None and self._pub_evaluation is not None:
+            self._pub_evaluation.publish(status.evaluation_message(header, metrics))
 
     def _offer(self, pair: Any) -> None:
         if pair is None:
@@ -260,6 +272,7 @@ class ThermoStereoNode(Node):
             camera = check_pair(pair, self._topics, self._config)
         except BadInput as exc:
             self._bad_input(exc.topic, exc.reason, str(exc))
+            self._publish_status(pair.left_image, pair.right_image, drop_reason=exc.reason)
             return
         job = _Job(pair.stamp_ns, pair.left_image, pair.right_image, camera,
                    float(pair.right_info.p[0]), self._timeline)
@@ -291,6 +304,7 @@ class ThermoStereoNode(Node):
         if job.timeline == self._last_processed[0] and job.stamp_ns < self._last_processed[1]:
             with self._stats.lock:
                 self._stats.stale += 1
+            self._publish_status(job.left, job.right, drop_reason='stale')
             return
         config, wanted = self._config, self._wanted()
         scoring = config['evaluate_against']
@@ -298,6 +312,7 @@ class ThermoStereoNode(Node):
                 job.stamp_ns)):
             with self._stats.lock:
                 self._stats.skipped_no_subscribers += 1
+            self._publish_status(job.left, job.right, drop_reason='no_subscribers')
             return
         self._last_processed = (job.timeline, job.stamp_ns)
         max_disparity, camera = self._active.max_disparity(), job.camera
@@ -315,9 +330,8 @@ class ThermoStereoNode(Node):
             self._outputs[topic].publish(msg)
         publish_ms = (time.perf_counter() - started) * 1e3
         if scoring:
-            problem = self._scorer.add_prediction(job.stamp_ns, result.adjusted, camera)
-            if problem:
-                self._bad_input(self._gt_sub.topic_name, 'depth_gt', problem)
+            self._scored(job.left.header,
+                         self._scorer.add_prediction(job.stamp_ns, result.adjusted, camera))
         self._last_output = now = time.monotonic()
         first, last = sorted((job.left.received, job.right.received))
         with self._stats.lock:
@@ -329,6 +343,29 @@ class ThermoStereoNode(Node):
                                  ('pipeline_latency', (now - last) * 1e3),
                                  ('end_to_end_latency', (now - first) * 1e3)):
                 self._stats.add_latency(stage, value)
+        self._publish_status(job.left, job.right, timings=dict(
+            queue_wait_ms=waited_ms, inference_ms=result.inference_ms,
+            postprocess_ms=postprocess_ms, end_to_end_ms=(now - first) * 1e3),
+            summary=status.frame_summary(result.disparity, result.valid, result.confidence,
+                                         camera.focal_baseline))
+
+    def _publish_status(self, left: _Frame, right: _Frame, timings: Optional[dict] = None,
+                        summary: Optional[dict] = None, drop_reason: str = '') -> None:
+        if self._pub_status is None or self._pub_status.get_subscription_count() == 0:
+            return
+        engine = self._active.engine
+        with self._stats.lock:
+            counts = self._stats.counts()
+        counters = dict(pairs_in=counts['pairs_in'], pairs_out=counts['pairs_out'],
+                        drops_stale=counts['stale'], drops_unsynchronised=self._sync.dropped,
+                        drops_bad_input=counts['bad'], low_contrast_frames=counts['low_contrast'],
+                        inference_errors=counts['errors'])
+        info = dict(max_disparity=self._active.max_disparity(), backend=engine.backend,
+                    device=engine.device, precision=engine.precision,
+                    model_id=self._active.model_id)
+        self._pub_status.publish(status.status_message(
+            left.header, left.header.stamp, right.header.stamp, timings or {}, summary or {},
+            info, counters, drop_reason))
 
     # Diagnostics ------------------------------------------------------------------------------
 

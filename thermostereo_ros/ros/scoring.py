@@ -10,14 +10,16 @@ node, `thermostereo eval` and the demo report the same EPE and D1.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.evaluation.metrics import MetricAccumulator
+from thermostereo_ros.evaluation.metrics import disparity_metrics, MetricAccumulator
 from thermostereo_ros.geometry import StereoCamera
 
 KEPT = 10  # stamps remembered on either side before the oldest is forgotten
+# (problem to report, or None; this frame's metrics, or None when nothing was scored yet)
+Outcome = Tuple[Optional[str], Optional[Dict[str, float]]]
 
 
 def _store_bounded(store: Dict[int, Any], stamp: int, value: Any) -> None:
@@ -41,23 +43,22 @@ class GroundTruthScorer:
         with self._lock:
             return stamp in self._gt_depth
 
-    def add_ground_truth(self, stamp: int, depth: np.ndarray) -> Optional[str]:
-        """Add depth (m, NaN/0 unknown); return a problem to report, or None."""
+    def add_ground_truth(self, stamp: int, depth: np.ndarray) -> Outcome:
+        """Add depth (m, NaN/0 unknown); score it if its prediction is waiting."""
         with self._lock:
             pending = self._pending.pop(stamp, None)
             if pending is None:
                 _store_bounded(self._gt_depth, stamp, depth)
-                return None
+                return None, None
         return self._score(*pending, depth)
 
-    def add_prediction(self, stamp: int, adjusted: np.ndarray,
-                       camera: StereoCamera) -> Optional[str]:
-        """Add a principal-point adjusted disparity; return a problem to report, or None."""
+    def add_prediction(self, stamp: int, adjusted: np.ndarray, camera: StereoCamera) -> Outcome:
+        """Add a principal-point adjusted disparity; score it if its ground truth is here."""
         with self._lock:
             depth = self._gt_depth.pop(stamp, None)
             if depth is None:
                 _store_bounded(self._pending, stamp, (adjusted, camera))
-                return None
+                return None, None
         return self._score(adjusted, camera, depth)
 
     def set_max_disparity(self, value: float) -> None:
@@ -70,13 +71,16 @@ class GroundTruthScorer:
         with self._lock:
             return self.accumulator.result()
 
-    def _score(self, adjusted: np.ndarray, camera: StereoCamera,
-               depth: np.ndarray) -> Optional[str]:
+    def _score(self, adjusted: np.ndarray, camera: StereoCamera, depth: np.ndarray) -> Outcome:
         if depth.shape != adjusted.shape:
             return (f'depth_gt is {depth.shape[1]}x{depth.shape[0]}, the disparity '
-                    f'{adjusted.shape[1]}x{adjusted.shape[0]}')
+                    f'{adjusted.shape[1]}x{adjusted.shape[0]}'), None
         with np.errstate(divide='ignore', invalid='ignore'):
             gt = np.where(depth > 0, np.float32(camera.focal_baseline) / depth, 0.0)
+        gt = np.nan_to_num(gt, nan=0.0, posinf=0.0)
         with self._lock:
-            self.accumulator.update(adjusted, np.nan_to_num(gt, nan=0.0, posinf=0.0))
-        return None
+            self.accumulator.update(adjusted, gt)
+            limit = self.accumulator.max_disparity
+        frame = disparity_metrics(adjusted, gt, limit)
+        frame['pixels'] = float(np.count_nonzero((gt > 0) & (gt < limit)))
+        return None, frame
