@@ -139,7 +139,7 @@ def test_worker_keeps_the_newest_job_and_stops_fast():
     worker = LatestJobWorker(process, lambda: None, lambda exc: True, 'test_worker')
     worker.offer(1)
     time.sleep(0.1)  # the thread took job 1 and waits on the gate
-    assert worker.offer(2) is False and worker.offer(3) is True  # 2 became stale
+    assert worker.offer(2) is None and worker.offer(3) == 2  # 2 became stale
     gate.set()
     deadline = time.monotonic() + 5
     while seen != [1, 3] and time.monotonic() < deadline:

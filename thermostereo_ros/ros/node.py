@@ -279,7 +279,9 @@ class ThermoStereoNode(Node):
         stale = self._worker.offer(job)
         with self._stats.lock:
             self._stats.pairs_in += 1
-            self._stats.stale += int(stale)
+            self._stats.stale += int(stale is not None)
+        if stale is not None:
+            self._publish_status(stale.left, stale.right, drop_reason='stale')
 
     # Worker thread ----------------------------------------------------------------------------
 

@@ -38,11 +38,10 @@ class LatestJobWorker(Generic[Job]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def offer(self, job: Job) -> bool:
-        """Put `job` in the slot; True if it replaced one the thread had not taken (stale)."""
+    def offer(self, job: Job) -> Optional[Job]:
+        """Put `job` in the slot; return the job it replaced (stale), or None."""
         with self._cond:
-            replaced = self._slot is not None
-            self._slot, self._offered = job, time.perf_counter()
+            replaced, self._slot, self._offered = self._slot, job, time.perf_counter()
             self._cond.notify()
         return replaced
 

@@ -104,6 +104,9 @@ class Collected:
     diagnostics: Dict[str, str] = field(default_factory=dict)
     diagnostics_time: float = -math.inf
     last_output: float = -math.inf
+    # From the node's typed ~/status (msg/StereoStatus), where the interfaces are built.
+    status_reasons: Dict[str, int] = field(default_factory=dict)
+    status_valid: List[float] = field(default_factory=list)
 
 
 class Collector:
@@ -144,6 +147,11 @@ class Collector:
         # hold up the replay's reliable writer.
         self.node.create_subscription(Image, f'{prefix}/thermal/left/image_rect',
                                       self._on_input, qos_profile_sensor_data)
+        from thermostereo_ros.ros import status
+        if status.AVAILABLE:
+            self.node.create_subscription(status.StereoStatus,
+                                          f'{prefix}/thermal/{node_name}/status',
+                                          self._on_status, reliable)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       QoSProfile(depth=10))
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -180,6 +188,13 @@ class Collector:
             best = self.data.cloud_stamp
             if best is None or abs(stamp - self._cloud_target) < abs(best - self._cloud_target):
                 self.data.cloud, self.data.cloud_stamp = msg, stamp
+
+    def _on_status(self, msg: Any) -> None:
+        with self.lock:
+            reason = msg.drop_reason or 'published'
+            self.data.status_reasons[reason] = self.data.status_reasons.get(reason, 0) + 1
+            if not msg.drop_reason:
+                self.data.status_valid.append(msg.valid_fraction)
 
     def _on_diagnostics(self, msg: Any) -> None:
         for status in msg.status:
@@ -401,6 +416,8 @@ def format_table(summary: Dict[str, Any]) -> str:
         f'frames   in {fr["in"]}  out {fr["out"]}  dropped {fr["dropped"]}  (node stale '
         f'{fr["node_stale"]}, unpaired {fr["unpaired"]}, lost after node {fr["lost_output"]})',
         f'rate     {summary["rate_hz"]:.1f} Hz in, {summary["output_fps"]:.2f} FPS out',
+        f'status   {summary["node_status"]["by_outcome"] or "no ~/status (msg/ not built)"}; '
+        f'mean valid fraction {summary["node_status"]["valid_fraction_mean"]:.3f}',
         f'latency  p50 {lat["p50"]:.1f} ms  p95 {lat["p95"]:.1f} ms (left image published -> '
         f'DisparityImage received); node inference p50 {inf["p50"]:.1f} p95 {inf["p95"]:.1f} ms',
         '',
@@ -616,6 +633,10 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
                              'epe_px': _diag_float(diag, keys.EVAL_EPE),
                              'd1_percent': _diag_float(diag, keys.EVAL_D1)},
         'node_diagnostics': diag,
+        # Per frame from msg/StereoStatus: how many pairs were published or dropped, by reason.
+        'node_status': {'by_outcome': dict(data.status_reasons),
+                        'valid_fraction_mean': float(np.mean(data.status_valid))
+                        if data.status_valid else math.nan},
         'sgbm_ms_per_frame': sgbm_ms,
         'pointcloud_vertices': points,
         'pointcloud_stamp_ns': data.cloud_stamp,
