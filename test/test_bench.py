@@ -86,3 +86,8 @@ def test_node_end_to_end_bench(tmp_path):
     deltas = result['node_counter_deltas']
     assert deltas['pairs_in'] == 10 and deltas['pairs_out'] >= 1
     assert 'node_inference_p50_ms' in result['breakdown']
+    from thermostereo_ros.ros import status
+    if status.AVAILABLE:  # the typed per-pair status accounts for every measured pair
+        outcomes = result['node_status']['by_outcome']
+        assert sum(outcomes.values()) == 10 and outcomes.get('published', 0) >= 1, outcomes
+        assert result['node_status']['inference_ms']['p50'] > 0

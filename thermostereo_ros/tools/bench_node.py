@@ -95,6 +95,13 @@ class _Collector:
         self.lock = threading.Lock()
         self.receipts: Dict[str, Dict[int, int]] = {'disparity': {}, 'points2': {}}
         self.diagnostics: List[Tuple[int, Dict[str, str]]] = []
+        # msg/StereoStatus per pair: outcome and the node's own per-stage times.
+        self.statuses: List[Tuple[str, float, float]] = []
+
+    def on_status(self, msg: Any) -> None:
+        with self.lock:
+            self.statuses.append((msg.drop_reason or 'published', msg.inference_ms,
+                                  msg.end_to_end_ms))
 
     def on_output(self, topic: str, msg: Any) -> None:
         now = time.time_ns()
@@ -112,6 +119,7 @@ class _Collector:
         with self.lock:
             for box in self.receipts.values():
                 box.clear()
+            self.statuses.clear()
 
     def latest_diagnostics(self, after_ns: int = 0) -> Optional[Dict[str, str]]:
         with self.lock:
@@ -278,6 +286,10 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
                 bench.create_subscription(PointCloud2, 'points2',
                                           lambda m: collector.on_output('points2', m), out_qos)]
         bench.create_subscription(DiagnosticArray, '/diagnostics', collector.on_diagnostics, 10)
+        from thermostereo_ros.ros import status
+        if status.AVAILABLE:
+            bench.create_subscription(status.StereoStatus, 'thermostereo/status',
+                                      collector.on_status, QoSProfile(depth=100))
         spinner.start()
         wait_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
                    and all(s.get_publisher_count() > 0 for s in subs), start_timeout, node_proc,
@@ -330,6 +342,8 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
         after = collector.latest_diagnostics(end_ns + 1) or collector.latest_diagnostics() or {}
         with collector.lock:
             receipts = {k: dict(v) for k, v in collector.receipts.items()}
+            statuses = list(collector.statuses)
+        result['node_status'] = _status_summary(statuses)
         result['sent'] = len(sent)
         result['achieved_input_rate_hz'] = (len(sent) - 1) / send_span if send_span > 0 else None
         result['topics'] = {topic: _topic_summary(sent, receipts[topic], rate_hz)
@@ -362,6 +376,18 @@ def _wait_quiet(collector: _Collector, quiet_s: float) -> None:
         now = count()
         if now != last:
             last, last_change = now, time.monotonic()
+
+
+def _status_summary(statuses: List[Tuple[str, float, float]]) -> Dict[str, Any]:
+    """Outcomes by reason and the published pairs' inference / end-to-end p50/p95 (ms)."""
+    from thermostereo_ros.evaluation.report import percentiles
+    outcomes: Dict[str, int] = {}
+    for reason, _, _ in statuses:
+        outcomes[reason] = outcomes.get(reason, 0) + 1
+    published = [s for s in statuses if s[0] == 'published']
+    return {'messages': len(statuses), 'by_outcome': outcomes,
+            'inference_ms': percentiles(s[1] for s in published),
+            'end_to_end_ms': percentiles(s[2] for s in published)}
 
 
 def _counter_deltas(before: Dict[str, str], after: Dict[str, str]) -> Dict[str, int]:
