@@ -163,6 +163,24 @@ def test_demo_end_to_end_tiny(tmp_path, checkpoint):
     vertices = np.frombuffer(body, dtype='<f4').reshape(-1, 4)
     assert len(vertices) == count and np.all(np.isfinite(vertices)) and np.all(vertices[:, 2] > 0)
 
+    # The node's outputs as one MCAP bag that rosbags reads back, custom types included (from
+    # the definitions the bag embeds, without this package's typestore).
+    from thermostereo_ros.ros import status
+    if status.AVAILABLE:
+        from rosbags.highlevel import AnyReader
+        assert summary['files']['bag'] == 'outputs_bag'
+        seen = {}
+        with AnyReader([out / 'outputs_bag']) as reader:
+            for connection, _, raw in reader.messages():
+                msg = reader.deserialize(raw, connection.msgtype)
+                seen.setdefault(connection.msgtype, []).append(msg)
+        disparities = seen['stereo_msgs/msg/DisparityImage']
+        assert len(disparities) == frames['out']
+        statuses = seen['thermostereo_ros/msg/StereoStatus']
+        assert len(statuses) >= frames['out']
+        assert {s.drop_reason for s in statuses} <= {'', 'stale'}
+        assert len(seen['thermostereo_ros/msg/StereoEvaluation']) == frames['out']
+
 
 def test_demo_bad_model_is_one_line(tmp_path):
     missing = tmp_path / 'none.safetensors'

@@ -660,8 +660,12 @@ def test_every_pair_gets_a_typed_status(harness_factory):
     wait_for(lambda: h.node._pub_status.get_subscription_count() > 0, 10.0, 'status matched')
     _publish_infos(h)
     _publish_pair(h, 700 * SECOND)
-    assert _stamp(get(boxes['disparity'])) == 700 * SECOND
+    disparity = get(boxes['disparity'])
+    assert _stamp(disparity) == 700 * SECOND
     msg = get(statuses)
+    # Field semantics: the status describes the disparity that was published.
+    published = image_to_numpy(disparity.image)
+    assert msg.valid_fraction == pytest.approx(np.mean(published != INVALID_DISPARITY))
     assert _stamp(msg) == 700 * SECOND and msg.drop_reason == ''
     assert msg.header.frame_id == 'left_optical' and msg.backend == 'oracle'
     assert msg.valid_fraction > 0.5 and msg.mean_confidence == pytest.approx(1.0)
@@ -692,5 +696,12 @@ def test_every_scored_frame_gets_a_typed_evaluation(harness_factory):
     gt.publish(numpy_to_image(depth, stamp_header(710 * SECOND, 'left_optical')))
     msg = get(evaluations)
     assert _stamp(msg) == 710 * SECOND
+    # The same frame scored by evaluation/metrics.py (the oracle's adjusted disparity).
+    from thermostereo_ros.evaluation.metrics import disparity_metrics
+    adjusted = np.full((HEIGHT, WIDTH), PLANE_PIXEL_DISPARITY - (CX_LEFT - CX_RIGHT), np.float32)
+    gt = np.full((HEIGHT, WIDTH), FX * BASELINE / plane_depth(), np.float32)
+    expected = disparity_metrics(adjusted, gt, 32.0)
+    assert msg.epe_px == pytest.approx(expected['epe'], abs=1e-4)
+    assert msg.d1_percent == pytest.approx(expected['d1'], abs=1e-3)
     assert msg.epe_px == pytest.approx(0.0, abs=1e-4) and msg.d1_percent == 0.0
     assert msg.pixels > 0 and msg.bad1_percent == 0.0

@@ -43,6 +43,9 @@ NODE_READY_TIMEOUT_S = 120.0
 OUTPUT_IDLE_S = 5.0
 NODE_STOP_TIMEOUT_S = 15.0
 WARM_UP_FRAMES = 1
+# The node's outputs as an MCAP bag in the output folder (a tenth of the clouds: 2.6 MB each).
+OUTPUTS_BAG = 'outputs_bag'
+CLOUD_EVERY = 10
 OUTPUT_FILES = ('disparity_strip.png', 'pointcloud.ply', 'summary.json')
 
 
@@ -107,6 +110,7 @@ class Collected:
     # From the node's typed ~/status (msg/StereoStatus), where the interfaces are built.
     status_reasons: Dict[str, int] = field(default_factory=dict)
     status_valid: List[float] = field(default_factory=list)
+    recorded: Dict[str, int] = field(default_factory=dict)  # messages per topic in the bag
 
 
 class Collector:
@@ -148,10 +152,27 @@ class Collector:
         self.node.create_subscription(Image, f'{prefix}/thermal/left/image_rect',
                                       self._on_input, qos_profile_sensor_data)
         from thermostereo_ros.ros import status
+        self.recorder = None
+        self.recorded_topics = {f'{prefix}/thermal/disparity': 'stereo_msgs/msg/DisparityImage',
+                                f'{prefix}/thermal/points2': 'sensor_msgs/msg/PointCloud2'}
         if status.AVAILABLE:
             self.node.create_subscription(status.StereoStatus,
                                           f'{prefix}/thermal/{node_name}/status',
                                           self._on_status, reliable)
+            self.recorded_topics.update({
+                f'{prefix}/thermal/{node_name}/status': 'thermostereo_ros/msg/StereoStatus',
+                f'{prefix}/thermal/{node_name}/evaluation':
+                    'thermostereo_ros/msg/StereoEvaluation'})
+        # The outputs again, serialized as they arrive (raw=True: no deserialization), for the
+        # bag in demo_out/ (start_recording).
+        kinds = {'stereo_msgs/msg/DisparityImage': DisparityImage,
+                 'sensor_msgs/msg/PointCloud2': PointCloud2,
+                 'thermostereo_ros/msg/StereoStatus': status.StereoStatus,
+                 'thermostereo_ros/msg/StereoEvaluation': status.StereoEvaluation}
+        for topic, msgtype in self.recorded_topics.items():
+            self.node.create_subscription(kinds[msgtype], topic,
+                                          lambda raw, t=topic: self._on_raw(t, raw), reliable,
+                                          raw=True)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       QoSProfile(depth=10))
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -189,6 +210,23 @@ class Collector:
             if best is None or abs(stamp - self._cloud_target) < abs(best - self._cloud_target):
                 self.data.cloud, self.data.cloud_stamp = msg, stamp
 
+    def start_recording(self, path: pathlib.Path) -> None:
+        """Record the node's outputs from now on into an MCAP bag at `path`."""
+        from thermostereo_ros.bags.recorder import BagRecorder
+        self.recorder = BagRecorder(path, self.recorded_topics)
+        self._clouds_seen = 0
+
+    def _on_raw(self, topic: str, raw: bytes) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        if topic.endswith('/points2'):
+            # A cloud is 16 bytes a pixel: every tenth keeps the bag small enough to share.
+            self._clouds_seen += 1
+            if self._clouds_seen % CLOUD_EVERY:
+                return
+        recorder.write(topic, time.time_ns(), raw)
+
     def _on_status(self, msg: Any) -> None:
         with self.lock:
             reason = msg.drop_reason or 'published'
@@ -211,9 +249,12 @@ class Collector:
             and self.cloud_sub.get_publisher_count() > 0
 
     def close(self) -> None:
-        """Stop spinning and shut the private context down."""
+        """Stop spinning, finish the bag and shut the private context down."""
         import rclpy
         self.executor.shutdown(timeout_sec=2.0)
+        if self.recorder is not None:
+            self.recorder.close()
+            self.data.recorded = dict(self.recorder.counts)
         rclpy.try_shutdown(context=self.context)
         self._thread.join(2.0)
 
@@ -494,7 +535,7 @@ class OnlineRun:
 
 def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, frames: int,
                rate_hz: float, height: int, width: int, seed: int, threads: int,
-               log: Any) -> OnlineRun:
+               log: Any, record_to: Optional[pathlib.Path] = None) -> OnlineRun:
     """Render, convert, start the node, replay into it and collect; the node always stops."""
     from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
     from thermostereo_ros.bags.reader import bag_info
@@ -537,6 +578,8 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         _wait(collector.ready, NODE_READY_TIMEOUT_S, node, 'the node to start')
         timings['node_ready_s'] = time.monotonic() - started
         timings['warm_up_s'] = warm_up(collector, bags[0][0], prefix, node)
+        if record_to is not None:
+            collector.start_recording(record_to)
 
         published = 0
         t0 = time.monotonic()
@@ -604,6 +647,8 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
     if data.cloud is not None:
         points = write_ply(out / 'pointcloud.ply', data.cloud)
         files['pointcloud'] = 'pointcloud.ply'
+    if data.recorded:
+        files['bag'] = OUTPUTS_BAG
     online.timings['evaluate_s'] = time.monotonic() - t0
     # The node's counters include the warm-up pair; the demo's figures are the bags' frames.
     pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES for v in (
@@ -633,6 +678,7 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
                              'epe_px': _diag_float(diag, keys.EVAL_EPE),
                              'd1_percent': _diag_float(diag, keys.EVAL_D1)},
         'node_diagnostics': diag,
+        'bag_messages': data.recorded,
         # Per frame from msg/StereoStatus: how many pairs were published or dropped, by reason.
         'node_status': {'by_outcome': dict(data.status_reasons),
                         'valid_fraction_mean': float(np.mean(data.status_valid))
@@ -668,8 +714,9 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
         (out / name).unlink(missing_ok=True)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix='thermostereo_demo_'))
     try:
+        shutil.rmtree(out / OUTPUTS_BAG, ignore_errors=True)
         online = run_online(workdir, path, max_disparity, frames, rate_hz, height, width,
-                            seed, threads, log)
+                            seed, threads, log, record_to=out / OUTPUTS_BAG)
         summary = summarise(online, out, path, metadata, max_disparity, rate_hz, threads)
         summary['data'].update(width=width, height=height, seed=seed)
         summary['wall_s'] = time.monotonic() - started
