@@ -190,6 +190,32 @@ def status_values(counts: Dict[str, int], new: Dict[str, int], elapsed_s: float,
     return [(key, str(value)) for key, value in values]
 
 
+def engine_values(engine: Dict[str, object]) -> List[Tuple[str, str]]:
+    """Return the key-value pairs of what runs (ActiveEngine.describe())."""
+    return [(DEVICE, str(engine['device'])), (BACKEND, str(engine['backend'])),
+            (PRECISION, str(engine['precision'])), (MODEL_PATH, str(engine['model_path'])),
+            (MAX_DISPARITY, f"{engine['max_disparity']:g}")]
+
+
+class InputWatch:
+    """When each side's images last arrived, for the Snapshot's input fields."""
+
+    SIDES = ('left', 'right')
+
+    def __init__(self, image_topics: Dict[str, str], info_topics: Dict[str, str]) -> None:
+        """Watch the sides 'left' and 'right' with these resolved topic names."""
+        self.image_topics, self.info_topics = image_topics, info_topics
+        self.arrived: Dict[str, float] = {}
+
+    def fields(self, now: float, has_camera_info: Dict[str, bool],
+               last_stamp_ns: Dict[str, Optional[int]]) -> Dict[str, object]:
+        """Return the Snapshot fields about the inputs."""
+        return dict(image_topics=self.image_topics, info_topics=self.info_topics,
+                    images_arriving={s: now - self.arrived.get(s, -math.inf) < 2.0
+                                     for s in self.SIDES},
+                    has_camera_info=has_camera_info, last_stamp_ns=last_stamp_ns)
+
+
 def evaluation_values(result: Dict[str, float]) -> List[Tuple[str, str]]:
     """Return the running evaluation key-value pairs from a MetricAccumulator result."""
     scored = result['pixels'] > 0

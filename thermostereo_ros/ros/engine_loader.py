@@ -72,6 +72,12 @@ class ActiveEngine:
         self.warm_size: Tuple[int, int] = (0, 0)
         self.model_id = _model_id(config['model_path'])
 
+    def describe(self) -> Dict[str, Any]:
+        """Return what runs: max_disparity cap, backend, device, precision, model path and id."""
+        return dict(max_disparity=self.max_disparity(), backend=str(self.engine.backend),
+                    device=str(self.engine.device), precision=str(self.engine.precision),
+                    model_path=model_label(self.config['model_path']), model_id=self.model_id)
+
     def max_disparity(self) -> float:
         """Return the cap in use: the parameter, never above what the network can output."""
         return float(min(self.config['max_disparity'], self.engine.max_disparity))

@@ -44,6 +44,7 @@ from thermostereo_ros.ros.validation import BAD_INPUT_REASONS, BadInput, check_p
 from thermostereo_ros.ros.worker import LatestJobWorker
 
 NODE_NAME = 'thermostereo'
+_SIDE = {LEFT_IMAGE: 'left', RIGHT_IMAGE: 'right'}
 __all__ = ['BAD_INPUT_REASONS', 'EngineLoadError', 'INVALID_DISPARITY', 'NODE_NAME',
            'ThermoStereoNode', 'default_engine_factory']
 
@@ -85,7 +86,6 @@ class ThermoStereoNode(Node):
         self._scorer = GroundTruthScorer(self._active.max_disparity())
         self._sync = PairSynchronizer(**self._sync_options(self._config))
         self._last_stamp: Dict[str, int] = {}
-        self._last_image_time: Dict[str, float] = {}
         self._log_times: Dict[tuple, float] = {}
         # Bumped whenever an input's time jumps back: stamps are only compared within one
         # timeline, so after a bag loop the worker does not discard the new, earlier stamps.
@@ -101,6 +101,9 @@ class ThermoStereoNode(Node):
                 (RIGHT_INFO, CameraInfo, 'right/camera_info', self._on_info))}
         self._topics = Topics(*(self._subs[s].topic_name for s in (
             LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
+        self._watch = diag.InputWatch(
+            {'left': self._topics.left_image, 'right': self._topics.right_image},
+            {'left': self._topics.left_info, 'right': self._topics.right_info})
         if self._config['evaluate_against']:
             self._gt_sub = self.create_subscription(
                 Image, 'left/depth_gt', self._on_depth_gt, qos, qos_overriding_options=overrides)
@@ -224,7 +227,7 @@ class ThermoStereoNode(Node):
 
     def _on_image(self, stream: str, msg: Image) -> None:
         received, started = time.monotonic(), time.perf_counter()
-        self._last_image_time[stream] = received
+        self._watch.arrived[_SIDE[stream]] = received
         if not self._time_ok(stream, msg.header):
             return
         try:
@@ -355,57 +358,44 @@ class ThermoStereoNode(Node):
                         summary: Optional[dict] = None, drop_reason: str = '') -> None:
         if self._pub_status is None or self._pub_status.get_subscription_count() == 0:
             return
-        engine = self._active.engine
         with self._stats.lock:
             counts = self._stats.counts()
-        counters = dict(pairs_in=counts['pairs_in'], pairs_out=counts['pairs_out'],
-                        drops_stale=counts['stale'], drops_unsynchronised=self._sync.dropped,
-                        drops_bad_input=counts['bad'], low_contrast_frames=counts['low_contrast'],
-                        inference_errors=counts['errors'])
-        info = dict(max_disparity=self._active.max_disparity(), backend=engine.backend,
-                    device=engine.device, precision=engine.precision,
-                    model_id=self._active.model_id)
         self._pub_status.publish(status.status_message(
             left.header, left.header.stamp, right.header.stamp, timings or {}, summary or {},
-            info, counters, drop_reason))
+            self._active.describe(), counts, self._sync.dropped, drop_reason))
 
     # Diagnostics ------------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         elapsed, self._diag_last = max(now - self._diag_last, 1e-6), now
-        stats, engine = self._stats, self._active.engine
+        stats = self._stats
         with stats.lock:
             counts, bad = stats.counts(), dict(stats.bad_input)
             latencies = diag.latency_values(stats)
             last_bad, last_error = stats.last_bad, stats.last_inference_error
         new = {k: v - self._diag_previous.get(k, 0) for k, v in counts.items()}
         self._diag_previous = counts
-        sides = {'left': (LEFT_IMAGE, LEFT_INFO), 'right': (RIGHT_IMAGE, RIGHT_INFO)}
         level, message = diag.assess(diag.Snapshot(
+            **self._watch.fields(
+                now, {'left': self._sync.has_camera_info(LEFT_INFO),
+                      'right': self._sync.has_camera_info(RIGHT_INFO)},
+                {'left': self._last_stamp.get(LEFT_IMAGE),
+                 'right': self._last_stamp.get(RIGHT_IMAGE)}),
             engine_error=self._active.error, new_bad=new['bad'], last_bad=last_bad,
             new_pairs_in=new['pairs_in'], new_pairs_out=new['pairs_out'],
             new_skipped=new['skipped'], new_low_contrast=new['low_contrast'],
             new_inference_errors=new['errors'], last_inference_error=last_error,
-            seconds_without_output=now - self._last_output,
-            image_topics={s: self._subs[i].topic_name for s, (i, _) in sides.items()},
-            info_topics={s: self._subs[c].topic_name for s, (_, c) in sides.items()},
-            images_arriving={s: now - self._last_image_time.get(i, -math.inf) < 2.0
-                             for s, (i, _) in sides.items()},
-            has_camera_info={s: self._sync.has_camera_info(c) for s, (_, c) in sides.items()},
-            last_stamp_ns={s: self._last_stamp.get(i) for s, (i, _) in sides.items()}))
-        values = diag.status_values(counts, new, elapsed, bad, self._sync.dropped) + latencies
-        values += [(diag.DEVICE, str(engine.device)), (diag.BACKEND, str(engine.backend)),
-                   (diag.PRECISION, str(engine.precision)),
-                   (diag.MODEL_PATH, model_label(self._active.config['model_path'])),
-                   (diag.MAX_DISPARITY, f'{self._active.max_disparity():g}')]
+            seconds_without_output=now - self._last_output))
+        values = diag.status_values(counts, new, elapsed, bad, self._sync.dropped) + \
+            latencies + diag.engine_values(self._active.describe())
         if self._config['evaluate_against']:
             values += diag.evaluation_values(self._scorer.result())
         name = self.get_fully_qualified_name()
-        status = DiagnosticStatus(level=bytes([level]), message=message, hardware_id=name,
+        report = DiagnosticStatus(level=bytes([level]), message=message, hardware_id=name,
                                   name=diag.status_name(name),
                                   values=[KeyValue(key=k, value=v) for k, v in values])
-        array = DiagnosticArray(status=[status])
+        array = DiagnosticArray(status=[report])
         array.header.stamp = self.get_clock().now().to_msg()
         self._pub_diagnostics.publish(array)
 

@@ -59,9 +59,12 @@ def frame_summary(disparity: np.ndarray, valid: np.ndarray, confidence: np.ndarr
 
 def status_message(header: Header, left_stamp: Time, right_stamp: Time,
                    timings: Mapping[str, float], summary: Mapping[str, float],
-                   engine: Mapping[str, Any], counters: Mapping[str, int],
+                   engine: Mapping[str, Any], counts: Mapping[str, int], unsynchronised: int,
                    drop_reason: str = '') -> Optional[Any]:
-    """Return a StereoStatus (None where the interfaces are not built)."""
+    """Return a StereoStatus (None where the interfaces are not built).
+
+    `engine` is ActiveEngine.describe(), `counts` diagnostics.Stats.counts().
+    """
     if not AVAILABLE:
         return None
     msg = StereoStatus(header=header, left_stamp=left_stamp, right_stamp=right_stamp,
@@ -73,9 +76,12 @@ def status_message(header: Header, left_stamp: Time, right_stamp: Time,
     msg.max_disparity = float(engine['max_disparity'])
     msg.backend, msg.device = str(engine['backend']), str(engine['device'])
     msg.precision, msg.model_id = str(engine['precision']), str(engine['model_id'])
-    for key in ('pairs_in', 'pairs_out', 'drops_stale', 'drops_unsynchronised',
-                'drops_bad_input', 'low_contrast_frames', 'inference_errors'):
-        setattr(msg, key, int(counters[key]))
+    for key, value in (('pairs_in', counts['pairs_in']), ('pairs_out', counts['pairs_out']),
+                       ('drops_stale', counts['stale']), ('drops_unsynchronised', unsynchronised),
+                       ('drops_bad_input', counts['bad']),
+                       ('low_contrast_frames', counts['low_contrast']),
+                       ('inference_errors', counts['errors'])):
+        setattr(msg, key, int(value))
     return msg
 
 
