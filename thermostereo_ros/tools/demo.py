@@ -108,9 +108,11 @@ class Collected:
     diagnostics_time: float = -math.inf
     last_output: float = -math.inf
     # From the node's typed ~/status (msg/StereoStatus), where the interfaces are built.
-    status_reasons: Dict[str, int] = field(default_factory=dict)
-    status_valid: List[float] = field(default_factory=list)
+    # (stamp, outcome, valid fraction, inference ms) per StereoStatus
+    statuses: List[Tuple[int, str, float, float]] = field(default_factory=list)
     recorded: Dict[str, int] = field(default_factory=dict)  # messages per topic in the bag
+    evaluations: List[Tuple[int, float, float, int]] = field(default_factory=list)  # stamp,
+    # epe, d1, pixels per StereoEvaluation
 
 
 class Collector:
@@ -159,6 +161,9 @@ class Collector:
             self.node.create_subscription(status.StereoStatus,
                                           f'{prefix}/thermal/{node_name}/status',
                                           self._on_status, reliable)
+            self.node.create_subscription(status.StereoEvaluation,
+                                          f'{prefix}/thermal/{node_name}/evaluation',
+                                          self._on_evaluation, reliable)
             self.recorded_topics.update({
                 f'{prefix}/thermal/{node_name}/status': 'thermostereo_ros/msg/StereoStatus',
                 f'{prefix}/thermal/{node_name}/evaluation':
@@ -229,10 +234,13 @@ class Collector:
 
     def _on_status(self, msg: Any) -> None:
         with self.lock:
-            reason = msg.drop_reason or 'published'
-            self.data.status_reasons[reason] = self.data.status_reasons.get(reason, 0) + 1
-            if not msg.drop_reason:
-                self.data.status_valid.append(msg.valid_fraction)
+            self.data.statuses.append((stamp_ns(msg.header), msg.drop_reason or 'published',
+                                       msg.valid_fraction, msg.inference_ms))
+
+    def _on_evaluation(self, msg: Any) -> None:
+        with self.lock:
+            self.data.evaluations.append((stamp_ns(msg.header), msg.epe_px, msg.d1_percent,
+                                          msg.pixels))
 
     def _on_diagnostics(self, msg: Any) -> None:
         for status in msg.status:
@@ -433,6 +441,49 @@ def evaluate(bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]],
 
 
 # The run --------------------------------------------------------------------------------------
+
+def _node_figures(data: Collected, diag: Dict[str, str],
+                  spans: List[Tuple[int, int]]) -> Dict[str, Any]:
+    """Return the node's own account of the run.
+
+    From its typed ~/status and ~/evaluation (msg/), or, where those are not built, from the
+    /diagnostics strings.
+    """
+    def in_bags(stamp: int) -> bool:  # not the warm-up pair
+        return any(first <= stamp <= last for first, last in spans)
+
+    statuses = [s for s in data.statuses if in_bags(s[0])]
+    if statuses:
+        reasons: Dict[str, int] = {}
+        for _, reason, _, _ in statuses:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        taken = sum(reasons.get(r, 0) for r in ('published', 'stale', 'no_subscribers'))
+        scored = [e for e in data.evaluations if in_bags(e[0])]
+        pixels = sum(e[3] for e in scored)
+        return {'source': 'StereoStatus/StereoEvaluation', 'by_outcome': reasons,
+                'pairs_in': taken, 'pairs_out': reasons.get('published', 0),
+                'stale': reasons.get('stale', 0), 'bad_input': sum(reasons.values()) - taken,
+                'valid_fraction_mean': float(np.mean([s[2] for s in statuses
+                                                      if s[1] == 'published'] or [math.nan])),
+                'inference_ms': percentiles(s[3] for s in statuses if s[1] == 'published'),
+                'online_eval': {
+                    'frames': len(scored),
+                    # Pixel-weighted over the run, as evaluation/metrics.py accumulates.
+                    'epe_px': sum(e[1] * e[3] for e in scored) / pixels if pixels else math.nan,
+                    'd1_percent': sum(e[2] * e[3] for e in scored) / pixels
+                    if pixels else math.nan}}
+    # The node's counters include the warm-up pair; the demo's figures are the bags' frames.
+    pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES for v in (
+        _diag_int(diag, keys.PAIRS_IN), _diag_int(diag, keys.PAIRS_OUT)))
+    return {'source': '/diagnostics', 'pairs_in': pairs_in, 'pairs_out': pairs_out,
+            'stale': _diag_int(diag, keys.DROPS_STALE),
+            'bad_input': _diag_int(diag, keys.DROPS_BAD_INPUT),
+            'inference_ms': {'p50': _diag_float(diag, keys.latency_key('inference_latency', 50)),
+                             'p95': _diag_float(diag, keys.latency_key('inference_latency', 95))},
+            'online_eval': {'frames': _diag_int(diag, keys.EVAL_FRAMES),
+                            'epe_px': _diag_float(diag, keys.EVAL_EPE),
+                            'd1_percent': _diag_float(diag, keys.EVAL_D1)}}
+
 
 def _diag_float(diag: Dict[str, str], key: str) -> float:
     try:
@@ -650,9 +701,7 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
     if data.recorded:
         files['bag'] = OUTPUTS_BAG
     online.timings['evaluate_s'] = time.monotonic() - t0
-    # The node's counters include the warm-up pair; the demo's figures are the bags' frames.
-    pairs_in, pairs_out = (None if v is None else v - WARM_UP_FRAMES for v in (
-        _diag_int(diag, keys.PAIRS_IN), _diag_int(diag, keys.PAIRS_OUT)))
+    node = _node_figures(data, diag, [span for _, _, span in online.bags])
     published = online.published
     return {
         'model': {'path': str(path), 'arch': metadata.get('arch'),
@@ -664,25 +713,24 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
         'node_threads': threads,
         'frames': {'in': published, 'out': len(received),
                    'dropped': published - len(received),
-                   'node_pairs_in': pairs_in, 'node_pairs_out': pairs_out,
-                   'node_stale': _diag_int(diag, keys.DROPS_STALE),
-                   'unpaired': None if pairs_in is None else published - pairs_in,
-                   'lost_output': None if pairs_out is None else pairs_out - len(received),
-                   'node_bad_input': _diag_int(diag, keys.DROPS_BAD_INPUT)},
+                   'node_pairs_in': node['pairs_in'], 'node_pairs_out': node['pairs_out'],
+                   'node_stale': node['stale'],
+                   'unpaired': None if node['pairs_in'] is None
+                   else published - node['pairs_in'],
+                   'lost_output': None if node['pairs_out'] is None
+                   else node['pairs_out'] - len(received),
+                   'node_bad_input': node['bad_input']},
         'output_fps': fps,
         'latency_ms': percentiles(latencies),
-        'node_inference_ms': {'p50': _diag_float(diag, keys.latency_key('inference_latency', 50)),
-                              'p95': _diag_float(diag, keys.latency_key('inference_latency', 95))},
+        'node_inference_ms': node['inference_ms'],
+        'node_figures_from': node['source'],
         'metrics': metrics,
-        'node_online_eval': {'frames': _diag_int(diag, keys.EVAL_FRAMES),
-                             'epe_px': _diag_float(diag, keys.EVAL_EPE),
-                             'd1_percent': _diag_float(diag, keys.EVAL_D1)},
+        'node_online_eval': node['online_eval'],
         'node_diagnostics': diag,
         'bag_messages': data.recorded,
         # Per frame from msg/StereoStatus: how many pairs were published or dropped, by reason.
-        'node_status': {'by_outcome': dict(data.status_reasons),
-                        'valid_fraction_mean': float(np.mean(data.status_valid))
-                        if data.status_valid else math.nan},
+        'node_status': {'by_outcome': node.get('by_outcome', {}),
+                        'valid_fraction_mean': node.get('valid_fraction_mean', math.nan)},
         'sgbm_ms_per_frame': sgbm_ms,
         'pointcloud_vertices': points,
         'pointcloud_stamp_ns': data.cloud_stamp,
