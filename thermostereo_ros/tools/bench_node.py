@@ -349,7 +349,10 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
         result['topics'] = {topic: _topic_summary(sent, receipts[topic], rate_hz)
                             for topic in ('disparity', 'points2')}
         result['node_diagnostics'] = after
-        result['node_counter_deltas'] = _counter_deltas(before, after)
+        # The node's own account from its typed ~/status where msg/ is built, else from the
+        # /diagnostics counters.
+        result['node_counter_deltas'] = _status_deltas(statuses) if statuses else \
+            _counter_deltas(before, after)
         offline = offline_components_ms(left, fx, baseline)
         result['breakdown'] = _breakdown(after, offline)
     finally:
@@ -388,6 +391,18 @@ def _status_summary(statuses: List[Tuple[str, float, float]]) -> Dict[str, Any]:
     return {'messages': len(statuses), 'by_outcome': outcomes,
             'inference_ms': percentiles(s[1] for s in published),
             'end_to_end_ms': percentiles(s[2] for s in published)}
+
+
+def _status_deltas(statuses: List[Tuple[str, float, float]]) -> Dict[str, int]:
+    """Return the counters of _counter_deltas, counted from the run's StereoStatus messages."""
+    outcomes: Dict[str, int] = {}
+    for reason, _, _ in statuses:
+        outcomes[reason] = outcomes.get(reason, 0) + 1
+    taken = sum(outcomes.get(r, 0) for r in ('published', 'stale', 'no_subscribers'))
+    return {keys.PAIRS_IN: taken, keys.PAIRS_OUT: outcomes.get('published', 0),
+            keys.DROPS_STALE: outcomes.get('stale', 0),
+            keys.DROPS_BAD_INPUT: sum(outcomes.values()) - taken,
+            keys.SKIPPED_NO_SUBSCRIBERS: outcomes.get('no_subscribers', 0)}
 
 
 def _counter_deltas(before: Dict[str, str], after: Dict[str, str]) -> Dict[str, int]:
