@@ -216,6 +216,38 @@ class InputWatch:
                     has_camera_info=has_camera_info, last_stamp_ns=last_stamp_ns)
 
 
+class Reporter:
+    """Turns the counters into one status per period: what changed since the last report."""
+
+    def __init__(self, now: float) -> None:
+        """Start the first period at `now` (time.monotonic())."""
+        self._last, self._previous = now, {}
+
+    def report(self, now: float, stats: Stats, inputs: Dict[str, object], engine_error: str,
+               seconds_without_output: float, unsynchronised: int,
+               engine: Dict[str, object], evaluation: Optional[Dict[str, float]]
+               ) -> Tuple[int, str, List[Tuple[str, str]]]:
+        """Return (level, message, key-value pairs) for this period."""
+        elapsed, self._last = max(now - self._last, 1e-6), now
+        with stats.lock:
+            counts, bad = stats.counts(), dict(stats.bad_input)
+            latencies = latency_values(stats)
+            last_bad, last_error = stats.last_bad, stats.last_inference_error
+        new = {k: v - self._previous.get(k, 0) for k, v in counts.items()}
+        self._previous = counts
+        level, message = assess(Snapshot(
+            **inputs, engine_error=engine_error, new_bad=new['bad'], last_bad=last_bad,
+            new_pairs_in=new['pairs_in'], new_pairs_out=new['pairs_out'],
+            new_skipped=new['skipped'], new_low_contrast=new['low_contrast'],
+            new_inference_errors=new['errors'], last_inference_error=last_error,
+            seconds_without_output=seconds_without_output))
+        values = status_values(counts, new, elapsed, bad, unsynchronised) + latencies + \
+            engine_values(engine)
+        if evaluation is not None:
+            values += evaluation_values(evaluation)
+        return level, message, values
+
+
 def evaluation_values(result: Dict[str, float]) -> List[Tuple[str, str]]:
     """Return the running evaluation key-value pairs from a MetricAccumulator result."""
     scored = result['pixels'] > 0

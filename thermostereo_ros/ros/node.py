@@ -119,8 +119,8 @@ class ThermoStereoNode(Node):
         self._pub_evaluation = self.create_publisher(
             status.StereoEvaluation, '~/evaluation', 10) \
             if status.AVAILABLE and self._config['evaluate_against'] else None
-        self._diag_previous: Dict[str, int] = {}
-        self._diag_last, self._last_output = time.monotonic(), time.monotonic()
+        self._reporter = diag.Reporter(time.monotonic())
+        self._last_output = time.monotonic()
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # Humble's rclpy has no post-set callback; there the rebuild is requested in the
@@ -368,29 +368,14 @@ class ThermoStereoNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
-        elapsed, self._diag_last = max(now - self._diag_last, 1e-6), now
-        stats = self._stats
-        with stats.lock:
-            counts, bad = stats.counts(), dict(stats.bad_input)
-            latencies = diag.latency_values(stats)
-            last_bad, last_error = stats.last_bad, stats.last_inference_error
-        new = {k: v - self._diag_previous.get(k, 0) for k, v in counts.items()}
-        self._diag_previous = counts
-        level, message = diag.assess(diag.Snapshot(
-            **self._watch.fields(
-                now, {'left': self._sync.has_camera_info(LEFT_INFO),
-                      'right': self._sync.has_camera_info(RIGHT_INFO)},
-                {'left': self._last_stamp.get(LEFT_IMAGE),
-                 'right': self._last_stamp.get(RIGHT_IMAGE)}),
-            engine_error=self._active.error, new_bad=new['bad'], last_bad=last_bad,
-            new_pairs_in=new['pairs_in'], new_pairs_out=new['pairs_out'],
-            new_skipped=new['skipped'], new_low_contrast=new['low_contrast'],
-            new_inference_errors=new['errors'], last_inference_error=last_error,
-            seconds_without_output=now - self._last_output))
-        values = diag.status_values(counts, new, elapsed, bad, self._sync.dropped) + \
-            latencies + diag.engine_values(self._active.describe())
-        if self._config['evaluate_against']:
-            values += diag.evaluation_values(self._scorer.result())
+        inputs = self._watch.fields(
+            now, {'left': self._sync.has_camera_info(LEFT_INFO),
+                  'right': self._sync.has_camera_info(RIGHT_INFO)},
+            {'left': self._last_stamp.get(LEFT_IMAGE), 'right': self._last_stamp.get(RIGHT_IMAGE)})
+        level, message, values = self._reporter.report(
+            now, self._stats, inputs, self._active.error, now - self._last_output,
+            self._sync.dropped, self._active.describe(),
+            self._scorer.result() if self._config['evaluate_against'] else None)
         name = self.get_fully_qualified_name()
         report = DiagnosticStatus(level=bytes([level]), message=message, hardware_id=name,
                                   name=diag.status_name(name),
