@@ -7,7 +7,7 @@ import pytest
 
 from thermostereo_ros.data import synthetic
 from thermostereo_ros.data.render import primitives as pr
-from thermostereo_ros.data.render.rig import ThermalCamera
+from thermostereo_ros.data.render.rig import rig_camera
 from thermostereo_ros.data.synthetic import FAMILIES, render_pair, render_sequence
 
 H, W = 128, 320
@@ -184,7 +184,7 @@ def test_curved_surfaces_have_exact_depth():
 
 
 def test_occlusion_mask_where_a_nearer_surface_hides_the_match():
-    cam = ThermalCamera(200.0, 200.0, 79.5, 31.5, 0.25, 160, 64)
+    cam = rig_camera(200.0, 200.0, 79.5, 31.5, 0.25, 160, 64)
     rays = pr.Rays(cam.fx, cam.fy, cam.cx, cam.cy, cam.height, cam.width)
     wall = pr.plane(np.array([0.0, 0.0, 10.0]), np.array([0.0, 0.0, -1.0]), 0)
     near = pr.rectangle(np.array([0.0, 0.0, 2.0]), np.array([1.0, 0.0, 0.0]),

@@ -31,7 +31,8 @@ import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render.rig import (DEFAULT_BASELINE_M, DEFAULT_FX_AT_640,
-                                              ThermalCamera, default_camera, random_camera)
+                                              default_camera, random_camera, rig_camera,
+                                              ThermalCamera)
 from thermostereo_ros.data.render.scenes import (BUILDERS, DEFAULT_MIX, FAMILIES,
                                                  FAMILY_BASELINE_M, FAMILY_SPEED, Scene,
                                                  draw_family)
@@ -180,8 +181,8 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
     if camera is None:
         camera = random_camera(rng, height, width)
         lo, hi = FAMILY_BASELINE_M[family]
-        camera = ThermalCamera(camera.fx, camera.fy, camera.cx, camera.cy,
-                               float(rng.uniform(lo, hi)), width, height)
+        camera = rig_camera(camera.fx, camera.fy, camera.cx, camera.cy,
+                            float(rng.uniform(lo, hi)), width, height)
     cond = draw_condition(rng, condition)
     speed = float(rng.uniform(*FAMILY_SPEED[family]))
     scene = BUILDERS[family](rng, camera, max_disparity, cond, speed * (frames - 1))
