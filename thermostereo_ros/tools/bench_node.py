@@ -27,6 +27,7 @@ import numpy as np
 
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.ros.stamps import set_stamp, stamp_ns
+from thermostereo_ros.tools.collector import NodeReports, StatusRecord
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 
 _RUN_IDS = itertools.count()
@@ -88,45 +89,23 @@ def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[A
     return infos[0], infos[1]
 
 
-class _Collector:
-    """Receipt times per topic and the latest diagnostics, filled by subscription callbacks."""
+class _Collector(NodeReports):
+    """Receipt times per output topic, plus what the node reported (NodeReports)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__(lambda name: name.endswith(keys.STATUS_SUFFIX))
         self.receipts: Dict[str, Dict[int, int]] = {'disparity': {}, 'points2': {}}
-        self.diagnostics: List[Tuple[int, Dict[str, str]]] = []
-        # msg/StereoStatus per pair: outcome and the node's own per-stage times.
-        self.statuses: List[Tuple[str, float, float]] = []
-
-    def on_status(self, msg: Any) -> None:
-        with self.lock:
-            self.statuses.append((msg.drop_reason or 'published', msg.inference_ms,
-                                  msg.end_to_end_ms))
 
     def on_output(self, topic: str, msg: Any) -> None:
         now = time.time_ns()
         with self.lock:
             self.receipts[topic].setdefault(stamp_ns(msg.header), now)
 
-    def on_diagnostics(self, msg: Any) -> None:
-        now = time.time_ns()
-        for status in msg.status:
-            if status.name.endswith(keys.STATUS_SUFFIX):
-                with self.lock:
-                    self.diagnostics.append((now, {kv.key: kv.value for kv in status.values}))
-
     def clear(self) -> None:
         with self.lock:
             for box in self.receipts.values():
                 box.clear()
-            self.statuses.clear()
-
-    def latest_diagnostics(self, after_ns: int = 0) -> Optional[Dict[str, str]]:
-        with self.lock:
-            for received, values in reversed(self.diagnostics):
-                if received >= after_ns:
-                    return values
-        return None
+        self.clear_frames()
 
 
 def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
@@ -332,14 +311,14 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
             send(stamp)
             sent[stamp] = i
         send_span = time.perf_counter() - start
-        end_ns = time.time_ns()
+        end = time.monotonic()
         # Stragglers: whatever is still in the node's queue arrives within a few frame times.
         _wait_quiet(collector, max(2.0, 5 * period))
         diag_deadline = time.monotonic() + 3.0
-        while (collector.latest_diagnostics(end_ns + 1) is None
+        while (collector.latest_diagnostics(end) is None
                and time.monotonic() < diag_deadline):
             time.sleep(0.05)
-        after = collector.latest_diagnostics(end_ns + 1) or collector.latest_diagnostics() or {}
+        after = collector.latest_diagnostics(end) or collector.latest_diagnostics() or {}
         with collector.lock:
             receipts = {k: dict(v) for k, v in collector.receipts.items()}
             statuses = list(collector.statuses)
@@ -381,23 +360,23 @@ def _wait_quiet(collector: _Collector, quiet_s: float) -> None:
             last, last_change = now, time.monotonic()
 
 
-def _status_summary(statuses: List[Tuple[str, float, float]]) -> Dict[str, Any]:
+def _status_summary(statuses: List[StatusRecord]) -> Dict[str, Any]:
     """Outcomes by reason and the published pairs' inference / end-to-end p50/p95 (ms)."""
     from thermostereo_ros.evaluation.report import percentiles
     outcomes: Dict[str, int] = {}
-    for reason, _, _ in statuses:
-        outcomes[reason] = outcomes.get(reason, 0) + 1
-    published = [s for s in statuses if s[0] == 'published']
+    for record in statuses:
+        outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+    published = [s for s in statuses if s.outcome == 'published']
     return {'messages': len(statuses), 'by_outcome': outcomes,
-            'inference_ms': percentiles(s[1] for s in published),
-            'end_to_end_ms': percentiles(s[2] for s in published)}
+            'inference_ms': percentiles(s.inference_ms for s in published),
+            'end_to_end_ms': percentiles(s.end_to_end_ms for s in published)}
 
 
-def _status_deltas(statuses: List[Tuple[str, float, float]]) -> Dict[str, int]:
+def _status_deltas(statuses: List[StatusRecord]) -> Dict[str, int]:
     """Return the counters of _counter_deltas, counted from the run's StereoStatus messages."""
     outcomes: Dict[str, int] = {}
-    for reason, _, _ in statuses:
-        outcomes[reason] = outcomes.get(reason, 0) + 1
+    for record in statuses:
+        outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
     taken = sum(outcomes.get(r, 0) for r in ('published', 'stale', 'no_subscribers'))
     return {keys.PAIRS_IN: taken, keys.PAIRS_OUT: outcomes.get('published', 0),
             keys.DROPS_STALE: outcomes.get('stale', 0),

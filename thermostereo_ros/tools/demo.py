@@ -31,6 +31,7 @@ import numpy as np
 from thermostereo_ros.evaluation.report import json_safe, percentiles
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.ros.stamps import stamp_ns
+from thermostereo_ros.tools.collector import NodeReports, StatusRecord
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 
 CONDITIONS = ('day', 'night')
@@ -104,15 +105,13 @@ class Collected:
     input_time: Dict[int, float] = field(default_factory=dict)
     cloud: Any = None
     cloud_stamp: Optional[int] = None
-    diagnostics: Dict[str, str] = field(default_factory=dict)
-    diagnostics_time: float = -math.inf
     last_output: float = -math.inf
-    # From the node's typed ~/status (msg/StereoStatus), where the interfaces are built.
-    # (stamp, outcome, valid fraction, inference ms) per StereoStatus
-    statuses: List[Tuple[int, str, float, float]] = field(default_factory=list)
     recorded: Dict[str, int] = field(default_factory=dict)  # messages per topic in the bag
-    evaluations: List[Tuple[int, float, float, int]] = field(default_factory=list)  # stamp,
-    # epe, d1, pixels per StereoEvaluation
+    # What the node reported, copied from Collector.reports when the run ends: its last
+    # diagnostics, and its typed statuses and evaluations where msg/ is built.
+    diagnostics: Dict[str, str] = field(default_factory=dict)
+    statuses: List[StatusRecord] = field(default_factory=list)
+    evaluations: List[Tuple[int, float, float, int]] = field(default_factory=list)
 
 
 class Collector:
@@ -136,6 +135,7 @@ class Collector:
         self.data = Collected()
         self.lock = threading.Lock()
         self._status_name = keys.status_name(f'{prefix}/thermal/{node_name}')
+        self.reports = NodeReports(lambda name: name == self._status_name)
         self._cloud_target = cloud_target_ns
         self.context = rclpy.Context()
         # args=[]: the demo's own argv is not for rcl. No rclpy signal handler: it would
@@ -160,10 +160,10 @@ class Collector:
         if status.AVAILABLE:
             self.node.create_subscription(status.StereoStatus,
                                           f'{prefix}/thermal/{node_name}/status',
-                                          self._on_status, reliable)
+                                          self.reports.on_status, reliable)
             self.node.create_subscription(status.StereoEvaluation,
                                           f'{prefix}/thermal/{node_name}/evaluation',
-                                          self._on_evaluation, reliable)
+                                          self.reports.on_evaluation, reliable)
             self.recorded_topics.update({
                 f'{prefix}/thermal/{node_name}/status': 'thermostereo_ros/msg/StereoStatus',
                 f'{prefix}/thermal/{node_name}/evaluation':
@@ -178,7 +178,7 @@ class Collector:
             self.node.create_subscription(kinds[msgtype], topic,
                                           lambda raw, t=topic: self._on_raw(t, raw), reliable,
                                           raw=True)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self.reports.on_diagnostics,
                                       QoSProfile(depth=10))
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -232,27 +232,9 @@ class Collector:
                 return
         recorder.write(topic, time.time_ns(), raw)
 
-    def _on_status(self, msg: Any) -> None:
-        with self.lock:
-            self.data.statuses.append((stamp_ns(msg.header), msg.drop_reason or 'published',
-                                       msg.valid_fraction, msg.inference_ms))
-
-    def _on_evaluation(self, msg: Any) -> None:
-        with self.lock:
-            self.data.evaluations.append((stamp_ns(msg.header), msg.epe_px, msg.d1_percent,
-                                          msg.pixels))
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name == self._status_name:
-                with self.lock:
-                    self.data.diagnostics = {kv.key: kv.value for kv in status.values}
-                    self.data.diagnostics_time = time.monotonic()
-
     def ready(self) -> bool:
         """Return True once the node spins (it sent diagnostics) and its outputs match us."""
-        with self.lock:
-            spinning = bool(self.data.diagnostics)
+        spinning = self.reports.latest_diagnostics() is not None
         return spinning and self.disparity_sub.get_publisher_count() > 0 \
             and self.cloud_sub.get_publisher_count() > 0
 
@@ -452,20 +434,22 @@ def _node_figures(data: Collected, diag: Dict[str, str],
     def in_bags(stamp: int) -> bool:  # not the warm-up pair
         return any(first <= stamp <= last for first, last in spans)
 
-    statuses = [s for s in data.statuses if in_bags(s[0])]
+    statuses = [s for s in data.statuses if in_bags(s.stamp)]
     if statuses:
         reasons: Dict[str, int] = {}
-        for _, reason, _, _ in statuses:
-            reasons[reason] = reasons.get(reason, 0) + 1
+        for record in statuses:
+            reasons[record.outcome] = reasons.get(record.outcome, 0) + 1
         taken = sum(reasons.get(r, 0) for r in ('published', 'stale', 'no_subscribers'))
         scored = [e for e in data.evaluations if in_bags(e[0])]
         pixels = sum(e[3] for e in scored)
         return {'source': 'StereoStatus/StereoEvaluation', 'by_outcome': reasons,
                 'pairs_in': taken, 'pairs_out': reasons.get('published', 0),
                 'stale': reasons.get('stale', 0), 'bad_input': sum(reasons.values()) - taken,
-                'valid_fraction_mean': float(np.mean([s[2] for s in statuses
-                                                      if s[1] == 'published'] or [math.nan])),
-                'inference_ms': percentiles(s[3] for s in statuses if s[1] == 'published'),
+                'valid_fraction_mean': float(np.mean([s.valid_fraction for s in statuses
+                                                      if s.outcome == 'published']
+                                                     or [math.nan])),
+                'inference_ms': percentiles(s.inference_ms for s in statuses
+                                            if s.outcome == 'published'),
                 'online_eval': {
                     'frames': len(scored),
                     # Pixel-weighted over the run, as evaluation/metrics.py accumulates.
@@ -567,8 +551,8 @@ def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProc
         for publisher in publishers.values():
             collector.replay_node.destroy_publisher(publisher)
     with collector.lock:
-        collector.data = Collected(diagnostics=collector.data.diagnostics,
-                                   diagnostics_time=collector.data.diagnostics_time)
+        collector.data = Collected()
+    collector.reports.clear_frames()
     return time.monotonic() - started
 
 
@@ -659,7 +643,7 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         _wait(settled, OUTPUT_IDLE_S * 4, node, 'the last outputs')
         final_output = time.monotonic()
         # One more diagnostics message, sent after the last output: the final counters.
-        _wait(lambda: collector.data.diagnostics_time > final_output + 0.05, 5.0, node,
+        _wait(lambda: collector.reports.last_diagnostics_time() > final_output + 0.05, 5.0, node,
               'the final diagnostics')
         timings['replay_s'] = time.monotonic() - t0
     finally:
@@ -668,7 +652,11 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         code = node.stop(NODE_STOP_TIMEOUT_S)
         if code not in (0, None) and sys.exc_info()[0] is None:
             log(f'demo: warning: the node exited with code {code}: {node.last_line()}')
-    return OnlineRun(sequences, bags, result.frames, published, collector.data, timings)
+    reports, data = collector.reports, collector.data
+    with reports.lock:
+        data.statuses, data.evaluations = list(reports.statuses), list(reports.evaluations)
+    data.diagnostics = reports.latest_diagnostics() or {}
+    return OnlineRun(sequences, bags, result.frames, published, data, timings)
 
 
 def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
