@@ -185,6 +185,21 @@ def camera_infos(fx: float = FX, baseline: float = BASELINE, left_frame: str = '
     return infos
 
 
+def edited_infos(infos, side: str, **fields):
+    """Return copies of (left, right) infos with `fields` set on one side; pN edits P[N]."""
+    import copy
+    infos = [copy.deepcopy(info) for info in infos]
+    info = infos[0 if side == 'left' else 1]
+    for key, value in fields.items():
+        if key[0] == 'p' and key[1:].isdigit():
+            p = list(info.p)
+            p[int(key[1:])] = value
+            info.p = p
+        else:
+            setattr(info, key, value)
+    return infos
+
+
 def q_from_infos(left_info: Any, right_info: Any) -> np.ndarray:
     """Independent Q (cv2.stereoRectify layout) straight from the CameraInfo P matrices."""
     pl, pr = np.reshape(left_info.p, (3, 4)), np.reshape(right_info.p, (3, 4))

@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The thermostereo node end to end over real rclpy and Fast DDS (in-process)."""
 
-import copy
 import math
 import threading
 import time
@@ -15,6 +14,7 @@ from node_helpers import (
     BASELINE, camera_infos, CX_LEFT, CY, CX_RIGHT, drain, FX, get, Harness, HEIGHT,
     OracleEngine, PLANE_PIXEL_DISPARITY, plane_depth, plane_images, q_from_infos,
     stamp_header, tiny_checkpoint, wait_for, WIDTH)
+from node_helpers import edited_infos as _with
 
 pytestmark = pytest.mark.ros
 
@@ -229,20 +229,6 @@ def _bad_cases():
     ]
 
 
-def _with(infos, side, **fields):
-    """Return (left, right) infos with `fields` set on one side; p0/p3/p5/p6 edit P."""
-    infos = [copy.deepcopy(info) for info in infos]
-    info = infos[0 if side == 'left' else 1]
-    for key, value in fields.items():
-        if key.startswith('p') and key[1:].isdigit():
-            p = list(info.p)
-            p[int(key[1:])] = value
-            info.p = p
-        else:
-            setattr(info, key, value)
-    return infos
-
-
 def _calibration_cases():
     """(reason, infos): the calibrations the node must refuse (issue #13, D3)."""
     good = camera_infos()
@@ -423,7 +409,8 @@ def test_slow_inference_drops_stale_pairs_and_stops_fast(harness_factory):
     assert time.monotonic() - started < 2.0
 
 
-def test_evaluate_against_ground_truth_depth(harness_factory):
+def _evaluating(harness_factory):
+    """A node with evaluate_against on, connected: (harness, diagnostics box, gt publisher)."""
     h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
                         overrides={'evaluate_against': True})
     _setup_io(h)
@@ -431,6 +418,11 @@ def test_evaluate_against_ground_truth_depth(harness_factory):
     gt = h.publisher('left/depth_gt', Image)
     wait_for(lambda: gt.get_subscription_count() > 0, 10.0, 'gt matched')
     _publish_infos(h)
+    return h, diagnostics, gt
+
+
+def test_evaluate_against_ground_truth_depth(harness_factory):
+    h, diagnostics, gt = _evaluating(harness_factory)
     depth = np.full((HEIGHT, WIDTH), plane_depth(), np.float32)
     depth[:5] = np.nan  # missing ground truth
     gt.publish(numpy_to_image(depth, stamp_header(60 * SECOND, 'left_optical')))
@@ -591,13 +583,7 @@ def test_a_malformed_ros_argument_is_one_line(tmp_path):
 
 def test_a_wrong_size_or_millimetre_depth_gt_is_handled(harness_factory):
     """16UC1 ground truth is millimetres (REP 118); a wrong size is counted and named."""
-    h = harness_factory(engine_factory=lambda cfg: OracleEngine(),
-                        overrides={'evaluate_against': True})
-    _setup_io(h)
-    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
-    gt = h.publisher('left/depth_gt', Image)
-    wait_for(lambda: gt.get_subscription_count() > 0, 10.0, 'gt matched')
-    _publish_infos(h)
+    h, diagnostics, gt = _evaluating(harness_factory)
     gt.publish(numpy_to_image(np.zeros((HEIGHT // 2, WIDTH), np.float32),
                               stamp_header(70 * SECOND, 'left_optical')))
     _publish_pair(h, 70 * SECOND)

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from node_helpers import (
-    BASELINE, camera_infos, CY, FX, get, Harness, HEIGHT, plane_images, stamp_header,
-    tiny_checkpoint, wait_for, WIDTH)
+    BASELINE, camera_infos, CY, edited_infos, FX, get, Harness, HEIGHT, plane_images,
+    stamp_header, tiny_checkpoint, wait_for, WIDTH)
 from reliability_helpers import padded_rows, raw_image, Recorder, vm_rss_mb
 
 pytestmark = pytest.mark.ros
@@ -338,16 +338,7 @@ def _info_nan(c):
 
 def _edited(side: str, **fields):
     """The test calibration with `fields` set on one side; pN edits P[N]."""
-    infos = list(camera_infos())
-    info = infos[0 if side == 'left' else 1]
-    for key, value in fields.items():
-        if key[0] == 'p' and key[1:].isdigit():
-            p = list(info.p)
-            p[int(key[1:])] = value
-            info.p = p
-        else:
-            setattr(info, key, value)
-    return infos
+    return edited_infos(camera_infos(), side, **fields)
 
 
 # Calibrations that are not a rectified pair (issue #13, D3): each was accepted before, with
