@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
@@ -351,17 +351,19 @@ class ThermoStereoNode(Node):
         self._publish_status(job.left, job.right, timings=dict(
             queue_wait_ms=waited_ms, inference_ms=result.inference_ms,
             postprocess_ms=postprocess_ms, end_to_end_ms=(now - first) * 1e3),
-            summary=status.frame_summary(result.disparity, result.valid, result.confidence,
-                                         camera.focal_baseline))
+            summary=lambda: status.frame_summary(result.disparity, result.valid,
+                                                 result.confidence, camera.focal_baseline))
 
     def _publish_status(self, left: _Frame, right: _Frame, timings: Optional[dict] = None,
-                        summary: Optional[dict] = None, drop_reason: str = '') -> None:
+                        summary: Optional[Callable[[], dict]] = None,
+                        drop_reason: str = '') -> None:
         if self._pub_status is None or self._pub_status.get_subscription_count() == 0:
-            return
+            return  # nobody listens: not even the frame summary is computed
         with self._stats.lock:
             counts = self._stats.counts()
         self._pub_status.publish(status.status_message(
-            left.header, left.header.stamp, right.header.stamp, timings or {}, summary or {},
+            left.header, left.header.stamp, right.header.stamp, timings or {},
+            summary() if summary else {},
             self._active.describe(), counts, self._sync.dropped, drop_reason))
 
     # Diagnostics ------------------------------------------------------------------------------
