@@ -58,3 +58,26 @@ def test_engine_output_is_deterministic_and_in_range():
     np.testing.assert_array_equal(first.disparity, second.disparity)
     assert first.disparity.min() >= 0 and first.disparity.max() <= 192 + 1e-3
     assert 0 <= first.confidence.min() and first.confidence.max() <= 1
+
+
+def test_confidence_separates_matches_from_guesses():
+    # What confidence_threshold relies on: across the pixels of three validation pairs, a pixel
+    # whose error is under 3 px (a match) scores higher than one that is wrong (a guess).
+    engine = StereoEngine.from_checkpoint(device='cpu')
+    scores, correct = [], []
+    for seed, condition in zip(VALIDATION_SEEDS, ('day', 'night', 'rain')):
+        pair = render_pair(seed, 256, 640, 192, condition)
+        out = engine.infer(pair.left, pair.right)
+        scored = ~pair.sky & (pair.disparity > 0) & (pair.disparity < 192)
+        scores.append(out.confidence[scored])
+        correct.append(np.abs(out.disparity - pair.disparity)[scored] < 3.0)
+    score, good = np.concatenate(scores), np.concatenate(correct)
+    assert 0.2 < good.mean() < 0.98  # both kinds are present, so the check below can fail
+    ranks = np.empty(len(score))
+    ranks[np.argsort(score, kind='stable')] = np.arange(len(score))
+    auroc = (ranks[good].sum() - good.sum() * (good.sum() - 1) / 2) / (
+        good.sum() * (~good).sum())
+    assert auroc > 0.8, auroc
+    kept = score >= 0.3  # the threshold the README suggests for a cleaner cloud
+    assert kept[good].mean() > 0.7 and kept[~good].mean() < 0.4, (
+        kept[good].mean(), kept[~good].mean())

@@ -30,14 +30,18 @@ def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):
     from thermostereo_ros.inference import default_checkpoint
     out = tmp_path / 'results.json'
     rc = main(['eval', '--split', 'heldout_flying', '--max-frames', '2', '--size', '64x160',
-               '--out', str(out), '--no-progress'])
+               '--out', str(out), '--no-progress', '--confidence', '0,0.99'])
     assert rc == 0
     data = json.loads(out.read_text())
     assert data['checkpoint'] == str(default_checkpoint())
     assert data['renderer_version'] == 2
-    network = data['results']['heldout_flying']['network']
+    results = data['results']['heldout_flying']
+    network = results['network']
     assert network['frames'] >= 1 and np.isfinite(network['epe'])
     assert '| heldout_flying | network |' in capsys.readouterr().out
+    everything, confident = results['network@conf>=0'], results['network@conf>=0.99']
+    assert everything['coverage'] == 1.0 and everything['epe'] == network['epe']
+    assert confident['coverage'] < 1.0 and confident['pixels'] < network['pixels']
 
 
 def test_sgbm_on_textured_shift():

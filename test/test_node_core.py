@@ -14,6 +14,7 @@ from thermostereo_ros.inference.postprocess import (
     contrast_ratio, INVALID_DISPARITY, mask_invalid, validity)
 from thermostereo_ros.inference.size_cache import SizeCache
 from thermostereo_ros.ros import diagnostics as diag
+from thermostereo_ros.ros.stamps import StampGuard
 from thermostereo_ros.ros.sync import LEFT_INFO, PairSynchronizer, RIGHT_INFO
 from thermostereo_ros.ros.worker import LatestJobWorker
 
@@ -185,3 +186,36 @@ def test_size_cache_is_bounded_and_least_recently_used():
         cache.get(key, make(key))
     assert len(cache) == 2 and (1, 1) in cache and (2, 2) not in cache
     assert made == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_a_stamp_going_back_starts_a_new_timeline_and_staleness_stays_within_one():
+    guard = StampGuard()
+    guard.accept('left', 100)
+    assert guard.went_back('left', 150) == 0 and guard.timeline == 0
+    guard.accept('left', 150)
+    assert guard.went_back('left', 40) == 110 and guard.timeline == 1
+    assert guard.went_back('left', 40) == 0  # the new timeline is accepted from now on
+    guard.processed(1, 500)
+    assert guard.older_than_processed(1, 499)
+    assert not guard.older_than_processed(2, 10)  # a later timeline's early stamps are new
+
+
+def test_throttle_lets_each_key_through_once_per_period():
+    throttle = diag.Throttle(1.0)
+    assert throttle.ready('a', 10.0) and throttle.ready('b', 10.1)
+    assert not throttle.ready('a', 10.9)
+    assert throttle.ready('a', 11.0)
+
+
+def test_stats_count_what_the_node_reports():
+    stats = diag.Stats(['encoding'])
+    assert stats.count_bad('encoding', '/left: bad encoding') == 1
+    assert stats.count_bad('encoding', '/left: bad encoding') == 2
+    stats.count(pairs_in=3, stale=1)
+    stats.count_error('processing failed: boom')
+    stats.count_output({'inference_latency': 12.0}, low_contrast=True)
+    counts = stats.locked_counts()
+    assert (counts['bad'], counts['pairs_in'], counts['stale'], counts['errors'],
+            counts['pairs_out'], counts['low_contrast']) == (2, 3, 1, 1, 1, 1)
+    assert list(stats.latency['inference_latency']) == [12.0]
+    assert stats.last_bad == '/left: bad encoding'

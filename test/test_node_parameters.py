@@ -13,7 +13,9 @@ from thermostereo_ros.ros import launch_support  # noqa: E402
 from thermostereo_ros.ros.conversions import (  # noqa: E402
     depth_to_metres, numpy_to_image, POINT_DTYPE, same_layout)
 from thermostereo_ros.ros.dds import segment_size, shipped_profile  # noqa: E402
-from thermostereo_ros.ros.parameters import DEFAULTS, engine_problem, validate  # noqa: E402
+from thermostereo_ros.ros.outputs import wanted  # noqa: E402
+from thermostereo_ros.ros.parameters import (  # noqa: E402
+    apply, DEFAULTS, engine_problem, validate)
 
 
 def test_synchronous_engine_checks_name_the_problem(tmp_path):
@@ -86,3 +88,18 @@ def test_depth_ground_truth_in_millimetres_is_read_as_metres():
 def test_encodings_with_the_same_layout_pair():
     assert same_layout('mono16', '16UC1') and same_layout('mono8', '8UC1')
     assert not same_layout('mono16', 'mono8') and not same_layout('yuv422', 'yuv422')
+
+
+def test_outputs_are_built_only_when_switched_on_and_subscribed():
+    config = dict(publish_pointcloud=True, publish_depth=False, publish_confidence=True)
+    got = wanted(config, dict(disparity=True, points2=False, depth=True, confidence=True))
+    assert got == dict(disparity=True, points2=False, depth=False, confidence=True)
+
+
+def test_a_parameter_change_reports_what_changed_and_why_it_is_refused():
+    config, changed, problem = apply(DEFAULTS, {'queue_size': 9, 'min_depth': 0.0,
+                                                'not_a_parameter': 1})
+    assert (config['queue_size'], changed, problem) == (9, {'queue_size'}, '')
+    assert 'not_a_parameter' not in config
+    _, changed, problem = apply(DEFAULTS, {'min_depth': 50.0, 'max_depth': 10.0})
+    assert changed == {'min_depth', 'max_depth'} and 'must be smaller than' in problem

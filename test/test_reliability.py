@@ -428,7 +428,7 @@ def _flood(c):
         for stamp in stamps[start:start + QUEUE_SIZE]:
             c.send('left', c.image('left', stamp))
         last = stamps[min(start + QUEUE_SIZE, FLOOD) - 1]
-        wait_for(lambda s=last: c.node._last_stamp.get('left_image') == s, 5.0, 'flood')
+        wait_for(lambda s=last: c.node._stamps.last.get('left_image') == s, 5.0, 'flood')
     pending = c.node._sync.pending()
     assert pending['left_image'] == QUEUE_SIZE and pending['right_image'] == 0
     assert c.snapshot()['unsynchronised'] - before == FLOOD - QUEUE_SIZE

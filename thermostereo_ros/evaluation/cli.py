@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--edges', type=int, nargs='?', const=4, default=None, metavar='PX',
                         help='also score the pixels within PX (default 4) of a GT depth '
                              'discontinuity, as <method>@edges')
+    parser.add_argument('--confidence', default=None, metavar='T[,T...]',
+                        help='also score the network on the pixels whose confidence is at '
+                             'least T (what confidence_threshold T keeps), as '
+                             'network@conf>=T with the share of pixels kept (coverage)')
     parser.add_argument('--no-progress', action='store_true')
 
 
@@ -52,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
         engine = StereoEngine.from_checkpoint(args.checkpoint, device=args.device,
                                               precision=args.precision, backend=args.backend,
                                               max_disparity=args.max_disparity)
-        methods['network'] = lambda left, right: engine.infer(left, right).disparity
+
+        def network(left, right):
+            out = engine.infer(left, right)
+            return out.disparity, out.confidence
+
+        methods['network'] = network
     if args.baseline == 'sgbm':
         from thermostereo_ros.evaluation.sgbm import SGBMBaseline
 
@@ -61,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
         print('nothing to evaluate: --no-network needs --baseline sgbm')
         return 2
     size = tuple(int(v) for v in args.size.lower().split('x')) if args.size else None
+    thresholds = [float(t) for t in args.confidence.split(',')] if args.confidence else []
     results = {}
     for split in (args.split or _default_split(args.data)).split(','):
         frames = iter_frames(args.data, args.root, split.strip(), args.max_frames,
                              args.max_disparity, size)
         results[split] = evaluate_split(methods, frames, args.max_disparity,
                                         progress=not args.no_progress, desc=split,
-                                        edges_radius=args.edges)
+                                        edges_radius=args.edges,
+                                        confidence_thresholds=thresholds)
         print(f'\n### {args.data} {split}\n')
         print(markdown_table({split: results[split]}))
     if args.out:

@@ -16,14 +16,16 @@ Metrics are pixel-weighted over each split (see `metrics.MetricAccumulator`).
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator,
                                                  discontinuity_region)
 
-Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# A method maps (left, right) to a disparity, or to (disparity, confidence) when it has one.
+Method = Callable[[np.ndarray, np.ndarray],
+                  Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass
@@ -113,16 +115,21 @@ def iter_frames(data: str, root: Optional[str], split: str, max_frames: Optional
 
 def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                    max_disparity: float = 192, progress: bool = False,
-                   desc: str = '', edges_radius: Optional[int] = None
+                   desc: str = '', edges_radius: Optional[int] = None,
+                   confidence_thresholds: Sequence[float] = ()
                    ) -> Dict[str, Dict[str, float]]:
     """Run every method on every frame; returns method -> metrics (pixel-weighted).
 
     With `edges_radius`, also `<method>@edges`: the same metrics over the GT pixels within
-    that many px of a depth discontinuity (`metrics.discontinuity_region`).
+    that many px of a depth discontinuity (`metrics.discontinuity_region`). For methods with
+    a confidence, each of `confidence_thresholds` T adds `<method>@conf>=T`: the metrics over
+    the GT pixels whose confidence is at least T (what the node keeps at
+    confidence_threshold T), with `coverage`, the share of GT pixels kept.
     """
     accs = {name: MetricAccumulator(max_disparity) for name in methods}
     if edges_radius is not None:
         accs.update({f'{name}@edges': MetricAccumulator(max_disparity) for name in methods})
+    kept = {(name, t): f'{name}@conf>={t:g}' for name in methods for t in confidence_thresholds}
     if progress:
         from tqdm import tqdm
         frames = tqdm(frames, desc=desc, unit='frame')
@@ -130,7 +137,9 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
         near_edge = (discontinuity_region(np.where(f.mask, f.disparity, 0.0), edges_radius)
                      if edges_radius is not None else None)
         for name, method in methods.items():
-            pred = np.asarray(method(f.left, f.right), np.float32)
+            out = method(f.left, f.right)
+            pred, confidence = out if isinstance(out, tuple) else (out, None)
+            pred = np.asarray(pred, np.float32)
             # GT (and the search) were shifted by f.offset; compare in shifted units, where
             # the range check 0 < gt < max_disparity applies to what the method searched.
             accs[name].update(pred, f.disparity, mask=f.mask,
@@ -138,12 +147,21 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                               baseline_m=f.baseline_m if f.offset == 0 else None)
             if near_edge is not None:
                 accs[f'{name}@edges'].update(pred, f.disparity, mask=f.mask & near_edge)
-    return {name: acc.result() for name, acc in accs.items()}
+            for t in confidence_thresholds if confidence is not None else ():
+                accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
+                    pred, f.disparity, mask=f.mask & (confidence >= t))
+    results = {name: acc.result() for name, acc in accs.items()}
+    for (name, _), key in kept.items():
+        if key in results:
+            results[key]['coverage'] = results[key]['pixels'] / max(results[name]['pixels'], 1)
+    return results
 
 
 def markdown_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
     """Markdown table: one row per (split, method); disparity then depth columns."""
     keys: List[str] = list(DISPARITY_KEYS)
+    if any('coverage' in m for per in results.values() for m in per.values()):
+        keys.append('coverage')
     if any('abs_rel' in m for per in results.values() for m in per.values()):
         keys += list(DEPTH_KEYS)
     head = ['split', 'method', 'frames'] + keys

@@ -12,9 +12,12 @@ from collections import deque
 from dataclasses import dataclass, field
 import math
 import threading
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from thermostereo_ros.evaluation.report import percentiles
+from thermostereo_ros.ros.stamps import StampGuard
+from thermostereo_ros.ros.sync import (
+    LEFT_IMAGE, LEFT_INFO, PairSynchronizer, RIGHT_IMAGE, RIGHT_INFO)
 
 OK, WARN, ERROR = 0, 1, 2  # the levels of diagnostic_msgs/DiagnosticStatus
 
@@ -80,6 +83,43 @@ class Stats:
     def add_latency(self, stage: str, milliseconds: float) -> None:
         """Record one sample of a stage (call with the lock held)."""
         self.latency[stage].append(milliseconds)
+
+    def latency_sample(self, stage: str, milliseconds: float) -> None:
+        """Record one sample of a stage (takes the lock)."""
+        with self.lock:
+            self.latency[stage].append(milliseconds)
+
+    def count_bad(self, reason: str, where: str) -> int:
+        """Count one input dropped for `reason` ('topic: what was wrong'); return the total."""
+        with self.lock:
+            self.bad_input[reason] = count = self.bad_input.get(reason, 0) + 1
+            self.last_bad = where
+        return count
+
+    def count(self, **increments: int) -> None:
+        """Add to the plain counters by name, e.g. stale=1 for one stale pair."""
+        with self.lock:
+            for name, value in increments.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def count_error(self, text: str) -> None:
+        """Count one failed frame and remember why."""
+        with self.lock:
+            self.inference_errors += 1
+            self.last_inference_error = text
+
+    def count_output(self, latencies_ms: Dict[str, float], low_contrast: bool) -> None:
+        """Count one published pair with its stage latencies (keys from LATENCY_STAGES)."""
+        with self.lock:
+            self.pairs_out += 1
+            self.low_contrast += int(low_contrast)
+            for stage, value in latencies_ms.items():
+                self.latency[stage].append(value)
+
+    def locked_counts(self) -> Dict[str, int]:
+        """Return the cumulative counters (takes the lock)."""
+        with self.lock:
+            return self.counts()
 
     def counts(self) -> Dict[str, int]:
         """Return the cumulative counters (call with the lock held)."""
@@ -197,23 +237,43 @@ def engine_values(engine: Dict[str, object]) -> List[Tuple[str, str]]:
             (MAX_DISPARITY, f"{engine['max_disparity']:g}")]
 
 
+class Throttle:
+    """At most one True per key and period: one flood of errors must not hide another cause."""
+
+    def __init__(self, period_s: float) -> None:
+        """Allow one event per key every `period_s` seconds."""
+        self.period_s = period_s
+        self._last: Dict[object, float] = {}
+
+    def ready(self, key: object, now: float) -> bool:
+        """Return True (and start a new period) if `key` is due at `now`."""
+        if now - self._last.get(key, -math.inf) < self.period_s:
+            return False
+        self._last[key] = now
+        return True
+
+
 class InputWatch:
     """When each side's images last arrived, for the Snapshot's input fields."""
 
     SIDES = ('left', 'right')
 
-    def __init__(self, image_topics: Dict[str, str], info_topics: Dict[str, str]) -> None:
-        """Watch the sides 'left' and 'right' with these resolved topic names."""
-        self.image_topics, self.info_topics = image_topics, info_topics
+    def __init__(self, topics: Any) -> None:
+        """Watch the inputs of `topics` (a validation.Topics of resolved names)."""
+        self.image_topics = {'left': topics.left_image, 'right': topics.right_image}
+        self.info_topics = {'left': topics.left_info, 'right': topics.right_info}
         self.arrived: Dict[str, float] = {}
 
-    def fields(self, now: float, has_camera_info: Dict[str, bool],
-               last_stamp_ns: Dict[str, Optional[int]]) -> Dict[str, object]:
+    def fields(self, now: float, pairing: PairSynchronizer,
+               stamps: StampGuard) -> Dict[str, object]:
         """Return the Snapshot fields about the inputs."""
         return dict(image_topics=self.image_topics, info_topics=self.info_topics,
                     images_arriving={s: now - self.arrived.get(s, -math.inf) < 2.0
                                      for s in self.SIDES},
-                    has_camera_info=has_camera_info, last_stamp_ns=last_stamp_ns)
+                    has_camera_info={'left': pairing.has_camera_info(LEFT_INFO),
+                                     'right': pairing.has_camera_info(RIGHT_INFO)},
+                    last_stamp_ns={'left': stamps.last.get(LEFT_IMAGE),
+                                   'right': stamps.last.get(RIGHT_IMAGE)})
 
 
 class Reporter:

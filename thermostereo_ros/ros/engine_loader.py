@@ -78,6 +78,20 @@ class ActiveEngine:
                     device=str(self.engine.device), precision=str(self.engine.precision),
                     model_path=model_label(self.config['model_path']), model_id=self.model_id)
 
+    def summary(self) -> str:
+        """Return one line for the log: model, cap, device, backend, precision."""
+        return (f'model {model_label(self.config["model_path"])}, max_disparity '
+                f'{self.max_disparity():g}, on {self.engine.device} ({self.engine.backend}, '
+                f'{self.engine.precision})')
+
+    def cap_warning(self) -> str:
+        """Return a warning if the network cannot reach the max_disparity asked for, else ''."""
+        native, wanted = self.engine.max_disparity, self.config['max_disparity']
+        if native >= wanted:
+            return ''
+        return (f'the model was trained with max_disparity={native}; '
+                f'disparities are capped at {native} px')
+
     def max_disparity(self) -> float:
         """Return the cap in use: the parameter, never above what the network can output."""
         return float(min(self.config['max_disparity'], self.engine.max_disparity))
@@ -99,6 +113,13 @@ class ActiveEngine:
         self.engine, self.config, self.error = engine, dict(config), ''
         self.model_id = _model_id(config['model_path'])
         return {}
+
+    def new_size(self, size: Tuple[int, int], max_pixels: int) -> bool:
+        """Make a plausible (height, width) from a camera_info the warm-up size; True if new."""
+        if size == self.warm_size or min(size) <= 0 or size[0] * size[1] > max_pixels:
+            return False
+        self.warm_size = size
+        return True
 
     def warm_up(self) -> float:
         """Run the engine once at `warm_size` (allocations, autotuning); return the seconds."""

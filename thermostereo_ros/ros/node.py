@@ -10,13 +10,10 @@ runs every callback, so per-topic ordering and the synchroniser need no extra lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-import math
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -26,18 +23,18 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
-from thermostereo_ros.geometry import StereoCamera
 from thermostereo_ros.inference.pipeline import run_pair
 from thermostereo_ros.inference.postprocess import INVALID_DISPARITY
 from thermostereo_ros.ros import diagnostics as diag
 from thermostereo_ros.ros import parameters as params
-from thermostereo_ros.ros import status
+from thermostereo_ros.ros import status, sync
 from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, InputError
 from thermostereo_ros.ros.engine_loader import (
-    ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError, model_label)
-from thermostereo_ros.ros.outputs import build_messages, Products
+    ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError)
+from thermostereo_ros.ros.frames import Frame, PairJob
+from thermostereo_ros.ros.outputs import build_messages, Products, TOPICS, wanted
 from thermostereo_ros.ros.scoring import GroundTruthScorer
-from thermostereo_ros.ros.stamps import stamp_ns
+from thermostereo_ros.ros.stamps import stamp_ns, StampGuard
 from thermostereo_ros.ros.sync import (
     LEFT_IMAGE, LEFT_INFO, PairSynchronizer, RIGHT_IMAGE, RIGHT_INFO)
 from thermostereo_ros.ros.validation import BAD_INPUT_REASONS, BadInput, check_pair, Topics
@@ -49,24 +46,6 @@ __all__ = ['BAD_INPUT_REASONS', 'EngineLoadError', 'INVALID_DISPARITY', 'NODE_NA
            'ThermoStereoNode', 'default_engine_factory']
 
 
-@dataclass
-class _Frame:
-    header: Header
-    image: np.ndarray
-    encoding: str
-    received: float  # time.monotonic() at the callback
-
-
-@dataclass
-class _Job:
-    stamp_ns: int
-    left: _Frame
-    right: _Frame
-    camera: StereoCamera
-    right_fx: float
-    timeline: int
-
-
 class ThermoStereoNode(Node):
     """ThermoStereoRT depth from a rectified thermal stereo pair."""
 
@@ -76,20 +55,15 @@ class ThermoStereoNode(Node):
         for spec in params.PARAMETERS:
             self.declare_parameter(spec.name, spec.default, params.descriptor(spec))
         self._config = {s.name: self.get_parameter(s.name).value for s in params.PARAMETERS}
-        problem = params.validate(self._config) or params.engine_problem(
-            self._config, params.ENGINE_PARAMETERS - {'device', 'precision', 'backend'})
+        problem = params.startup_problem(self._config)
         if problem:
             raise ValueError(problem)
         self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
         self._warn_cap()
-        self._stats = diag.Stats(BAD_INPUT_REASONS)
+        self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
         self._scorer = GroundTruthScorer(self._active.max_disparity())
-        self._sync = PairSynchronizer(**self._sync_options(self._config))
-        self._last_stamp: Dict[str, int] = {}
-        self._log_times: Dict[tuple, float] = {}
-        # Bumped whenever an input's time jumps back: stamps are only compared within one
-        # timeline, so after a bag loop the worker does not discard the new, earlier stamps.
-        self._timeline, self._last_processed = 0, (0, -1)
+        self._sync = PairSynchronizer(**sync.options(self._config))
+        self._stamps = StampGuard()
 
         qos, overrides = qos_profile_sensor_data, QoSOverridingOptions.with_default_policies()
         self._subs = {stream: self.create_subscription(
@@ -101,24 +75,21 @@ class ThermoStereoNode(Node):
                 (RIGHT_INFO, CameraInfo, 'right/camera_info', self._on_info))}
         self._topics = Topics(*(self._subs[s].topic_name for s in (
             LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
-        self._watch = diag.InputWatch(
-            {'left': self._topics.left_image, 'right': self._topics.right_image},
-            {'left': self._topics.left_info, 'right': self._topics.right_info})
-        if self._config['evaluate_against']:
+        self._watch = diag.InputWatch(self._topics)
+        scoring = self._config['evaluate_against']
+        if scoring:
             self._gt_sub = self.create_subscription(
                 Image, 'left/depth_gt', self._on_depth_gt, qos, qos_overriding_options=overrides)
         out = QoSProfile(depth=5)
         self._outputs = {topic: self.create_publisher(
-            kind, topic, out, qos_overriding_options=overrides) for kind, topic in (
-                (DisparityImage, 'disparity'), (PointCloud2, 'points2'), (Image, 'depth'),
-                (Image, 'confidence'))}
+            kind, topic, out, qos_overriding_options=overrides) for kind, topic in zip(
+                (DisparityImage, PointCloud2, Image, Image), TOPICS)}
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        # Per-frame typed status (msg/), where the interfaces are built.
+        typed = status.AVAILABLE  # the per-frame messages of msg/, where they were built
         self._pub_status = self.create_publisher(status.StereoStatus, '~/status', 10) \
-            if status.AVAILABLE else None
+            if typed else None
         self._pub_evaluation = self.create_publisher(
-            status.StereoEvaluation, '~/evaluation', 10) \
-            if status.AVAILABLE and self._config['evaluate_against'] else None
+            status.StereoEvaluation, '~/evaluation', 10) if typed and scoring else None
         self._reporter = diag.Reporter(time.monotonic())
         self._last_output = time.monotonic()
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
@@ -130,31 +101,19 @@ class ThermoStereoNode(Node):
             self.add_post_set_parameters_callback(self._after_set_parameters)
         self._worker = LatestJobWorker(self._process, self._rebuild_engine,
                                        self._on_worker_error, 'thermostereo_inference')
-        engine = self._active.engine
-        self.get_logger().info(
-            f'model {model_label(self._config["model_path"])} on {engine.device} '
-            f'({engine.backend}, {engine.precision}); waiting for '
-            f'{self._topics.left_image} and {self._topics.right_image}')
+        self.get_logger().info(f'{self._active.summary()}; waiting for '
+                               f'{self._topics.left_image} and {self._topics.right_image}')
 
     # Parameters and engine --------------------------------------------------------------------
 
-    @staticmethod
-    def _sync_options(config: Dict[str, Any]) -> Dict[str, Any]:
-        return dict(approximate_sync=config['approximate_sync'],
-                    tolerance_seconds=config['approximate_sync_tolerance_seconds'],
-                    queue_size=config['queue_size'],
-                    cache_camera_info=config['cache_camera_info'])
-
     def _on_set_parameters(self, parameters: list) -> SetParametersResult:
-        changes = {p.name: p.value for p in parameters if p.name in params.DEFAULTS}
-        config = {**self._config, **changes}
-        changed = {k for k, v in changes.items() if self._config[k] != v}
-        problem = params.validate(config) or params.engine_problem(config, changed)
+        config, changed, problem = params.apply(self._config,
+                                                {p.name: p.value for p in parameters})
         if problem:
             return SetParametersResult(successful=False, reason=problem)
         self._config = config
         if changed & params.SYNC_PARAMETERS:
-            self._sync.configure(**self._sync_options(config))
+            self._sync.configure(**sync.options(config))
         if not self._post_set_available:
             self._after_set_parameters(parameters)
         if changed:
@@ -176,10 +135,8 @@ class ThermoStereoNode(Node):
             self.get_logger().info(f'warmed up for {width}x{height} in {seconds:.2f} s')
 
     def _warn_cap(self) -> None:
-        native, wanted = self._active.engine.max_disparity, self._active.config['max_disparity']
-        if native < wanted:
-            self.get_logger().warning(f'the model was trained with max_disparity={native}; '
-                                      f'disparities are capped at {native} px')
+        if self._active.cap_warning():
+            self.get_logger().warning(self._active.cap_warning())
 
     def _rebuild_engine(self) -> None:
         config = dict(self._config)
@@ -191,39 +148,27 @@ class ThermoStereoNode(Node):
             return
         self._warn_cap()
         self._scorer.set_max_disparity(self._active.max_disparity())
-        engine = self._active.engine
-        self.get_logger().info(f'engine rebuilt: {model_label(config["model_path"])}, '
-                               f'max_disparity {self._active.max_disparity():g}, '
-                               f'{engine.device}/{engine.precision}/{engine.backend}')
+        self.get_logger().info(f'engine rebuilt: {self._active.summary()}')
         self._warm_up()
 
     # Input callbacks (executor thread) --------------------------------------------------------
 
     def _bad_input(self, topic: str, reason: str, text: str) -> None:
-        with self._stats.lock:
-            self._stats.bad_input[reason] = count = self._stats.bad_input.get(reason, 0) + 1
-            self._stats.last_bad = f'{topic}: {text}'
+        count = self._stats.count_bad(reason, f'{topic}: {text}')
         self._log_throttled((topic, reason), f'{topic}: {text}; pair dropped ({reason}: '
                                              f'{count} so far)')
 
     def _log_throttled(self, key: tuple, text: str) -> None:
-        now = time.monotonic()  # once a second per key: one flood must not hide another cause
-        if now - self._log_times.get(key, -math.inf) >= 1.0:
-            self._log_times[key] = now
+        if self._throttle.ready(key, time.monotonic()):
             self.get_logger().error(text)
 
     def _time_ok(self, stream: str, header: Header) -> bool:
-        stamp, last = stamp_ns(header), self._last_stamp.get(stream)
-        if last is not None and stamp < last:
-            # Accept the new timeline from the next message on (bag loop, simulator reset),
-            # never pairing across the jump: this stream's queued messages are the old one's.
-            self._last_stamp[stream] = stamp
+        back_ns = self._stamps.went_back(stream, stamp_ns(header))
+        if back_ns:  # never pair across the jump: this stream's queue is the old timeline's
             self._sync.reset(stream)
-            self._timeline += 1
             self._bad_input(self._subs[stream].topic_name, 'time_backwards',
-                            f'stamp went backwards by {(last - stamp) / 1e9:.3f} s')
-            return False
-        return True
+                            f'stamp went backwards by {back_ns / 1e9:.3f} s')
+        return not back_ns
 
     def _on_image(self, stream: str, msg: Image) -> None:
         received, started = time.monotonic(), time.perf_counter()
@@ -235,22 +180,19 @@ class ThermoStereoNode(Node):
         except InputError as exc:  # a rejected message leaves the stream's last stamp alone
             self._bad_input(self._subs[stream].topic_name, exc.reason, str(exc))
             return
-        self._last_stamp[stream] = stamp_ns(msg.header)
-        with self._stats.lock:
-            self._stats.add_latency('conversion', (time.perf_counter() - started) * 1e3)
-        frame = _Frame(msg.header, image, msg.encoding, received)
+        self._stamps.accept(stream, stamp_ns(msg.header))
+        self._stats.latency_sample('conversion', (time.perf_counter() - started) * 1e3)
+        frame = Frame(msg.header, image, msg.encoding, received)
         self._offer(self._sync.add(stream, stamp_ns(msg.header), frame))
 
     def _on_info(self, stream: str, msg: CameraInfo) -> None:
-        size = (int(msg.height), int(msg.width))
-        if stream == LEFT_INFO and size != self._active.warm_size and min(size) > 0 and \
-                size[0] * size[1] <= self._config['max_image_pixels']:
-            self._active.warm_size = size  # warm up now: the first frame is then not slow
-            self._worker.submit(self._warm_up)
+        if stream == LEFT_INFO and self._active.new_size((int(msg.height), int(msg.width)),
+                                                         self._config['max_image_pixels']):
+            self._worker.submit(self._warm_up)  # now, so that the first frame is not slow
         if not self._config['cache_camera_info']:
             if not self._time_ok(stream, msg.header):
                 return
-            self._last_stamp[stream] = stamp_ns(msg.header)
+            self._stamps.accept(stream, stamp_ns(msg.header))
         self._offer(self._sync.add(stream, stamp_ns(msg.header), msg))
 
     def _on_depth_gt(self, msg: Image) -> None:
@@ -277,12 +219,10 @@ class ThermoStereoNode(Node):
             self._bad_input(exc.topic, exc.reason, str(exc))
             self._publish_status(pair.left_image, pair.right_image, drop_reason=exc.reason)
             return
-        job = _Job(pair.stamp_ns, pair.left_image, pair.right_image, camera,
-                   float(pair.right_info.p[0]), self._timeline)
-        stale = self._worker.offer(job)
-        with self._stats.lock:
-            self._stats.pairs_in += 1
-            self._stats.stale += int(stale is not None)
+        stale = self._worker.offer(PairJob(pair.stamp_ns, pair.left_image, pair.right_image,
+                                           camera, float(pair.right_info.p[0]),
+                                           self._stamps.timeline))
+        self._stats.count(pairs_in=1, stale=int(stale is not None))
         if stale is not None:
             self._publish_status(stale.left, stale.right, drop_reason='stale')
 
@@ -292,34 +232,24 @@ class ThermoStereoNode(Node):
         if not self.context.ok():
             return False  # shut down mid-frame, so publishing failed: the node is stopping
         text = f'processing failed: {type(exc).__name__}: {exc}'
-        with self._stats.lock:
-            self._stats.inference_errors += 1
-            self._stats.last_inference_error = text
+        self._stats.count_error(text)
         self._log_throttled(('worker', type(exc).__name__), text)
         return True
 
-    def _wanted(self) -> Dict[str, bool]:
-        switches = {'disparity': True, 'points2': self._config['publish_pointcloud'],
-                    'depth': self._config['publish_depth'],
-                    'confidence': self._config['publish_confidence']}
-        return {topic: on and self._outputs[topic].get_subscription_count() > 0
-                for topic, on in switches.items()}
-
-    def _process(self, job: _Job, waited_ms: float) -> None:
-        if job.timeline == self._last_processed[0] and job.stamp_ns < self._last_processed[1]:
-            with self._stats.lock:
-                self._stats.stale += 1
+    def _process(self, job: PairJob, waited_ms: float) -> None:
+        if self._stamps.older_than_processed(job.timeline, job.stamp_ns):
+            self._stats.count(stale=1)
             self._publish_status(job.left, job.right, drop_reason='stale')
             return
-        config, wanted = self._config, self._wanted()
-        scoring = config['evaluate_against']
-        if not any(wanted.values()) and not (scoring and self._scorer.has_ground_truth(
+        config, scoring = self._config, self._config['evaluate_against']
+        topics = wanted(config, {t: p.get_subscription_count() > 0
+                                 for t, p in self._outputs.items()})
+        if not any(topics.values()) and not (scoring and self._scorer.has_ground_truth(
                 job.stamp_ns)):
-            with self._stats.lock:
-                self._stats.skipped_no_subscribers += 1
+            self._stats.count(skipped_no_subscribers=1)
             self._publish_status(job.left, job.right, drop_reason='no_subscribers')
             return
-        self._last_processed = (job.timeline, job.stamp_ns)
+        self._stamps.processed(job.timeline, job.stamp_ns)
         max_disparity, camera = self._active.max_disparity(), job.camera
         result = run_pair(self._active.engine, job.left.image, job.right.image,
                           doffs=camera.doffs, max_disparity=max_disparity,
@@ -328,7 +258,7 @@ class ThermoStereoNode(Node):
         started = time.perf_counter()
         messages = build_messages(Products(
             result.disparity, result.valid, result.confidence, camera, job.right_fx,
-            max_disparity, job.left.image), job.left.header, wanted, config)
+            max_disparity, job.left.image), job.left.header, topics, config)
         postprocess_ms = result.postprocess_ms + (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
         for topic, msg in messages.items():
@@ -339,52 +269,39 @@ class ThermoStereoNode(Node):
                          self._scorer.add_prediction(job.stamp_ns, result.adjusted, camera))
         self._last_output = now = time.monotonic()
         first, last = sorted((job.left.received, job.right.received))
-        with self._stats.lock:
-            self._stats.pairs_out += 1
-            self._stats.low_contrast += int(result.uniform)
-            for stage, value in (('queue_wait', waited_ms),
-                                 ('inference_latency', result.inference_ms),
-                                 ('postprocess', postprocess_ms), ('publish', publish_ms),
-                                 ('pipeline_latency', (now - last) * 1e3),
-                                 ('end_to_end_latency', (now - first) * 1e3)):
-                self._stats.add_latency(stage, value)
+        self._stats.count_output(dict(
+            queue_wait=waited_ms, inference_latency=result.inference_ms,
+            postprocess=postprocess_ms, publish=publish_ms, pipeline_latency=(now - last) * 1e3,
+            end_to_end_latency=(now - first) * 1e3), low_contrast=result.uniform)
         self._publish_status(job.left, job.right, timings=dict(
             queue_wait_ms=waited_ms, inference_ms=result.inference_ms,
             postprocess_ms=postprocess_ms, end_to_end_ms=(now - first) * 1e3),
             summary=lambda: status.frame_summary(result.disparity, result.valid,
                                                  result.confidence, camera.focal_baseline))
 
-    def _publish_status(self, left: _Frame, right: _Frame, timings: Optional[dict] = None,
+    def _publish_status(self, left: Frame, right: Frame, timings: Optional[dict] = None,
                         summary: Optional[Callable[[], dict]] = None,
                         drop_reason: str = '') -> None:
         if self._pub_status is None or self._pub_status.get_subscription_count() == 0:
             return  # nobody listens: not even the frame summary is computed
-        with self._stats.lock:
-            counts = self._stats.counts()
         self._pub_status.publish(status.status_message(
             left.header, left.header.stamp, right.header.stamp, timings or {},
-            summary() if summary else {},
-            self._active.describe(), counts, self._sync.dropped, drop_reason))
+            summary() if summary else {}, self._active.describe(), self._stats.locked_counts(),
+            self._sync.dropped, drop_reason))
 
     # Diagnostics ------------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
-        inputs = self._watch.fields(
-            now, {'left': self._sync.has_camera_info(LEFT_INFO),
-                  'right': self._sync.has_camera_info(RIGHT_INFO)},
-            {'left': self._last_stamp.get(LEFT_IMAGE), 'right': self._last_stamp.get(RIGHT_IMAGE)})
+        inputs = self._watch.fields(now, self._sync, self._stamps)
         level, message, values = self._reporter.report(
             now, self._stats, inputs, self._active.error, now - self._last_output,
             self._sync.dropped, self._active.describe(),
             self._scorer.result() if self._config['evaluate_against'] else None)
         name = self.get_fully_qualified_name()
-        report = DiagnosticStatus(level=bytes([level]), message=message, hardware_id=name,
-                                  name=diag.status_name(name),
-                                  values=[KeyValue(key=k, value=v) for k, v in values])
-        array = DiagnosticArray(status=[report])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._pub_diagnostics.publish(array)
+        self._pub_diagnostics.publish(status.diagnostic_array(
+            diag.status_name(name), name, level, message, values,
+            self.get_clock().now().to_msg()))
 
     # Shutdown ---------------------------------------------------------------------------------
 

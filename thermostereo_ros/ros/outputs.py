@@ -31,6 +31,13 @@ class Products:
     intensity: np.ndarray  # the left image, for the points' intensity field
 
 
+def wanted(config: Mapping[str, Any], subscribed: Mapping[str, bool]) -> Dict[str, bool]:
+    """Return {topic: build it?}: switched on by its parameter and with a subscriber."""
+    switches = {'disparity': True, 'points2': config['publish_pointcloud'],
+                'depth': config['publish_depth'], 'confidence': config['publish_confidence']}
+    return {topic: bool(on and subscribed[topic]) for topic, on in switches.items()}
+
+
 def build_messages(products: Products, header: Header, wanted: Mapping[str, bool],
                    config: Mapping[str, Any]) -> Dict[str, Any]:
     """Return {topic: message} for every topic in TOPICS that `wanted` asks for."""

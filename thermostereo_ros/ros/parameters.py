@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import importlib.util
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
@@ -121,6 +121,22 @@ def validate(config: Config) -> str:
     if config['max_disparity'] % 4:
         return f'max_disparity={config["max_disparity"]} is not a multiple of 4'
     return ''
+
+
+def apply(config: Config, updates: Mapping[str, Any]) -> Tuple[Config, Set[str], str]:
+    """Return (config with `updates`, names whose value changed, why it is refused or '')."""
+    new = {**config, **{k: v for k, v in updates.items() if k in DEFAULTS}}
+    changed = {k for k in new if new[k] != config[k]}
+    return new, changed, validate(new) or engine_problem(new, changed)
+
+
+def startup_problem(config: Config) -> str:
+    """Return why the node cannot start with `config`, or ''.
+
+    Device, precision and backend are left to the engine's own load, whose error says more.
+    """
+    return validate(config) or engine_problem(
+        config, ENGINE_PARAMETERS - {'device', 'precision', 'backend'})
 
 
 def engine_problem(config: Config, changed: Iterable[str]) -> str:

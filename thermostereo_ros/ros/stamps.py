@@ -1,8 +1,8 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Header stamps as integer nanoseconds, for rclpy and rosbags messages alike (no imports)."""
+"""Header stamps as integer nanoseconds (rclpy and rosbags messages alike), and their order."""
 
-from typing import Any
+from typing import Any, Dict
 
 NS_PER_S = 1_000_000_000
 
@@ -15,3 +15,41 @@ def stamp_ns(header: Any) -> int:
 def set_stamp(header: Any, nanoseconds: int) -> None:
     """Set a std_msgs/Header's stamp from integer nanoseconds."""
     header.stamp.sec, header.stamp.nanosec = divmod(int(nanoseconds), NS_PER_S)
+
+
+class StampGuard:
+    """Each stream's last accepted stamp, and the timeline that a stamp going back starts.
+
+    Stamps are only compared within one timeline, so after a bag loop or a simulator reset
+    the new, earlier stamps are not discarded as stale.
+    """
+
+    def __init__(self) -> None:
+        """Start with no stamps, on timeline 0."""
+        self.last: Dict[str, int] = {}
+        self.timeline = 0
+        self._processed = (0, -1)  # (timeline, stamp) of the newest pair processed
+
+    def went_back(self, stream: str, stamp: int) -> int:
+        """Return how many ns `stamp` is before the stream's last one (0: not before).
+
+        A stamp that went back is accepted from now on and starts a new timeline.
+        """
+        last = self.last.get(stream)
+        if last is None or stamp >= last:
+            return 0
+        self.last[stream] = stamp
+        self.timeline += 1
+        return last - stamp
+
+    def accept(self, stream: str, stamp: int) -> None:
+        """Record a message of `stream` that was accepted."""
+        self.last[stream] = stamp
+
+    def older_than_processed(self, timeline: int, stamp: int) -> bool:
+        """Return True if a newer pair of the same timeline was already processed."""
+        return timeline == self._processed[0] and stamp < self._processed[1]
+
+    def processed(self, timeline: int, stamp: int) -> None:
+        """Record that the pair with this stamp was processed."""
+        self._processed = (timeline, stamp)

@@ -29,6 +29,13 @@ class SyncedPair:
     right_info: Any
 
 
+def options(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Return the PairSynchronizer keyword arguments from the node's parameters."""
+    return dict(approximate_sync=config['approximate_sync'],
+                tolerance_seconds=config['approximate_sync_tolerance_seconds'],
+                queue_size=config['queue_size'], cache_camera_info=config['cache_camera_info'])
+
+
 class PairSynchronizer:
     """Match left/right images (and camera_infos) by header stamp.
 
