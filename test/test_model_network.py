@@ -8,6 +8,7 @@ import torch
 from thermostereo_ros.model import build_model
 from thermostereo_ros.model.cost_volume import (
     concat_volume, correlation_volume, groupwise_correlation_volume)
+from thermostereo_ros.model.refinement import convex_upsample
 
 TINY = {
     'thermostereo_rt': dict(max_disparity=32, base_channels=4, feature_channels=8,
@@ -131,3 +132,25 @@ def test_invalid_config_rejected():
         build_model('no_such_net', {})
     with pytest.raises(TypeError):
         build_model('thermostereo_rt', {'bogus': 1})
+
+
+def test_convex_upsampling_matches_a_per_pixel_reference():
+    # The definition, one fine pixel at a time: a softmax over the 9 mask logits of its
+    # sub-position weighs the 3x3 coarse neighbourhood (replicate-padded, scaled by factor).
+    torch.manual_seed(0)
+    factor, h, w = 2, 5, 7
+    disparity = torch.rand(2, 1, h, w) * 40
+    mask = torch.randn(2, 9 * factor * factor, h, w) * 3
+    got = convex_upsample(disparity, mask, factor)
+    padded = torch.nn.functional.pad(disparity * factor, (1, 1, 1, 1), mode='replicate')
+    expected = torch.zeros(2, 1, h * factor, w * factor)
+    for y in range(h):
+        for x in range(w):
+            window = padded[:, 0, y:y + 3, x:x + 3].reshape(2, 9)
+            for sy in range(factor):
+                for sx in range(factor):
+                    logits = mask[:, [k * factor * factor + sy * factor + sx for k in range(9)],
+                                  y, x]
+                    expected[:, 0, y * factor + sy, x * factor + sx] = (
+                        torch.softmax(logits, 1) * window).sum(1)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
