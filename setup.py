@@ -28,6 +28,7 @@ setup(
         'torch': ['torch>=2.1'],
         'tools': ['opencv-python-headless', 'rosbags', 'tqdm', 'onnx', 'onnxruntime',
                   'tensorboard'],
+        'openvino': ['onnx', 'openvino'],  # backend:=openvino, the fastest on most CPUs
     },
     zip_safe=False,
     maintainer='thermostereo_ros maintainers',

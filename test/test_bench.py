@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """`thermostereo bench` on a tiny random-weight checkpoint: report keys and sane values."""
 
+import importlib.util
 import json
 import math
 
@@ -38,8 +39,12 @@ def test_bench_cli_writes_report(tmp_path):
     assert set(report['model']['gflops']) == {'256x64', '288x64'}
     assert all(v > 0 for v in report['model']['gflops'].values())
     labels = {(r['label'], r['size']) for r in report['latency']}
-    assert labels == {(c, s) for c in ('torch fp32 cpu', 'onnxruntime fp32 cpu')
-                      for s in ('256x64', '288x64')}
+    configs = ['torch fp32 cpu', 'onnxruntime fp32 cpu']
+    if importlib.util.find_spec('openvino') is not None:
+        configs.append('openvino fp32 cpu')
+    if report['machine']['cpu_native_bf16']:
+        configs += ['torch bf16 cpu'] + ['openvino bf16 cpu'] * ('openvino fp32 cpu' in configs)
+    assert labels == {(c, s) for c in configs for s in ('256x64', '288x64')}
     for row in report['latency'] + report['sgbm']:
         _check_latency(row)
     assert len(report['sgbm']) == 4

@@ -1,6 +1,6 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""StereoEngine: input validation, options, default weights, torch vs onnxruntime parity."""
+"""StereoEngine: input validation, options, default weights, torch vs ONNX runtime parity."""
 
 import numpy as np
 import pytest
@@ -68,7 +68,8 @@ def test_rejects_bad_options(student_ckpt):
                             ({'device': 'cpu', 'precision': 'fp16'}, 'CUDA'),
                             ({'device': 'tpu'}, 'device'),
                             ({'max_disparity': -4}, 'positive'),
-                            ({'device': 'cpu', 'cuda_graphs': True}, 'cuda_graphs')):
+                            ({'device': 'cpu', 'cuda_graphs': True}, 'cuda_graphs'),
+                            ({'backend': 'openvino', 'precision': 'fp16'}, 'CUDA')):
         with pytest.raises(ValueError, match=pattern):
             StereoEngine.from_checkpoint(student_ckpt, **kwargs)
 
@@ -84,11 +85,14 @@ def test_max_disparity_override(student_ckpt, tmp_path):
     assert engine.infer(*synthetic_pair(32, 64)).disparity.shape == (32, 64)
 
 
-def test_torch_and_onnxruntime_agree(student_ckpt, tmp_path):
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
+    pytest.importorskip(backend)
     left, right = synthetic_pair(50, 90, disparity=6)
     ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu').infer(left, right)
-    ort_engine = StereoEngine.from_checkpoint(student_ckpt, backend='onnxruntime')
-    got = ort_engine.infer(left, right)
+    exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend)
+    assert (exported.device, exported.backend) == ('cpu', backend)
+    got = exported.infer(left, right)
     # Both run the same fp32 graph; only kernel summation order differs (~1e-6 relative).
     # A soft-argmin over 8 bins scaled x4 to full resolution turns that into at most ~1e-4
     # px, so 1e-3 px leaves margin while a wrong op (e.g. a mis-exported pad) is >> 1e-3.
@@ -100,11 +104,19 @@ def test_torch_and_onnxruntime_agree(student_ckpt, tmp_path):
     meta = {'arch': 'thermostereo_rt', 'config': model.config,
             'normalization': {'mode': 'joint'}, 'provenance': {}}
     export_onnx(model, 50, 90, meta, onnx_path)
-    direct = StereoEngine.from_checkpoint(onnx_path, backend='onnxruntime')
+    direct = StereoEngine.from_checkpoint(onnx_path, backend=backend)
     assert direct.max_disparity == 32
     np.testing.assert_allclose(direct.infer(left, right).disparity, ref.disparity, atol=1e-3)
     with pytest.raises(ValueError, match='exported for 50x90'):
         direct.infer(*synthetic_pair(40, 90))
+
+
+def test_openvino_refuses_bf16_that_the_cpu_would_not_run(student_ckpt):
+    openvino = pytest.importorskip('openvino')
+    if 'BF16' in openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'):
+        pytest.skip('this CPU runs bf16 natively')
+    with pytest.raises(ValueError, match='no native bf16'):
+        StereoEngine.from_checkpoint(student_ckpt, backend='openvino', precision='bf16')
 
 
 def test_tensorrt_backend_unavailable_is_clear(student_ckpt):

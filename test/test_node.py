@@ -691,3 +691,20 @@ def test_every_scored_frame_gets_a_typed_evaluation(harness_factory):
     assert msg.d1_percent == pytest.approx(expected['d1'], abs=1e-3)
     assert msg.epe_px == pytest.approx(0.0, abs=1e-4) and msg.d1_percent == 0.0
     assert msg.pixels > 0 and msg.bad1_percent == 0.0
+
+
+def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, checkpoint):
+    pytest.importorskip('openvino')
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32})
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 30 * SECOND)
+    torch_out = image_to_numpy(get(boxes['disparity']).image)
+    engine = h.node._active.engine
+    assert h.node.set_parameters([Parameter('backend', value='openvino')])[0].successful
+    wait_for(lambda: h.node._active.engine is not engine, 20.0, 'engine rebuilt')
+    assert h.node._active.describe()['backend'] == 'openvino'
+    _publish_pair(h, 31 * SECOND)
+    msg = get(boxes['disparity'])
+    assert _stamp(msg) == 31 * SECOND
+    np.testing.assert_allclose(image_to_numpy(msg.image), torch_out, rtol=0, atol=1e-3)

@@ -195,8 +195,8 @@ def machine_info() -> Dict[str, Any]:
     # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto chose.
     info.update(cpu_flags=cpu['flags'], cpu_native_bf16=cpu['native_bf16'],
                 cpu_auto_precision=resolve_precision('auto', 'cpu', 'torch'))
-    for name, module in (('onnxruntime', 'onnxruntime'), ('opencv', 'cv2'),
-                         ('tensorrt', 'tensorrt')):
+    for name, module in (('onnxruntime', 'onnxruntime'), ('openvino', 'openvino'),
+                         ('opencv', 'cv2'), ('tensorrt', 'tensorrt')):
         try:
             info[name] = __import__(module).__version__
         except Exception:  # absent or broken: recorded as missing, not fatal
@@ -221,9 +221,17 @@ def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str
                          precision='fp32'),
                     dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu',
                          precision='fp32')]
+        import importlib.util
+        openvino = importlib.util.find_spec('openvino') is not None
+        if openvino:
+            configs.append(dict(label='openvino fp32 cpu', backend='openvino', device='cpu',
+                                precision='fp32'))
         if cpu_info().native_bf16:  # emulated bf16 is slower than fp32: not worth timing
             configs.append(dict(label='torch bf16 cpu', backend='torch', device='cpu',
                                 precision='bf16'))
+            if openvino:
+                configs.append(dict(label='openvino bf16 cpu', backend='openvino',
+                                    device='cpu', precision='bf16'))
     if device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: torch.cuda.is_available() is False here')
     if device in ('auto', 'cuda') and torch.cuda.is_available():
@@ -397,7 +405,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
              f"Machine: {m.get('cpu_model')}, {m.get('cpu_count')} CPUs, torch threads "
              f"{m.get('torch_threads')}, load average {m.get('load_average')}; GPU: "
              f"{m.get('gpu_name', 'none')}; torch {m.get('torch')}, onnxruntime "
-             f"{m.get('onnxruntime')}, OpenCV {m.get('opencv')}, TensorRT {m.get('tensorrt')}",
+             f"{m.get('onnxruntime')}, OpenVINO {m.get('openvino')}, OpenCV {m.get('opencv')}, "
+             f"TensorRT {m.get('tensorrt')}",
              '', f"CPU flags: {', '.join(m.get('cpu_flags') or []) or 'none of interest'}; "
              f"native bf16: {m.get('cpu_native_bf16')}; precision auto on this CPU: "
              f"{m.get('cpu_auto_precision')}", '']

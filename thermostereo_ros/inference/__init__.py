@@ -1,6 +1,6 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Inference: safetensors checkpoints and the StereoEngine (torch, onnxruntime, TensorRT)."""
+"""Inference: safetensors checkpoints and the StereoEngine (torch, onnxruntime, OpenVINO, TRT)."""
 
 from thermostereo_ros.inference.checkpoint import (
     build_from_checkpoint, CheckpointError, load_checkpoint, save_checkpoint)

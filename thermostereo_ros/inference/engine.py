@@ -15,7 +15,8 @@ import numpy as np
 from thermostereo_ros.data.normalization import MODES, normalize_pair
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
+CPU_ONLY_BACKENDS = ('onnxruntime', 'openvino')
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 _INPUT_KINDS = ('u', 'f')
 PathLike = Union[str, pathlib.Path]
@@ -76,7 +77,7 @@ def _resolve_device(device: str, backend: str) -> str:
         raise ValueError(f'device must be a string such as "auto", "cpu" or "cuda:0", '
                          f'got {device!r}')
     if device == 'auto':
-        if backend == 'onnxruntime':
+        if backend in CPU_ONLY_BACKENDS:
             return 'cpu'
         return 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
@@ -90,8 +91,9 @@ def _resolve_device(device: str, backend: str) -> str:
     return str(parsed)
 
 
-def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bool,
-                      compile: bool) -> None:
+def validate_options(backend: str, precision: str, device: str, cuda_graphs: bool = False,
+                     compile: bool = False) -> None:
+    """Raise ValueError naming the problem if this combination cannot run (device resolved)."""
     if backend not in BACKENDS:
         raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
     if precision not in PRECISIONS:
@@ -100,11 +102,14 @@ def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bo
     if precision == 'fp16' and backend != 'tensorrt' and not on_cuda:
         raise ValueError(f'precision {precision!r} needs a CUDA device (got {device!r}); '
                          'use "bf16" (fast on CPUs with AMX or AVX512_BF16) or "fp32" on CPU')
-    if precision == 'bf16' and backend != 'torch' and not on_cuda:
-        raise ValueError(f'precision "bf16" on CPU needs backend "torch", got {backend!r}')
+    if precision == 'bf16' and backend not in ('torch', 'openvino') and not on_cuda:
+        raise ValueError(f'precision "bf16" on CPU needs backend "torch" or "openvino", '
+                         f'got {backend!r}')
     if backend == 'onnxruntime' and (on_cuda or precision != 'fp32'):
         raise ValueError('backend "onnxruntime" runs fp32 on the CPUExecutionProvider only; '
                          f'got device={device!r}, precision={precision!r}')
+    if backend == 'openvino' and on_cuda:
+        raise ValueError(f'backend "openvino" runs on the CPU only, got device={device!r}')
     if backend == 'tensorrt' and not on_cuda:
         raise ValueError(f'backend "tensorrt" needs a CUDA device, got {device!r}')
     if backend == 'tensorrt' and precision == 'bf16':
@@ -118,13 +123,14 @@ def _validate_options(backend: str, precision: str, device: str, cuda_graphs: bo
 def resolve_precision(precision: str, device: str, backend: str) -> str:
     """Return the precision 'auto' stands for here; any other value unchanged.
 
-    auto: bf16 (autocast, channels-last) with torch on CPUs that compute bf16 natively (AMX or
-    AVX512_BF16: about 1.5x faster at 0.07 px mean difference, measured on a Xeon), else fp32.
+    auto: bf16 (autocast, channels-last) with torch or OpenVINO on CPUs that compute bf16
+    natively (AMX or AVX512_BF16: torch about 1.5x faster at 0.07 px mean difference, measured
+    on a Xeon), else fp32.
     CUDA stays fp32 until the fp16 path has been checked on a lent GPU (scripts/gpu_check.sh).
     """
     if precision != 'auto':
         return precision
-    if backend == 'torch' and not device.startswith('cuda'):
+    if backend in ('torch', 'openvino') and not device.startswith('cuda'):
         from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
         return auto_cpu_precision(cpu_info())
     return 'fp32'
@@ -169,10 +175,12 @@ class StereoEngine:
         """Load a checkpoint and prepare a backend.
 
         path: .safetensors checkpoint (None = default_checkpoint()), or a .onnx file for
-        backend 'onnxruntime'/'tensorrt', or a serialised TensorRT engine (.engine/.plan).
-        device: 'auto' (CUDA when available, except onnxruntime), 'cpu', 'cuda', 'cuda:N'.
+        backend 'onnxruntime'/'openvino'/'tensorrt', or a serialised TensorRT engine
+        (.engine/.plan).
+        device: 'auto' (CUDA when available, except onnxruntime and openvino), 'cpu', 'cuda',
+        'cuda:N'.
         precision: 'auto' (see resolve_precision), 'fp32', 'fp16'/'bf16' autocast on CUDA
-        ('fp16' builds a TensorRT fp16 engine), or 'bf16' on CPU with torch.
+        ('fp16' builds a TensorRT fp16 engine), or 'bf16' on CPU with torch or openvino.
         max_disparity: override, only for architectures whose weights do not depend on it.
         cuda_graphs/compile: torch backend speed-ups for a fixed input size.
         warmup_size: (height, width) to warm up (and capture graphs/engines) now instead of at
@@ -182,7 +190,7 @@ class StereoEngine:
             raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
         device = _resolve_device(device, backend)
         precision = resolve_precision(precision, device, backend)
-        _validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
+        validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
         if max_disparity is not None:
             max_disparity = _validate_max_disparity(max_disparity)
         if warmup_size is not None and (len(warmup_size) != 2
@@ -236,6 +244,9 @@ class StereoEngine:
         if backend == 'onnxruntime':
             from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
             return OnnxRuntimeRunner(model=model, metadata=metadata), metadata
+        if backend == 'openvino':
+            from thermostereo_ros.inference.openvino_backend import OpenVINORunner
+            return OpenVINORunner(model=model, metadata=metadata, precision=precision), metadata
         from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
         return TensorRTRunner(model=model, metadata=metadata, device=device,
                               precision=precision), metadata
@@ -247,6 +258,9 @@ class StereoEngine:
         if suffix == '.onnx' and backend == 'onnxruntime':
             from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
             runner = OnnxRuntimeRunner(onnx_path=path)
+        elif suffix == '.onnx' and backend == 'openvino':
+            from thermostereo_ros.inference.openvino_backend import OpenVINORunner
+            runner = OpenVINORunner(onnx_path=path, precision=precision)
         elif backend == 'tensorrt':
             from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
             runner = TensorRTRunner(onnx_path=path if suffix == '.onnx' else None,
@@ -254,8 +268,8 @@ class StereoEngine:
                                     device=device, precision=precision)
         else:
             raise ValueError(f'{path}: a {suffix} file cannot run on backend {backend!r}; '
-                             'use backend="onnxruntime" for .onnx or "tensorrt" for '
-                             '.onnx/.engine/.plan, or pass the .safetensors checkpoint')
+                             'use backend="onnxruntime" or "openvino" for .onnx, "tensorrt" '
+                             'for .onnx/.engine/.plan, or pass the .safetensors checkpoint')
         metadata = runner.metadata
         stored = int(metadata['config']['max_disparity'])
         if max_disparity is not None and max_disparity != stored:
@@ -271,7 +285,7 @@ class StereoEngine:
 
     @property
     def backend(self) -> str:
-        """'torch', 'onnxruntime' or 'tensorrt'."""
+        """'torch', 'onnxruntime', 'openvino' or 'tensorrt'."""
         return self._backend
 
     @property

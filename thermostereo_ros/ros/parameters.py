@@ -15,6 +15,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
+from thermostereo_ros.inference.engine import (
+    BACKENDS, CPU_ONLY_BACKENDS, resolve_precision, validate_options)
 
 Config = Dict[str, Any]
 
@@ -41,8 +43,7 @@ PARAMETERS = (
     ParameterSpec('precision', 'auto', 'Inference precision: auto = bf16 on CPUs with AMX or '
                   'AVX512_BF16, else fp32; fp16 needs CUDA', choices=('auto', 'fp32', 'fp16',
                                                                       'bf16')),
-    ParameterSpec('backend', 'torch', 'Inference runtime',
-                  choices=('torch', 'onnxruntime', 'tensorrt')),
+    ParameterSpec('backend', 'torch', 'Inference runtime', choices=BACKENDS),
     ParameterSpec('approximate_sync', False, 'Pair left/right by nearest stamp within '
                   'approximate_sync_tolerance_seconds instead of identical stamps'),
     ParameterSpec('approximate_sync_tolerance_seconds', 0.01, 'Largest left/right stamp '
@@ -85,7 +86,7 @@ DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
 ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity'))
 SYNC_PARAMETERS = frozenset(('approximate_sync', 'approximate_sync_tolerance_seconds',
                              'queue_size', 'cache_camera_info'))
-_BACKEND_MODULES = {'onnxruntime': 'onnxruntime', 'tensorrt': 'tensorrt'}
+_BACKEND_MODULES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino', 'tensorrt': 'tensorrt'}
 
 
 def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -156,15 +157,13 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
         cuda = _cuda_available()
         if device == 'cuda' and not cuda:
             return 'device=\'cuda\': CUDA is not available on this machine'
-        on_cuda = device == 'cuda' or (device == 'auto' and cuda and backend != 'onnxruntime')
-        if precision == 'fp16' and backend != 'tensorrt' and not on_cuda:
-            return 'precision=\'fp16\' needs a CUDA device; use auto, bf16 or fp32 here'
-        if precision == 'bf16' and backend != 'torch' and not on_cuda:
-            return f'precision=\'bf16\' on CPU needs backend torch, not {backend!r}'
-        if backend == 'tensorrt' and not on_cuda:
-            return 'backend=\'tensorrt\' needs a CUDA device'
-        if backend == 'onnxruntime' and (precision not in ('auto', 'fp32') or device == 'cuda'):
-            return 'backend=\'onnxruntime\' runs fp32 on the CPU only'
+        on_cuda = device == 'cuda' or (device == 'auto' and cuda and
+                                       backend not in CPU_ONLY_BACKENDS)
+        resolved = 'cuda' if on_cuda else 'cpu'
+        try:  # the engine's own rules, for what 'auto' will resolve to
+            validate_options(backend, resolve_precision(precision, resolved, backend), resolved)
+        except ValueError as exc:
+            return str(exc)
     if 'model_path' in changed and config['model_path']:
         try:
             check_model_file(config['model_path'])
