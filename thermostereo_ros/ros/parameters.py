@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import importlib.util
+import pathlib
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 from thermostereo_ros.inference.engine import (
-    BACKENDS, CPU_ONLY_BACKENDS, resolve_precision, validate_options)
+    BACKENDS, CPU_ONLY_BACKENDS, resolve_backend, resolve_precision, validate_options)
 
 Config = Dict[str, Any]
 
@@ -43,7 +44,9 @@ PARAMETERS = (
     ParameterSpec('precision', 'auto', 'Inference precision: auto = bf16 on CPUs with AMX or '
                   'AVX512_BF16, else fp32; fp16 needs CUDA', choices=('auto', 'fp32', 'fp16',
                                                                       'bf16')),
-    ParameterSpec('backend', 'torch', 'Inference runtime', choices=BACKENDS),
+    ParameterSpec('backend', 'auto', 'Inference runtime: auto = torch on CUDA and on CPUs '
+                  'with native bf16, else openvino when installed, else torch',
+                  choices=('auto',) + BACKENDS),
     ParameterSpec('approximate_sync', False, 'Pair left/right by nearest stamp within '
                   'approximate_sync_tolerance_seconds instead of identical stamps'),
     ParameterSpec('approximate_sync_tolerance_seconds', 0.01, 'Largest left/right stamp '
@@ -153,10 +156,13 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
     module = _BACKEND_MODULES.get(backend)
     if 'backend' in changed and module and importlib.util.find_spec(module) is None:
         return f'backend={backend!r}: the Python package {module!r} is not installed'
-    if changed & {'device', 'precision', 'backend'}:
+    if changed & {'device', 'precision', 'backend', 'model_path'}:
         cuda = _cuda_available()
         if device == 'cuda' and not cuda:
             return 'device=\'cuda\': CUDA is not available on this machine'
+        suffix = pathlib.Path(config['model_path']).suffix.lower() if config['model_path'] \
+            else '.safetensors'
+        backend = resolve_backend(backend, device, suffix)
         on_cuda = device == 'cuda' or (device == 'auto' and cuda and
                                        backend not in CPU_ONLY_BACKENDS)
         resolved = 'cuda' if on_cuda else 'cpu'
