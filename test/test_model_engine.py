@@ -163,3 +163,18 @@ def test_export_cli(student_ckpt, tmp_path, capsys):
         '--checkpoint', str(student_ckpt), '--out', str(out)]))
     assert rc == 0 and out.is_file()
     assert 'max abs difference' in capsys.readouterr().out
+
+
+def test_backend_auto_picks_by_file_device_and_cpu():
+    import importlib.util
+
+    from thermostereo_ros.inference.cpu_features import cpu_info
+    from thermostereo_ros.inference.engine import resolve_backend
+    openvino = importlib.util.find_spec('openvino') is not None
+    assert resolve_backend('onnxruntime', 'cpu') == 'onnxruntime'  # a choice is kept
+    assert resolve_backend('auto', 'cpu', '.plan') == 'tensorrt'
+    assert resolve_backend('auto', 'cpu', '.onnx') == ('openvino' if openvino else 'onnxruntime')
+    expected = 'openvino' if openvino and not cpu_info().native_bf16 else 'torch'
+    assert resolve_backend('auto', 'cpu') == expected
+    engine = StereoEngine.from_checkpoint(backend='auto', device='cpu')
+    assert engine.backend == expected  # the engine reports what runs, never 'auto'
