@@ -85,3 +85,18 @@ def test_resume_and_settings_guard(small_cache, tmp_path):
 def test_heldout_seeds_are_refused(tmp_path):
     with pytest.raises(ValueError, match='outside'):
         cache.write_cache(str(tmp_path), 2, H, W, D, first_seed=9_000_000, workers=1)
+
+
+def test_a_family_can_be_left_out(small_cache):
+    families = [m['family'] for m in cache.TrainingCache(str(small_cache)).meta]
+    left_out = families[0]
+    ds = CachedStereoDataset(str(small_cache), D, exclude_families=[left_out])
+    assert len(ds) == sum(f != left_out for f in families)
+    everything = CachedStereoDataset(str(small_cache), D)
+    kept = [i for i, f in enumerate(families) if f != left_out]
+    for j, i in enumerate(kept):  # item j is the j-th pair of another family, unchanged
+        np.testing.assert_array_equal(ds[j]['left'], everything[i]['left'])
+    with pytest.raises(ValueError, match='unknown'):
+        CachedStereoDataset(str(small_cache), D, exclude_families=['forest'])
+    with pytest.raises(ValueError, match='no pairs left'):
+        CachedStereoDataset(str(small_cache), D, exclude_families=sorted(set(families)))

@@ -189,3 +189,26 @@ def test_export_from_state_ships_the_ema_weights(tmp_path):
     moved = [k for k in ema if ema[k].is_floating_point() and
              not torch.equal(ema[k], raw['model.' + k])]
     assert moved  # the average is not the raw weights
+
+
+def test_every_shipped_training_config_loads():
+    configs = sorted((pathlib.Path(__file__).parents[1] / 'config' / 'train').glob('*.yaml'))
+    assert len(configs) >= 8
+    for path in configs:
+        config = load_config(path)
+        assert config['optim']['steps'] > 0, path
+
+
+def test_a_left_out_family_is_not_trained_on(tmp_path):
+    from thermostereo_ros.data import cache
+    from thermostereo_ros.training.trainer import _make_datasets
+    root = tmp_path / 'cache'
+    cache.write_cache(str(root), 6, 64, 160, 48, first_seed=0, workers=1)
+    config = _config(tmp_path / 'run', data={'kind': 'cache', 'root': str(root),
+                                             'exclude_families': ['street'],
+                                             'supervise_sky': True},
+                     log={'val_pairs': 4})
+    train_set, _ = _make_datasets(config)
+    families = {cache.TrainingCache(str(root)).meta[i]['family'] for i in train_set.indices}
+    assert families and 'street' not in families
+    assert train(config, progress=False).is_file()  # two steps train on what is left

@@ -111,27 +111,39 @@ class CachedStereoDataset(Dataset):
     """
 
     def __init__(self, root: str, max_disparity: float = 192, augment: AugmentArg = None,
-                 crop: Optional[Tuple[int, int]] = None, supervise_sky: bool = False):
+                 crop: Optional[Tuple[int, int]] = None, supervise_sky: bool = False,
+                 exclude_families: Sequence[str] = ()):
         """Open (memory-map) the cache; nothing is read yet.
 
         `supervise_sky`: sky pixels join `valid_dense` with disparity 0 (at infinity), so a
         network learns to output no disparity there instead of a phantom surface.
+        `exclude_families`: leave these scene families out (a leave-one-family-out run).
         """
         from thermostereo_ros.data.cache import TrainingCache
+        from thermostereo_ros.data.render.scenes import FAMILIES
 
         self.cache = TrainingCache(root)
+        unknown = set(exclude_families) - set(FAMILIES)
+        if unknown:
+            raise ValueError(f'exclude_families: unknown {sorted(unknown)}; families are '
+                             f'{", ".join(FAMILIES)}')
+        self.indices = [i for i, meta in enumerate(self.cache.meta)
+                        if meta['family'] not in set(exclude_families)]
+        if not self.indices:
+            raise ValueError(f'{root}: no pairs left after excluding {list(exclude_families)}')
         self.max_disparity = float(max_disparity)
         self.augment = augment
         self.crop = tuple(crop) if crop is not None else None
         self.supervise_sky = bool(supervise_sky)
 
     def __len__(self) -> int:
-        """Return the number of cached pairs."""
-        return len(self.cache)
+        """Return the number of cached pairs used (after exclude_families)."""
+        return len(self.indices)
 
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
         """Read and normalise pair `index` (or `(index, augment_seed)`)."""
         index, augment_seed = _split_index(index)
+        index = self.indices[index]
         p = self.cache.pair(index)
         d = p['disparity']
         dense = ~p['sky'] & np.isfinite(d) & (d > 0) & (d < self.max_disparity)

@@ -24,6 +24,7 @@ DEFAULTS: Dict[str, Any] = {
         'kind': 'synthetic',        # synthetic (rendered per step) | cache | ms2
         'root': None,               # MS2 root for kind=ms2, cache folder for kind=cache
         'mix': None,                # scene-family weights (None = the renderer's default)
+        'exclude_families': [],     # leave-one-family-out: never trained or validated on
         'supervise_sky': False,     # cache: dense GT 0 on sky (at infinity) instead of none
         'split': 'train',
         'train_seeds': 100000,      # synthetic: seeds [0, train_seeds) (below the held-out range)

@@ -104,15 +104,21 @@ def _make_datasets(config: Dict[str, Any]):
         # Validation seeds sit just above the training seeds and below the held-out range.
         if n_train + n_val > TRAINING_SEED_LIMIT:
             raise ValueError('training + validation seeds would reach the held-out test seeds')
+        mix = data['mix']
+        if data['exclude_families']:  # also out of validation: nothing is selected on them
+            from thermostereo_ros.data.synthetic import DEFAULT_MIX
+            mix = {f: (0.0 if f in data['exclude_families'] else w)
+                   for f, w in (mix or DEFAULT_MIX).items()}
         common = dict(height=data['height'], width=data['width'],
                       max_disparity=config['max_disparity'], conditions=data['conditions'],
-                      mix=data['mix'])
+                      mix=mix)
         if data['kind'] == 'cache':
             if not data['root']:
                 raise ValueError('data.kind cache needs data.root (a `synth --cache` folder)')
             train = datasets.CachedStereoDataset(data['root'], config['max_disparity'],
                                                  augment=data['augment'], crop=crop,
-                                                 supervise_sky=data['supervise_sky'])
+                                                 supervise_sky=data['supervise_sky'],
+                                                 exclude_families=data['exclude_families'])
         else:
             train = datasets.SyntheticStereoDataset(
                 seeds=range(n_train), augment=data['augment'], crop=crop, **common)
