@@ -40,7 +40,7 @@ def test_bench_cli_writes_report(tmp_path):
     assert all(v > 0 for v in report['model']['gflops'].values())
     labels = {(r['label'], r['size']) for r in report['latency']}
     configs = ['torch fp32 cpu', 'onnxruntime fp32 cpu']
-    if importlib.util.find_spec('openvino') is not None:
+    if all(importlib.util.find_spec(m) for m in ('openvino', 'onnx')):
         configs.append('openvino fp32 cpu')
     if report['machine']['cpu_native_bf16']:
         configs += ['torch bf16 cpu'] + ['openvino bf16 cpu'] * ('openvino fp32 cpu' in configs)

@@ -88,6 +88,7 @@ def test_max_disparity_override(student_ckpt, tmp_path):
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
 def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     pytest.importorskip(backend)
+    pytest.importorskip('onnx')
     left, right = synthetic_pair(50, 90, disparity=6)
     ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu').infer(left, right)
     exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend)
@@ -170,7 +171,7 @@ def test_backend_auto_picks_by_file_device_and_cpu():
 
     from thermostereo_ros.inference.cpu_features import cpu_info
     from thermostereo_ros.inference.engine import resolve_backend
-    openvino = importlib.util.find_spec('openvino') is not None
+    openvino = all(importlib.util.find_spec(m) for m in ('openvino', 'onnx'))
     assert resolve_backend('onnxruntime', 'cpu') == 'onnxruntime'  # a choice is kept
     assert resolve_backend('auto', 'cpu', '.plan') == 'tensorrt'
     assert resolve_backend('auto', 'cpu', '.onnx') == ('openvino' if openvino else 'onnxruntime')

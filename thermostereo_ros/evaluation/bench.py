@@ -222,7 +222,8 @@ def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str
                     dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu',
                          precision='fp32')]
         import importlib.util
-        openvino = importlib.util.find_spec('openvino') is not None
+        from thermostereo_ros.inference.engine import BACKEND_MODULES
+        openvino = all(importlib.util.find_spec(m) for m in BACKEND_MODULES['openvino'])
         if openvino:
             configs.append(dict(label='openvino fp32 cpu', backend='openvino', device='cpu',
                                 precision='fp32'))

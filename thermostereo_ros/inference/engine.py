@@ -18,6 +18,9 @@ from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointEr
 
 BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
 CPU_ONLY_BACKENDS = ('onnxruntime', 'openvino')
+# The Python packages a backend imports (onnxruntime and OpenVINO build graphs through onnx).
+BACKEND_MODULES = {'torch': ('torch',), 'onnxruntime': ('onnx', 'onnxruntime'),
+                   'openvino': ('onnx', 'openvino'), 'tensorrt': ('tensorrt',)}
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 _INPUT_KINDS = ('u', 'f')
 PathLike = Union[str, pathlib.Path]
@@ -131,7 +134,7 @@ def resolve_backend(backend: str, device: str, suffix: str = '.safetensors') -> 
     """
     if backend != 'auto':
         return backend
-    openvino = importlib.util.find_spec('openvino') is not None
+    openvino = all(importlib.util.find_spec(m) is not None for m in BACKEND_MODULES['openvino'])
     if suffix in ('.engine', '.plan'):
         return 'tensorrt'
     if suffix == '.onnx':

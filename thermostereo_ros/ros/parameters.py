@@ -17,7 +17,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 from thermostereo_ros.inference.engine import (
-    BACKENDS, CPU_ONLY_BACKENDS, resolve_backend, resolve_precision, validate_options)
+    BACKEND_MODULES, BACKENDS, CPU_ONLY_BACKENDS, resolve_backend, resolve_precision,
+    validate_options)
 
 Config = Dict[str, Any]
 
@@ -89,7 +90,6 @@ DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
 ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity'))
 SYNC_PARAMETERS = frozenset(('approximate_sync', 'approximate_sync_tolerance_seconds',
                              'queue_size', 'cache_camera_info'))
-_BACKEND_MODULES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino', 'tensorrt': 'tensorrt'}
 
 
 def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -153,9 +153,10 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
     """
     changed = set(changed)
     backend, device, precision = config['backend'], config['device'], config['precision']
-    module = _BACKEND_MODULES.get(backend)
-    if 'backend' in changed and module and importlib.util.find_spec(module) is None:
-        return f'backend={backend!r}: the Python package {module!r} is not installed'
+    missing = [m for m in BACKEND_MODULES.get(backend, ())
+               if importlib.util.find_spec(m) is None]
+    if 'backend' in changed and missing:
+        return f'backend={backend!r}: the Python package {missing[0]!r} is not installed'
     if changed & {'device', 'precision', 'backend', 'model_path'}:
         cuda = _cuda_available()
         if device == 'cuda' and not cuda:
