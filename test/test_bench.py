@@ -84,6 +84,7 @@ def test_node_end_to_end_bench(tmp_path):
     checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
     result = run_node_bench(checkpoint, (64, 256), rate_hz=20.0, pairs=10, device='cpu')
     assert result['sent'] == 10 and result['node_exit_code'] == 0
+    assert result['first_output_ms'] > 0
     for topic in ('disparity', 'points2'):
         t = result['topics'][topic]
         assert t['delivered'] >= 1 and t['delivered'] + t['drops'] == 10

@@ -709,3 +709,13 @@ def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, c
     msg = get(boxes['disparity'])
     assert _stamp(msg) == 31 * SECOND
     np.testing.assert_allclose(image_to_numpy(msg.image), torch_out, rtol=0, atol=1e-3)
+
+
+def test_warmup_size_warms_the_engine_before_the_first_pair(harness_factory, checkpoint):
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
+                                   'warmup_size': f'{WIDTH}x{HEIGHT}'})
+    assert h.node._active.warm_size == (HEIGHT, WIDTH)  # done in the constructor
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 40 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 40 * SECOND

@@ -103,3 +103,12 @@ def test_a_parameter_change_reports_what_changed_and_why_it_is_refused():
     assert 'not_a_parameter' not in config
     _, changed, problem = apply(DEFAULTS, {'min_depth': 50.0, 'max_depth': 10.0})
     assert changed == {'min_depth', 'max_depth'} and 'must be smaller than' in problem
+
+
+def test_warmup_size_is_width_by_height_and_fits_the_image_limit():
+    from thermostereo_ros.ros.parameters import parse_size
+    assert parse_size('640x512') == (512, 640) and parse_size('') is None
+    for bad in ('640', '640x0', 'axb', '640x512x3'):
+        assert 'WIDTHxHEIGHT' in validate({**DEFAULTS, 'warmup_size': bad}), bad
+    assert 'max_image_pixels' in validate({**DEFAULTS, 'warmup_size': '4096x4096'})
+    assert validate({**DEFAULTS, 'warmup_size': '640x256'}) == ''

@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='WIDTHxHEIGHT for the node run (default: the first of --sizes)')
     parser.add_argument('--node-precision', default='auto',
                         choices=('auto', 'fp32', 'fp16', 'bf16'))
+    parser.add_argument('--node-warmup', action='store_true',
+                        help='start the node with warmup_size set to the node size (the '
+                             'first output then does not wait for the warm-up)')
     parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
                         help='large-shm: Fast DDS with a 32 MiB shared-memory segment (the '
                              'default 512 KiB one drops best-effort 640x512 mono16 images); '
@@ -465,6 +468,11 @@ def markdown_report(report: Dict[str, Any]) -> str:
                 lines.append(f"| {topic} | {t['delivered']} | {_fmt(t['rate_hz'])} | "
                              f"{t['drops']} | {_fmt(t['latency']['p50_ms'])} | "
                              f"{_fmt(t['latency']['p95_ms'])} |")
+            steady = node['topics']['disparity']['latency']['p50_ms']
+            first = node.get('first_output_ms')
+            lines += ['', f"First output {_fmt(first)} ms after the first pair was sent "
+                      f"({_fmt(first / steady) if first and steady else '-'}x the steady p50; "
+                      f"warmup_size {node.get('warmup_size') or 'not set'})."]
             lines += ['', 'Share of the node pipeline (p50):', '']
             for key, value in node.get('breakdown', {}).items():
                 lines.append(f'- {key}: {_fmt(value) if isinstance(value, float) else value}')

@@ -60,6 +60,9 @@ class ThermoStereoNode(Node):
             raise ValueError(problem)
         self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
         self._warn_cap()
+        size = params.parse_size(self._config['warmup_size'])
+        if size and self._active.new_size(size, self._config['max_image_pixels']):
+            self._warm_up()  # before subscribing: the first pair is then as fast as the rest
         self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
         self._scorer = GroundTruthScorer(self._active.max_disparity())
         self._sync = PairSynchronizer(**sync.options(self._config))

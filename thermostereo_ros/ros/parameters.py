@@ -83,6 +83,9 @@ PARAMETERS = (
     ParameterSpec('evaluate_against', False, 'Subscribe to left/depth_gt (32FC1 m or 16UC1 mm, '
                   'NaN/0 = missing) and report running EPE/D1 in /diagnostics; set at start-up',
                   read_only=True),
+    ParameterSpec('warmup_size', '', 'WIDTHxHEIGHT (e.g. 640x512) to warm the engine up for '
+                  'before subscribing, so that the first pair is as fast as the others; empty: '
+                  'warm up when the first camera_info announces its size', read_only=True),
 )
 DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
 
@@ -124,7 +127,24 @@ def validate(config: Config) -> str:
             return f'{low} ({config[low]}) must be smaller than {high} ({config[high]})'
     if config['max_disparity'] % 4:
         return f'max_disparity={config["max_disparity"]} is not a multiple of 4'
+    try:
+        size = parse_size(config['warmup_size'])
+    except ValueError as exc:
+        return str(exc)
+    if size and size[0] * size[1] > config['max_image_pixels']:
+        return (f'warmup_size={config["warmup_size"]} has more pixels than max_image_pixels='
+                f'{config["max_image_pixels"]}')
     return ''
+
+
+def parse_size(text: str) -> Optional[Tuple[int, int]]:
+    """Return (height, width) from 'WIDTHxHEIGHT', None for ''; ValueError names the problem."""
+    if not text.strip():
+        return None
+    parts = text.lower().replace(' ', '').split('x')
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f'warmup_size={text!r} is not WIDTHxHEIGHT, e.g. 640x512')
+    return int(parts[1]), int(parts[0])
 
 
 def apply(config: Config, updates: Mapping[str, Any]) -> Tuple[Config, Set[str], str]:

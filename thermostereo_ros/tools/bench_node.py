@@ -152,9 +152,11 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
 
 
 def _node_command(checkpoint: pathlib.Path, namespace: str, device: str, precision: str,
-                  profile_out: Optional[pathlib.Path]) -> List[str]:
+                  profile_out: Optional[pathlib.Path], warmup_size: str = '') -> List[str]:
     ros_args = ['-p', f'model_path:={checkpoint}', '-p', f'device:={device}',
                 '-p', f'precision:={precision}', '-r', f'__ns:={namespace}']
+    if warmup_size:
+        ros_args += ['-p', f'warmup_size:={warmup_size}']
     if profile_out is not None:
         return [sys.executable, '-m', 'thermostereo_ros.tools.bench_node', 'profile-node',
                 str(profile_out), '--ros-args', *ros_args]
@@ -209,8 +211,12 @@ def _breakdown(diag: Dict[str, str], offline: Dict[str, float]) -> Dict[str, Any
 def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: float = 10.0,
                    pairs: int = 100, device: str = 'auto', precision: str = 'auto',
                    profile_out: Optional[pathlib.Path] = None, start_timeout: float = 120.0,
-                   first_output_timeout: float = 120.0) -> Dict[str, Any]:
-    """Run the node as a subprocess, feed it `pairs` pairs at `rate_hz`, return the results."""
+                   first_output_timeout: float = 120.0,
+                   warm_up_first: bool = False) -> Dict[str, Any]:
+    """Run the node as a subprocess, feed it `pairs` pairs at `rate_hz`, return the results.
+
+    `warm_up_first` starts the node with warmup_size set to `size`.
+    """
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -230,10 +236,11 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
     left_msg = numpy_to_image(left, Header(frame_id=left_info.header.frame_id), 'mono16')
     right_msg = numpy_to_image(right, Header(frame_id=right_info.header.frame_id), 'mono16')
     result: Dict[str, Any] = {'size': f'{width}x{height}', 'rate_hz': rate_hz,
+                              'warmup_size': f'{width}x{height}' if warm_up_first else '',
                               'namespace': namespace, 'qos_input': 'sensor data (best effort)'}
 
     node_proc = NodeProcess(_node_command(checkpoint, namespace, device, precision,
-                                          profile_out))
+                                          profile_out, f'{width}x{height}' * warm_up_first))
     context = rclpy.Context()
     rclpy.init(context=context)
     bench = rclpy.create_node('thermostereo_bench', namespace=namespace, context=context)
@@ -284,15 +291,20 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
             pubs['left_image'].publish(left_msg)
             pubs['right_image'].publish(right_msg)
 
-        # Warm-up: the first inference allocates, autotunes or captures graphs; keep offering
-        # pairs until one comes back, then a few more at the measured rate.
+        # Start-up as a driver does it: calibration and images from the first pair on, at the
+        # measured rate, until outputs come back. The first output's delay after the first
+        # pair is what a robot waits at start-up (the node warms up on the first camera_info).
         deadline = time.monotonic() + first_output_timeout
+        first_sent = time.time_ns()
         while not collector.receipts['points2'] or not collector.receipts['disparity']:
             if not node_proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError('no output from the node during warm-up; node output:\n'
                                    + node_proc.tail())
             send(time.time_ns())
-            time.sleep(max(0.2, 1.0 / rate_hz))
+            time.sleep(1.0 / rate_hz)
+        with collector.lock:
+            result['first_output_ms'] = (min(collector.receipts['disparity'].values())
+                                         - first_sent) / 1e6
         for _ in range(5):
             send(time.time_ns())
             time.sleep(1.0 / rate_hz)
