@@ -169,13 +169,12 @@ def test_export_cli(student_ckpt, tmp_path, capsys):
 def test_backend_auto_picks_by_file_device_and_cpu():
     import importlib.util
 
-    from thermostereo_ros.inference.cpu_features import cpu_info
     from thermostereo_ros.inference.engine import resolve_backend
     openvino = all(importlib.util.find_spec(m) for m in ('openvino', 'onnx'))
     assert resolve_backend('onnxruntime', 'cpu') == 'onnxruntime'  # a choice is kept
     assert resolve_backend('auto', 'cpu', '.plan') == 'tensorrt'
     assert resolve_backend('auto', 'cpu', '.onnx') == ('openvino' if openvino else 'onnxruntime')
-    expected = 'openvino' if openvino and not cpu_info().native_bf16 else 'torch'
+    expected = 'openvino' if openvino else 'torch'
     assert resolve_backend('auto', 'cpu') == expected
     engine = StereoEngine.from_checkpoint(backend='auto', device='cpu')
     assert engine.backend == expected  # the engine reports what runs, never 'auto'

@@ -26,6 +26,7 @@ from stereo_msgs.msg import DisparityImage  # noqa: E402
 
 from thermostereo_ros.ros.conversions import (  # noqa: E402
     image_to_numpy, numpy_to_image, pointcloud_to_numpy)
+from thermostereo_ros.ros.diagnostics import status_name  # noqa: E402
 from thermostereo_ros.ros.node import INVALID_DISPARITY  # noqa: E402
 
 DOFFS = CX_LEFT - CX_RIGHT
@@ -450,13 +451,19 @@ def test_stage_latencies_in_diagnostics(harness_factory):
         assert 0.0 <= p50 <= p95 and math.isfinite(p95), stage
 
 
-def _wait_status(box, predicate, timeout=10.0):
-    """Return the first DiagnosticStatus of the node for which predicate(status) holds."""
+def _wait_status(box, predicate, timeout=10.0, node=None):
+    """Return the first DiagnosticStatus of the node for which predicate(status) holds.
+
+    With `node`, only that node's status counts: /diagnostics is shared by every node on the
+    domain, a stray one from another process included.
+    """
     found = []
+    name = node and status_name(node.get_fully_qualified_name())
 
     def check():
         for array in drain(box):
-            found.extend(s for s in array.status if predicate(s))
+            found.extend(s for s in array.status
+                         if predicate(s) and (name is None or s.name == name))
         return bool(found)
     wait_for(check, timeout, 'diagnostics status')
     return found[0]
@@ -490,7 +497,8 @@ def test_stall_without_a_right_camera_info_is_reported_with_its_cause(harness_fa
     feeder = threading.Thread(target=_feed, args=(h, 5.0, lambda i: _pair_messages(
         (200 + i) * SECOND)))
     feeder.start()
-    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0)
+    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0,
+                          node=h.node)
     feeder.join()
     assert status.level == b'\x01'
     assert 'camera_info never received on' in status.message
@@ -505,7 +513,8 @@ def test_stamps_that_never_match_are_reported_with_the_offset(harness_factory):
     feeder = threading.Thread(target=_feed, args=(h, 5.0, lambda i: _pair_messages(
         (300 + i) * SECOND, left_stamp_offset=SECOND // 2)))
     feeder.start()
-    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0)
+    status = _wait_status(diagnostics, lambda s: s.level != b'\x00', timeout=10.0,
+                          node=h.node)
     feeder.join()
     assert 'stamps never match' in status.message and '+500.0 ms' in status.message
 

@@ -128,9 +128,10 @@ def resolve_backend(backend: str, device: str, suffix: str = '.safetensors') -> 
     """Return the backend 'auto' stands for here; any other value unchanged.
 
     auto, measured rather than assumed (docs/PERFORMANCE.md): TensorRT for serialised engines;
-    for a .onnx file OpenVINO if installed, else onnxruntime. For a checkpoint: torch on CUDA
-    and on CPUs with native bf16 (its bf16 autocast was the fastest there), else OpenVINO if
-    installed (about 1.6x faster than torch fp32 on an AVX2 EPYC), else torch.
+    for a .onnx file OpenVINO if installed, else onnxruntime. For a checkpoint: torch on CUDA;
+    on a CPU OpenVINO if installed (fp32 about 1.6x faster than torch on an AVX2 EPYC, and
+    faster on a Xeon too, where torch was only ahead in bf16, which 'auto' no longer picks),
+    else torch.
     """
     if backend != 'auto':
         return backend
@@ -141,24 +142,20 @@ def resolve_backend(backend: str, device: str, suffix: str = '.safetensors') -> 
         return 'openvino' if openvino else 'onnxruntime'
     if _resolve_device(device, 'torch').startswith('cuda'):
         return 'torch'
-    from thermostereo_ros.inference.cpu_features import cpu_info
-    return 'openvino' if openvino and not cpu_info().native_bf16 else 'torch'
+    return 'openvino' if openvino else 'torch'
 
 
 def resolve_precision(precision: str, device: str, backend: str) -> str:
     """Return the precision 'auto' stands for here; any other value unchanged.
 
-    auto: bf16 (autocast, channels-last) with torch or OpenVINO on CPUs that compute bf16
-    natively (AMX or AVX512_BF16: torch about 1.5x faster at 0.07 px mean difference, measured
-    on a Xeon), else fp32.
+    auto: fp32, on CPUs too. Inference in bf16 autocast (fast on CPUs with AMX or AVX512_BF16)
+    missed issue #15's parity bound with the step-16,000 weights (EPE +0.155 px, D1 +0.72
+    points on 6 held-out pairs against 0.1 px and 0.5 points), so it is an explicit choice
+    only; training's 'auto' still uses bf16 where native (cpu_features.auto_cpu_precision).
     CUDA stays fp32 until the fp16 path has been checked on a lent GPU (scripts/gpu_check.sh).
     """
-    if precision != 'auto':
-        return precision
-    if backend in ('torch', 'openvino') and not device.startswith('cuda'):
-        from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
-        return auto_cpu_precision(cpu_info())
-    return 'fp32'
+    del device, backend  # the same answer everywhere, for now
+    return precision if precision != 'auto' else 'fp32'
 
 
 def _validate_max_disparity(value: Any) -> int:
