@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """onnxruntime runner for StereoEngine (CPUExecutionProvider, one session per input size)."""
 
-import os
 import pathlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from thermostereo_ros.inference.onnx_io import (
+    check_fixed_size, default_threads, export_onnx, load_fixed_onnx)
 from thermostereo_ros.inference.size_cache import SizeCache
 
 
@@ -16,11 +17,7 @@ def _session_options(num_threads: Optional[int]):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads is None:
-        # Follow the thread budget the deployment set for torch/OpenMP (ROS nodes share cores).
-        env = os.environ.get('OMP_NUM_THREADS', '')
-        num_threads = int(env) if env.isdigit() and int(env) > 0 else 0
-    options.intra_op_num_threads = num_threads
+    options.intra_op_num_threads = default_threads() if num_threads is None else num_threads
     options.inter_op_num_threads = 1
     return options
 
@@ -36,8 +33,6 @@ class OnnxRuntimeRunner:
                  onnx_path: Optional[pathlib.Path] = None,
                  num_threads: Optional[int] = None) -> None:
         """Prepare sessions; exactly one of `model` and `onnx_path` must be given."""
-        import onnx
-
         if (model is None) == (onnx_path is None):
             raise ValueError('give exactly one of model and onnx_path')
         self.model = model
@@ -45,14 +40,7 @@ class OnnxRuntimeRunner:
         self._sessions: SizeCache[Any] = SizeCache()
         self.fixed_size: Optional[Tuple[int, int]] = None
         if onnx_path is not None:
-            from thermostereo_ros.inference.onnx_io import read_onnx_metadata
-            from thermostereo_ros.inference.checkpoint import CheckpointError
-
-            try:
-                proto = onnx.load(str(onnx_path))
-            except Exception as exc:  # protobuf raises DecodeError and others
-                raise CheckpointError(f'{onnx_path}: not a readable ONNX file: {exc}') from exc
-            metadata = read_onnx_metadata(proto)
+            proto, metadata = load_fixed_onnx(onnx_path)
             self.fixed_size = metadata['input_size']
             session = self._new_session(proto.SerializeToString())
             self._sessions.get(self.fixed_size, lambda: session)
@@ -66,13 +54,9 @@ class OnnxRuntimeRunner:
     def session(self, height: int, width: int):
         """Return the session for this input size, exporting the model if needed."""
         key = (height, width)
-        if self.fixed_size is not None and key != self.fixed_size:
-            raise ValueError(f'this ONNX model was exported for {self.fixed_size[0]}x'
-                             f'{self.fixed_size[1]} inputs, got {height}x{width}; '
-                             'export one for this size (thermostereo export)')
+        check_fixed_size(self.fixed_size, height, width)
 
         def create() -> Any:
-            from thermostereo_ros.inference.onnx_io import export_onnx
             return self._new_session(export_onnx(self.model, height, width, self.metadata))
 
         return self._sessions.get(key, create)

@@ -10,9 +10,10 @@ shapes, which is what onnxruntime and TensorRT optimise best.
 
 import io
 import json
+import os
 import pathlib
 import warnings
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 
 ONNX_OPSET = 17
@@ -71,3 +72,31 @@ def read_onnx_metadata(proto) -> Dict[str, Any]:
     meta['input_size'] = (int(inp[2].dim_value), int(inp[3].dim_value))
     meta['config'].setdefault('max_disparity', 192)
     return meta
+
+
+def default_threads() -> int:
+    """CPU threads for an ONNX runtime: OMP_NUM_THREADS when set, else 0 (the runtime decides).
+
+    Follows the thread budget the deployment set for torch/OpenMP (ROS nodes share cores).
+    """
+    env = os.environ.get('OMP_NUM_THREADS', '')
+    return int(env) if env.isdigit() and int(env) > 0 else 0
+
+
+def load_fixed_onnx(path: pathlib.Path) -> Tuple[Any, Dict[str, Any]]:
+    """Load an ONNX file exported for one size; returns (proto, metadata), CheckpointError."""
+    import onnx
+    from thermostereo_ros.inference.checkpoint import CheckpointError
+
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises DecodeError and others
+        raise CheckpointError(f'{path}: not a readable ONNX file: {exc}') from exc
+    return proto, read_onnx_metadata(proto)
+
+
+def check_fixed_size(fixed: Optional[Tuple[int, int]], height: int, width: int) -> None:
+    """Raise ValueError if a fixed-size export is asked for another input size."""
+    if fixed is not None and (height, width) != tuple(fixed):
+        raise ValueError(f'this ONNX model was exported for {fixed[0]}x{fixed[1]} inputs, got '
+                         f'{height}x{width}; export one for this size (thermostereo export)')

@@ -2,28 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """OpenVINO runner for StereoEngine (CPU plugin, one compiled model per input size).
 
-On CPUs without native bf16 it ran the shipped network about 1.8x faster than torch fp32
-at the same outputs (docs/PERFORMANCE.md), which is why it is a backend of its own.
+On an AVX2 EPYC it ran the shipped network about 1.6x faster than torch fp32 at the same
+outputs (docs/PERFORMANCE.md), which is why it is a backend of its own.
 """
 
-import os
 import pathlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from thermostereo_ros.inference.onnx_io import (
+    check_fixed_size, default_threads, export_onnx, load_fixed_onnx)
 from thermostereo_ros.inference.size_cache import SizeCache
 
 # OpenVINO's own names for the precisions StereoEngine accepts on this backend.
 _PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
-
-
-def _threads(num_threads: Optional[int]) -> int:
-    if num_threads is not None:
-        return int(num_threads)
-    # Follow the thread budget the deployment set for torch/OpenMP (ROS nodes share cores).
-    env = os.environ.get('OMP_NUM_THREADS', '')
-    return int(env) if env.isdigit() and int(env) > 0 else 0  # 0: OpenVINO decides
 
 
 class OpenVINORunner:
@@ -54,21 +47,14 @@ class OpenVINORunner:
         # Latency, not throughput: one pair at a time, the newest one.
         self._config = {'PERFORMANCE_HINT': 'LATENCY',
                         'INFERENCE_PRECISION_HINT': _PRECISION_HINTS[precision],
-                        'INFERENCE_NUM_THREADS': _threads(num_threads),
+                        'INFERENCE_NUM_THREADS': (default_threads() if num_threads is None
+                                                  else int(num_threads)),
                         'ENABLE_CPU_PINNING': False}
         self._compiled: SizeCache[Any] = SizeCache()
         self.fixed_size: Optional[Tuple[int, int]] = None
         self.metadata = metadata or {}
         if onnx_path is not None:
-            import onnx
-            from thermostereo_ros.inference.checkpoint import CheckpointError
-            from thermostereo_ros.inference.onnx_io import read_onnx_metadata
-
-            try:
-                proto = onnx.load(str(onnx_path))
-            except Exception as exc:  # protobuf raises DecodeError and others
-                raise CheckpointError(f'{onnx_path}: not a readable ONNX file: {exc}') from exc
-            self.metadata = read_onnx_metadata(proto)
+            proto, self.metadata = load_fixed_onnx(onnx_path)
             self.fixed_size = self.metadata['input_size']
             entry = self._compile(proto.SerializeToString())
             self._compiled.get(self.fixed_size, lambda: entry)
@@ -81,13 +67,9 @@ class OpenVINORunner:
     def compiled(self, height: int, width: int) -> Tuple[Any, Any]:
         """Return (compiled model, infer request) for this size, exporting if needed."""
         key = (height, width)
-        if self.fixed_size is not None and key != self.fixed_size:
-            raise ValueError(f'this ONNX model was exported for {self.fixed_size[0]}x'
-                             f'{self.fixed_size[1]} inputs, got {height}x{width}; '
-                             'export one for this size (thermostereo export)')
+        check_fixed_size(self.fixed_size, height, width)
 
         def create() -> Tuple[Any, Any]:
-            from thermostereo_ros.inference.onnx_io import export_onnx
             return self._compile(export_onnx(self.model, height, width, self.metadata))
 
         return self._compiled.get(key, create)
