@@ -212,3 +212,29 @@ def test_a_left_out_family_is_not_trained_on(tmp_path):
     families = {cache.TrainingCache(str(root)).meta[i]['family'] for i in train_set.indices}
     assert families and 'street' not in families
     assert train(config, progress=False).is_file()  # two steps train on what is left
+
+
+def test_init_starts_a_fresh_run_from_a_checkpoint(tmp_path):
+    from thermostereo_ros.inference.checkpoint import build_from_checkpoint
+    from thermostereo_ros.training.trainer import weights_digest
+    first = train(_config(tmp_path / 'first'), progress=False)
+    source, _ = build_from_checkpoint(str(first))
+    # lr 0: the only way the second run's weights can equal the first's is to start from them.
+    second = train(_config(tmp_path / 'second', init=str(first), optim={'lr': 0.0}),
+                   progress=False)
+    model, meta = build_from_checkpoint(str(second))
+    for name, value in source.named_parameters():
+        torch.testing.assert_close(dict(model.named_parameters())[name], value, msg=name)
+    init = meta['provenance']['init']
+    assert init['path'] == str(first) and init['digest'] == weights_digest(source)
+    assert init['provenance']['steps'] == 4  # what the weights were first trained with
+    fresh = train(_config(tmp_path / 'fresh', optim={'lr': 0.0}), progress=False)
+    assert weights_digest(build_from_checkpoint(str(fresh))[0]) != init['digest']
+
+
+def test_init_refuses_weights_of_another_model_config(tmp_path):
+    from thermostereo_ros.inference.checkpoint import CheckpointError
+    first = train(_config(tmp_path / 'first'), progress=False)
+    other = _config(tmp_path / 'other', init=str(first), model={'normalize_features': True})
+    with pytest.raises(CheckpointError, match='normalize_features'):
+        train(other, progress=False)

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--steps', type=int, help='override optim.steps')
     parser.add_argument('--batch-size', type=int, help='override optim.batch_size')
     parser.add_argument('--teacher', help='override distillation.teacher (checkpoint path)')
+    parser.add_argument('--init', metavar='CHECKPOINT',
+                        help='start from these weights (fine-tuning); override init')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), help='override device')
     parser.add_argument('--resume', action='store_true',
                         help='continue from OUT/state.safetensors if it exists')
@@ -91,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         overrides['distillation'] = {'teacher': args.teacher or None}
     if args.device:
         overrides['device'] = args.device
+    if args.init:
+        overrides['init'] = args.init
     config = load_config(args.config, overrides)
     final = train(config, resume=args.resume, progress=not args.no_progress,
                   stop_at=args.stop_at, time_budget_s=args.time_budget, state_path=args.state)

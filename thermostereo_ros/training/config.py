@@ -15,6 +15,10 @@ import yaml
 DEFAULTS: Dict[str, Any] = {
     'arch': 'thermostereo_rt',      # 'thermostereo_rt' (student) or 'teacher'
     'model': {},                    # constructor arguments of the architecture
+    # Checkpoint (safetensors) whose weights start a fresh run: fine-tuning, e.g. on MS2 from
+    # the shipped synthetic weights, or a new schedule after one has ended. Ignored when
+    # --resume finds a state: that state already holds the weights.
+    'init': None,
     'max_disparity': 192,
     'seed': 0,
     'device': 'auto',               # auto | cpu | cuda

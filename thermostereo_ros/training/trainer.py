@@ -215,12 +215,14 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
                                   weight_decay=optim['weight_decay'])
     start_step = 0
     state_path = pathlib.Path(state_path) if state_path else out_dir / STATE_FILE
-    history: Dict[str, Any] = {'curve': [], 'wall_time_s': 0.0, 'sessions': 0}
+    history: Dict[str, Any] = {'curve': [], 'wall_time_s': 0.0, 'sessions': 0, 'init': None}
     ema_decay = float(optim['ema_decay'])
     ema_model = None
     if resume and state_path.is_file():
         start_step, extra = load_training_state(state_path, model, optimizer)
         history.update({k: extra[k] for k in history if k in extra})
+    elif config['init']:
+        history['init'] = init_weights(model, config['arch'], config['init'])
     if ema_decay > 0:
         import copy
         ema_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -404,6 +406,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
             'teacher': config['distillation']['teacher'],
             'distillation_weight': config['distillation']['weight'],
+            'init': history['init'],
             'loss': config['loss'],
             'steps': optim['steps'], 'batch_size': optim['batch_size'],
             'crop': config['data']['crop'], 'ema_decay': ema_decay,
@@ -429,6 +432,31 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         dist.barrier()
         dist.destroy_process_group()
     return final_path
+
+
+def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]:
+    """Load a checkpoint's weights into `model` to start a run; returns what provenance keeps.
+
+    The checkpoint must be of the same architecture and model config (a CheckpointError
+    names what differs); its own provenance is carried over, so that a fine-tuned model still
+    says what it was first trained on.
+    """
+    from thermostereo_ros.inference.checkpoint import CheckpointError, build_from_checkpoint
+
+    source, meta = build_from_checkpoint(os.path.expanduser(path))
+    if meta['arch'] != arch:
+        raise CheckpointError(f'{path}: init checkpoint is a {meta["arch"]!r} network, the run '
+                              f'trains a {arch!r}')
+    # Same shapes are not enough: e.g. normalize_features changes what the weights mean.
+    differ = sorted(k for k in set(model.config) | set(source.config)
+                    if model.config.get(k) != source.config.get(k))
+    if differ:
+        what = ', '.join(f'{k}: {source.config.get(k)!r} there, {model.config.get(k)!r} here'
+                         for k in differ)
+        raise CheckpointError(f'{path}: init checkpoint has another model config ({what})')
+    model.load_state_dict(source.state_dict())
+    return {'path': str(path), 'digest': weights_digest(source),
+            'provenance': meta.get('provenance', {})}
 
 
 def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Path:
@@ -461,7 +489,7 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
         'supervision': config['supervision'],
         'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
         'teacher': config['distillation']['teacher'], 'loss': config['loss'],
-        'steps': step, 'planned_steps': config['optim']['steps'],
+        'init': extra.get('init'), 'steps': step, 'planned_steps': config['optim']['steps'],
         'batch_size': config['optim']['batch_size'], 'crop': config['data']['crop'],
         'ema_decay': config['optim']['ema_decay'] if ema else 0.0,
         'wall_time_s': round(float(extra.get('wall_time_s', 0.0)), 1),
