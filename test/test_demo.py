@@ -133,13 +133,18 @@ def test_demo_end_to_end_tiny(tmp_path, checkpoint):
                  '--width', str(WIDTH), '--height', str(HEIGHT), '--rate', '3')
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'Traceback' not in proc.stderr
-    for label in ('frames', 'latency', 'ThermoStereoRT', 'SGBM'):
+    for label in ('frames', 'latency', 'dds', 'ThermoStereoRT', 'SGBM'):
         assert label in proc.stdout, proc.stdout
 
     summary = json.loads((out / 'summary.json').read_text())
     for key in ('model', 'data', 'frames', 'output_fps', 'latency_ms', 'node_inference_ms',
                 'metrics', 'node_online_eval', 'node_diagnostics', 'files', 'wall_s'):
         assert key in summary, key
+    from thermostereo_ros.ros.dds import PROFILE_VARIABLES, shipped_profile
+    if not any(os.environ.get(v) for v in PROFILE_VARIABLES) and \
+            os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp').startswith('rmw_fastrtps'):
+        # The demo's default: the shipped large-segment profile, for itself and for the node.
+        assert str(shipped_profile()) in summary['dds']['dds_profile'], summary['dds']
     frames = summary['frames']
     assert frames['in'] == 4 and frames['out'] >= 1
     assert frames['dropped'] == frames['in'] - frames['out']
@@ -180,6 +185,13 @@ def test_demo_end_to_end_tiny(tmp_path, checkpoint):
         assert len(statuses) >= frames['out']
         assert {s.drop_reason for s in statuses} <= {'', 'stale'}
         assert len(seen['thermostereo_ros/msg/StereoEvaluation']) == frames['out']
+
+
+def test_demo_node_threads_leave_a_core_only_to_torch():
+    from thermostereo_ros.tools.demo import default_node_threads
+    assert default_node_threads('openvino', cores=2) == 2
+    assert default_node_threads('torch', cores=2) == 1
+    assert default_node_threads('torch', cores=1) == 1
 
 
 def test_demo_bad_model_is_one_line(tmp_path):

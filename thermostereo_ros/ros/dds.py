@@ -9,12 +9,13 @@ an environment variable whose name changed with Fast DDS 3:
   honours FASTRTPS_DEFAULT_PROFILES_FILE, but logs a deprecation warning for it.
 * Fast DDS 2.x (Humble, Jazzy): FASTRTPS_DEFAULT_PROFILES_FILE only; the new name is ignored.
 
-No rclpy or launch import here: the launch file and the benchmark both use this module.
+No rclpy or launch import here: the launch file, the benchmark and the demo use this module.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
+import os
 import pathlib
 import sys
 from typing import Dict, Tuple, Union
@@ -80,3 +81,31 @@ def segment_size(path: Union[str, pathlib.Path]) -> int:
 def profile_environment(path: Union[str, pathlib.Path]) -> Dict[str, str]:
     """Environment entries that make a process started with them load the profile at `path`."""
     return {name: str(path) for name in profile_variables()}
+
+
+def apply_profile(choice: str) -> Dict[str, str]:
+    """Select the DDS transport set-up for this process and the processes it starts.
+
+    'large-shm': the package's config/fastdds_large_data.xml (a 32 MiB shared-memory segment:
+    Fast DDS's default 512 KiB segment silently drops best-effort 640x512 mono16 images);
+    'default': the middleware's defaults. A profile file the user already set, or another RMW
+    than Fast DDS, is left alone. Must run before this process creates its first DDS
+    participant (Fast DDS reads the file once). Returns what was chosen, for reports.
+    """
+    rmw = os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+    if choice == 'default':
+        return {'dds_profile': 'middleware defaults', 'rmw': rmw}
+    if choice != 'large-shm':
+        raise ValueError(f'unknown DDS profile {choice!r}; expected large-shm or default')
+    if not rmw.startswith('rmw_fastrtps'):
+        return {'dds_profile': f'middleware defaults ({rmw} is not Fast DDS)', 'rmw': rmw}
+    for var in PROFILE_VARIABLES:
+        if os.environ.get(var):
+            return {'dds_profile': f'user profile {os.environ[var]} ({var})', 'rmw': rmw}
+    # The variable name depends on the Fast DDS version (Jazzy's 2.x ignores the 3.x name).
+    path = shipped_profile()
+    environment = profile_environment(path)
+    os.environ.update(environment)
+    return {'dds_profile': f'Fast DDS shared memory segment {segment_size(path) >> 20} MiB ('
+                           + ', '.join(f'{k}={v}' for k, v in environment.items()) + ')',
+            'rmw': rmw}

@@ -26,9 +26,10 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
         import stereo_msgs.msg  # noqa: F401
     except ImportError as exc:
         return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
-    from thermostereo_ros.tools.bench_node import apply_dds_profile, run_node_bench
+    from thermostereo_ros.ros.dds import apply_profile
+    from thermostereo_ros.tools.bench_node import run_node_bench
 
-    dds = apply_dds_profile(args.dds_profile)
+    dds = apply_profile(args.dds_profile)
     size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
     device = 'cpu' if args.device == 'cpu' else ('cuda' if args.device == 'cuda' else 'auto')
     print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)

@@ -43,35 +43,6 @@ PROFILE_FOCUS = (
 )
 
 
-def apply_dds_profile(choice: str) -> Dict[str, Any]:
-    """Select the DDS transport set-up for this process and the node it starts.
-
-    'large-shm': the package's config/fastdds_large_data.xml (a 32 MiB shared-memory segment:
-    Fast DDS's default 512 KiB segment silently drops best-effort 640x512 mono16 images);
-    'default': the middleware's defaults. A profile file the user already set, or another RMW
-    than Fast DDS, is left alone. Must run before this process creates its first DDS
-    participant (Fast DDS reads the file once).
-    """
-    from thermostereo_ros.ros.dds import PROFILE_VARIABLES, profile_environment, shipped_profile
-
-    rmw = os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    if choice == 'default':
-        return {'dds_profile': 'middleware defaults', 'rmw': rmw}
-    if choice != 'large-shm':
-        raise ValueError(f'unknown DDS profile {choice!r}; expected large-shm or default')
-    if not rmw.startswith('rmw_fastrtps'):
-        return {'dds_profile': f'middleware defaults ({rmw} is not Fast DDS)', 'rmw': rmw}
-    for var in PROFILE_VARIABLES:
-        if os.environ.get(var):
-            return {'dds_profile': f'user profile {os.environ[var]} ({var})', 'rmw': rmw}
-    # The variable name depends on the Fast DDS version (Jazzy's 2.x ignores the 3.x name).
-    environment = profile_environment(shipped_profile())
-    os.environ.update(environment)
-    return {'dds_profile': 'Fast DDS shared memory segment 32 MiB ('
-                           + ', '.join(f'{k}={v}' for k, v in environment.items()) + ')',
-            'rmw': rmw}
-
-
 def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[Any, Any]:
     """Rectified left/right CameraInfo for a pinhole pair with principal point at the centre."""
     from sensor_msgs.msg import CameraInfo

@@ -29,7 +29,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from thermostereo_ros.evaluation.report import json_safe, percentiles
+from thermostereo_ros.inference.engine import resolve_backend
 from thermostereo_ros.ros import diagnostics as keys
+from thermostereo_ros.ros.dds import apply_profile
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.collector import NodeReports, StatusRecord
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
@@ -492,6 +494,7 @@ def format_table(summary: Dict[str, Any]) -> str:
         f'frames   in {fr["in"]}  out {fr["out"]}  dropped {fr["dropped"]}  (node stale '
         f'{fr["node_stale"]}, unpaired {fr["unpaired"]}, lost after node {fr["lost_output"]})',
         f'rate     {summary["rate_hz"]:.1f} Hz in, {summary["output_fps"]:.2f} FPS out',
+        f'dds      {summary.get("dds", {}).get("dds_profile", "not recorded")}',
         f'status   {summary["node_status"]["by_outcome"] or "no ~/status (msg/ not built)"}; '
         f'mean valid fraction {summary["node_status"]["valid_fraction_mean"]:.3f}',
         f'latency  p50 {lat["p50"]:.1f} ms  p95 {lat["p95"]:.1f} ms (left image published -> '
@@ -727,10 +730,22 @@ def summarise(online: OnlineRun, out: pathlib.Path, path: pathlib.Path,
     }
 
 
+def default_node_threads(backend: str, cores: Optional[int] = None) -> int:
+    """CPU threads for the demo's node: every core for OpenVINO, one fewer for torch.
+
+    torch's OpenMP workers spin while they wait, and on a 2-core machine spinning against the
+    replay and the collector cost far more than the second thread gained. OpenVINO's workers
+    do not: on a quiet 2-core EPYC the demo delivered 56 of 60 frames with two threads (node
+    inference p50 130 ms) and 43 of 60 with one (210 ms, above the 200 ms period).
+    """
+    cores = cores or os.cpu_count() or 2
+    return cores if backend == 'openvino' else max(1, cores - 1)
+
+
 def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = None,
              rate_hz: float = 5.0, keep_workdir: bool = False, height: int = 256,
              width: int = 640, seed: int = 0, node_threads: int = 0,
-             log: Any = print) -> Dict[str, Any]:
+             dds_profile: str = 'large-shm', log: Any = print) -> Dict[str, Any]:
     """Run the demo end to end; returns the summary (also written to out/summary.json)."""
     started = time.monotonic()
     if frames < len(CONDITIONS):
@@ -741,9 +756,13 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
     max_disparity = int(metadata['config'].get('max_disparity', 192))
     # DDS stays on this machine unless the user chose otherwise (the Makefile does the same).
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    # Leave a core to the replay and the collector: torch's OpenMP workers spinning against
-    # them on a 2-core machine cost far more than the second thread gains.
-    threads = node_threads or max(1, (os.cpu_count() or 2) - 1)
+    # Before the first participant, in this process and so in the node it starts: with Fast
+    # DDS's default 512 KiB shared-memory segment a frame's depth (640 KiB) and the clouds
+    # went over UDP loopback, and their reliable repairs bunched pairs into the node. On a quiet
+    # 2-core EPYC: 51-56 of 60 frames and latency p50 320-350 ms without the profile; 60 of 60
+    # and 131 ms with it.
+    dds = apply_profile(dds_profile)
+    threads = node_threads or default_node_threads(resolve_backend('auto', 'cpu', path.suffix))
     out.mkdir(parents=True, exist_ok=True)
     # A previous run's files must not pass for this run's if this one writes fewer.
     for name in OUTPUT_FILES:
@@ -754,6 +773,7 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
         online = run_online(workdir, path, max_disparity, frames, rate_hz, height, width,
                             seed, threads, log, record_to=out / OUTPUTS_BAG)
         summary = summarise(online, out, path, metadata, max_disparity, rate_hz, threads)
+        summary['dds'] = dds
         summary['data'].update(width=width, height=height, seed=seed)
         summary['wall_s'] = time.monotonic() - started
         with open(out / 'summary.json', 'w') as f:
@@ -782,7 +802,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--height', type=int, default=256)
     parser.add_argument('--seed', type=int, default=0, help='render seed')
     parser.add_argument('--node-threads', type=int, default=0,
-                        help='torch threads of the node (default: CPU cores - 1, at least 1)')
+                        help="the node's CPU threads (default: every core with OpenVINO, "
+                             "one fewer with torch)")
+    parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
+                        help='large-shm (default): the shipped Fast DDS profile, a 32 MiB '
+                             'shared-memory segment; default: the middleware\'s defaults')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -795,7 +819,8 @@ def run(args: argparse.Namespace) -> int:
         summary = run_demo(out, frames=args.frames, model_path=args.model_path,
                            rate_hz=args.rate, keep_workdir=args.keep_workdir,
                            height=args.height, width=args.width, seed=args.seed,
-                           node_threads=args.node_threads, log=log)
+                           node_threads=args.node_threads, dds_profile=args.dds_profile,
+                           log=log)
     except DemoError as exc:
         print(f'demo: error: {exc}', file=sys.stderr, flush=True)
         return 1
