@@ -91,15 +91,16 @@ def _naive_shift(right, d, x):
     return right[:, :, :, x - d] if x - d >= 0 else torch.zeros_like(right[:, :, :, 0])
 
 
-def test_correlation_matches_naive_reference():
+@pytest.mark.parametrize('disparities', [1, 4, 9])  # 9: more disparities than columns
+def test_correlation_matches_naive_reference(disparities):
     gen = torch.Generator().manual_seed(1)
     left = torch.randn(2, 5, 3, 7, generator=gen)
     right = torch.randn(2, 5, 3, 7, generator=gen)
-    ref = torch.zeros(2, 4, 3, 7)
-    for d in range(4):
+    ref = torch.zeros(2, disparities, 3, 7)
+    for d in range(disparities):
         for x in range(7):
             ref[:, d, :, x] = (left[:, :, :, x] * _naive_shift(right, d, x)).sum(1) / 5
-    torch.testing.assert_close(correlation_volume(left, right, 4), ref)
+    torch.testing.assert_close(correlation_volume(left, right, disparities), ref)
 
 
 def test_groupwise_and_concat_volumes_match_naive_reference():
