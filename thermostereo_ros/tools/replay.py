@@ -29,6 +29,7 @@ NODE_NAME = 'thermostereo_replay'
 QOS_DEPTH = 10
 # Sleep in short slices so Ctrl-C and stop events are honoured promptly.
 _SLEEP_SLICE_S = 0.05
+ACK_TIMEOUT_S = 5.0  # for the last samples' acknowledgements, all publishers together
 
 
 @dataclass
@@ -143,6 +144,27 @@ def _wait_for_subscribers(publishers: Dict[str, Any], count: int, timeout_s: flo
             return short
 
 
+def _wait_acked(publishers: list, timeout_s: float, stop: Optional[threading.Event]) -> bool:
+    """Wait until every publisher's samples are acknowledged; False on timeout or stop.
+
+    Polls instead of one blocking wait_for_all_acked: that call keeps the GIL, and in the demo
+    it froze the collector thread of the same process for the 2-3 s the last acks took, so the
+    last output of each bag was received (and timed) that much late.
+    """
+    from rclpy.duration import Duration
+
+    deadline = time.monotonic() + timeout_s
+    pending = list(publishers)
+    while pending:
+        pending = [p for p in pending if not p.wait_for_all_acked(Duration(nanoseconds=0))]
+        if not pending:
+            return True
+        if time.monotonic() >= deadline or not _sleep_until(
+                min(deadline, time.monotonic() + 0.01), stop):
+            return False
+    return True
+
+
 def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bool = False,
                remaps: Optional[Dict[str, str]] = None, start_delay_s: float = 0.0,
                wait_for_subscribers: int = 0, wait_timeout_s: float = 10.0,
@@ -154,7 +176,6 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
     Runs until the bag ends, `max_passes` passes when looping, or `stop` is set. Does not
     spin `node`; publishing needs no executor. Publishers are destroyed before returning.
     """
-    from rclpy.duration import Duration
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     if not rate > 0:
@@ -210,8 +231,7 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
             if not loop or (max_passes is not None and summary.passes >= max_passes):
                 break
         # Reliable delivery of the last messages before the publishers go away.
-        for pub in publishers.values():
-            pub.wait_for_all_acked(Duration(seconds=2))
+        _wait_acked(list(publishers.values()), ACK_TIMEOUT_S, stop)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
