@@ -1,0 +1,49 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""`thermostereo prune`: a narrower student checkpoint from a trained one, to fine-tune.
+
+    thermostereo prune --checkpoint IN.safetensors --aggregation-channels 32 --out OUT.safetensors
+
+The output starts a training run through the config's `init` (with the same
+`model.aggregation_channels`); it is not meant to be used before fine-tuning.
+"""
+
+import argparse
+import pathlib
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the prune options."""
+    parser.add_argument('--checkpoint', type=pathlib.Path, required=True,
+                        help='trained ThermoStereoRT checkpoint (.safetensors)')
+    parser.add_argument('--aggregation-channels', type=int, required=True,
+                        help='hourglass width of the pruned network (the shipped one: 48)')
+    parser.add_argument('--out', type=pathlib.Path, required=True, help='checkpoint to write')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
+    from thermostereo_ros.inference.checkpoint import (
+        build_from_checkpoint, CheckpointError, save_checkpoint)
+    from thermostereo_ros.model.prune import prune_aggregation
+
+    try:
+        model, meta = build_from_checkpoint(args.checkpoint)
+        if meta['arch'] != 'thermostereo_rt':
+            raise CheckpointError(f'{args.checkpoint}: only the student (thermostereo_rt) '
+                                  f'is pruned, this is a {meta["arch"]!r}')
+        pruned = prune_aggregation(model, args.aggregation_channels)
+    except (CheckpointError, ValueError) as exc:
+        print(f'prune: error: {exc}', file=sys.stderr)
+        return 1
+    provenance = {'pruned_from': {'path': str(args.checkpoint),
+                                  'aggregation_channels': model.config['aggregation_channels'],
+                                  'provenance': meta.get('provenance', {})},
+                  'fine_tuned': False}
+    save_checkpoint(args.out, pruned, arch='thermostereo_rt', config=pruned.config,
+                    normalization=meta.get('normalization', {}), provenance=provenance)
+    params = sum(p.numel() for p in pruned.parameters())
+    print(f'wrote {args.out}: hourglass {model.config["aggregation_channels"]} -> '
+          f'{args.aggregation_channels} channels, {params:,} parameters', flush=True)
+    return 0
