@@ -56,3 +56,39 @@ def test_sigint_exits_zero(tmp_path):
     output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, ''.join(lines) + output
     assert 'Traceback' not in output
+
+
+def test_node_started_by_a_tool_ends_when_the_tool_is_killed(tmp_path):
+    """A tool killed outright (SIGKILL, a test timeout) leaves no orphan node behind."""
+    path = tiny_checkpoint(tmp_path)
+    log = tmp_path / 'node.log'
+    tool = subprocess.Popen(
+        [sys.executable, '-c',
+         'import sys, time\n'
+         'from thermostereo_ros.tools.node_process import NodeProcess, node_command\n'
+         'node = NodeProcess(node_command(sys.argv[2:]), sys.argv[1])\n'
+         'print(node.proc.pid, flush=True)\n'
+         'time.sleep(120)\n',
+         str(log), '-p', f'model_path:={path}', '-p', 'device:=cpu', '-r', '__ns:=/orphan_test'],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+    try:
+        node_pid = int(tool.stdout.readline())
+        deadline = time.monotonic() + 60
+        while 'waiting for' not in (log.read_text() if log.exists() else ''):
+            assert time.monotonic() < deadline and tool.poll() is None, \
+                log.read_text() if log.exists() else 'no node log'
+            time.sleep(0.1)
+    finally:
+        tool.kill()
+        tool.wait(10)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(node_pid, 0)  # still there (or a zombie awaiting its reaper)
+        except ProcessLookupError:
+            break
+        with open(f'/proc/{node_pid}/stat') as stat:
+            if stat.read().split(') ')[-1].startswith('Z'):
+                break
+        assert time.monotonic() < deadline, 'the node outlived the tool that started it'
+        time.sleep(0.1)

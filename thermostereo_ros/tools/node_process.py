@@ -18,9 +18,26 @@ from typing import Any, Callable, Dict, List, Optional, Type
 NODE_MODULE = 'thermostereo_ros.ros.main'
 
 
+# Run in the child before it becomes the node: on Linux, ask for SIGTERM when the tool that
+# started it dies, even by SIGKILL or a test timeout, so that no orphan node keeps publishing
+# /diagnostics into the next run; the setting survives exec. The parent's pid guards against
+# the race where the parent is already gone before prctl runs.
+_ORPHAN_GUARD = (
+    'import ctypes, os, signal, sys\n'
+    'if sys.platform.startswith("linux"):\n'
+    '    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n'
+    '    if os.getppid() != int(sys.argv[1]):\n'
+    '        sys.exit("the tool that started this node has already exited")\n'
+    'os.execv(sys.executable, [sys.executable] + sys.argv[2:])\n')
+
+
 def node_command(ros_args: List[str], module: str = NODE_MODULE) -> List[str]:
-    """Command line that runs `module` (the node by default) with `--ros-args ros_args`."""
-    return [sys.executable, '-m', module, '--ros-args', *ros_args]
+    """Command line that runs `module` (the node by default) with `--ros-args ros_args`.
+
+    The node ends with the process that runs this command line (see _ORPHAN_GUARD).
+    """
+    return [sys.executable, '-c', _ORPHAN_GUARD, str(os.getpid()), '-m', module,
+            '--ros-args', *ros_args]
 
 
 class NodeProcess:
