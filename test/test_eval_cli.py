@@ -59,3 +59,21 @@ def test_background_fill_takes_farther_neighbour():
     d = np.array([[5.0, -1, -1, 9.0, -1, 2.0, -1]])
     filled = fill_invalid_background(d, d >= 0)
     np.testing.assert_array_equal(filled, [[5, 5, 5, 9, 2, 2, 2]])
+
+
+def test_validation_split_is_what_training_validates_on():
+    from thermostereo_ros.evaluation.evaluate import iter_frames
+    from thermostereo_ros.training.config import load_config
+    from thermostereo_ros.training.trainer import _make_datasets
+    config = load_config(None, {'data': {'height': 64, 'width': 160}, 'max_disparity': 192,
+                                'log': {'val_pairs': 4}})
+    _, validation = _make_datasets(config)
+    frames = list(iter_frames('synthetic', None, 'validation', 4, 192, (64, 160)))
+    assert len(frames) == len(validation) == 4
+    for frame, sample in zip(frames, validation):
+        dense = np.asarray(sample['valid_dense']).reshape(frame.mask.shape)
+        np.testing.assert_array_equal(frame.mask, dense)
+        np.testing.assert_allclose(frame.disparity[dense],
+                                   np.asarray(sample['disparity']).reshape(dense.shape)[dense])
+    nights = list(iter_frames('synthetic', None, 'validation_night', 4, 64, (64, 160)))
+    assert nights and all(f.name.startswith('night/') for f in nights)

@@ -18,6 +18,11 @@ HELDOUT_PAIRS = 20
 HELDOUT_HEIGHT = 256
 HELDOUT_WIDTH = 640
 HELDOUT_MAX_DISPARITY = 192
+# The validation pairs that training scores every checkpoint on, for choosing among runs:
+# seeds just above the training seeds (data.train_seeds, 100,000 in every shipped config) and
+# as many as their log.val_pairs (24), default mix, condition by seed, 640x256.
+VALIDATION_FIRST_SEED = 100_000
+VALIDATION_PAIRS = 24
 
 
 def heldout_seeds(condition: str, count: int = HELDOUT_PAIRS) -> Tuple[int, ...]:
@@ -39,6 +44,14 @@ def heldout_pairs(condition: Optional[str] = None, count: int = HELDOUT_PAIRS,
     for c in ((condition,) if condition else CONDITIONS):
         for seed in heldout_seeds(c, count):
             yield render_pair(seed, height, width, HELDOUT_MAX_DISPARITY, c)
+
+
+def validation_pairs(count: int = VALIDATION_PAIRS, height: int = HELDOUT_HEIGHT,
+                     width: int = HELDOUT_WIDTH) -> Iterator[SyntheticPair]:
+    """Yield the training runs' validation pairs, rendered as their validation renders them."""
+    for seed in range(VALIDATION_FIRST_SEED, VALIDATION_FIRST_SEED + count):
+        yield render_pair(seed, height, width, HELDOUT_MAX_DISPARITY,
+                          CONDITIONS[seed % len(CONDITIONS)])
 
 
 def assert_training_seed(seed: int) -> None:

@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--split', default=None,
                         help='comma-separated splits (ms2: test_day,test_night,test_rain; '
                              'synthetic: heldout, heldout_day/_night/_rain or '
-                             'heldout_street/_indoor/_flying; cats: hazard name)')
+                             'heldout_street/_indoor/_flying, or validation (the pairs '
+                             'training validates on; same suffixes); cats: hazard name)')
     parser.add_argument('--checkpoint', default=None,
                         help='network checkpoint to evaluate (default: the shipped weights)')
     parser.add_argument('--no-network', action='store_true',
@@ -22,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also evaluate a classical baseline')
     parser.add_argument('--out', default=None, help='write results as JSON here')
     parser.add_argument('--max-frames', type=int, default=None,
-                        help='frames per split (held-out: per condition)')
+                        help='frames per split (held-out: per condition; validation: '
+                             'seeds, 24 by default)')
     parser.add_argument('--max-disparity', type=int, default=192)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--backend', default='torch')

@@ -6,7 +6,8 @@ Frame sources (`iter_frames`):
 - `synthetic` without a root: the fixed held-out set (`data.heldout`); split `heldout` is
   all three conditions, `heldout_day|heldout_night|heldout_rain` (or `day|night|rain`) one.
   `heldout_street|heldout_indoor|heldout_flying` one scene family of all three conditions.
-  GT: dense disparity over non-sky pixels below max_disparity.
+  GT: dense disparity over non-sky pixels below max_disparity. Split `validation` (also
+  `_day` ... `_flying`) is instead the 24 pairs training validates on, for choosing models.
 - `ms2`, or `synthetic` with a root (a tree written by `thermostereo synth`): MS2 split
   lists; GT: filtered LiDAR depth converted to disparity.
 - `cats`: every scene with thermal GT (split = hazard, default `default`); disparities are
@@ -48,7 +49,8 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
     from thermostereo_ros.data import heldout
     from thermostereo_ros.data.synthetic import FAMILIES
 
-    cond = split.replace('heldout', '').strip('_') or None
+    validation = split.startswith('validation')
+    cond = split.replace('validation' if validation else 'heldout', '').strip('_') or None
     family = None
     if cond in FAMILIES:
         family, cond = cond, None
@@ -57,8 +59,13 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
         kwargs.update(height=size[0], width=size[1])
     if max_frames is not None:
         kwargs['count'] = max_frames
-    for p in heldout.heldout_pairs(cond, **kwargs):
-        if family is not None and p.family != family:
+    if validation:
+        pairs = heldout.validation_pairs(**kwargs)
+    else:
+        pairs = heldout.heldout_pairs(cond, **kwargs)
+    for p in pairs:
+        if (family is not None and p.family != family) or \
+                (validation and cond is not None and p.condition != cond):
             continue
         mask = ~p.sky & (p.disparity > 0) & (p.disparity < max_disparity)
         yield EvalFrame(f'{p.condition}/{p.family}/{p.seed}', p.left, p.right, p.disparity,
