@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Two cores here: let torch use both, and no more.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation
+.PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2
 
 all: test
 
@@ -86,3 +86,20 @@ ablation: $(VENV)/.installed
 	$(TRAIN) --config config/train/student_kd.yaml & \
 	  $(TRAIN) --config config/train/student_kd_norefine.yaml & wait
 	$(PY) -m thermostereo_ros.cli.main ablation --runs runs --out runs/ablation.json
+
+# The ablation on renderer v2 data (issue #12): (a) sparse GT, (b) + distillation, (c) (b)
+# without the refinement, 2,000 steps each on the training cache (thermostereo synth --cache),
+# then the table on the held-out set. The teacher is student_v2 at step 16,000 (dense GT),
+# the shipped weights of commit 29b563c. Resumable: rerun after a stop.
+ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
+ablation-v2: $(VENV)/.installed
+	mkdir -p $(ABLATION_V2)/teacher
+	test -s $(ABLATION_V2)/teacher/final.safetensors || git show \
+	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \
+	  > $(ABLATION_V2)/teacher/final.safetensors
+	for run in sparse kd kd_norefine; do \
+	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
+	    --config config/train/ablation_v2_$$run.yaml \
+	    --state training_state/ablation_v2_$$run.safetensors || exit 1; done
+	$(PY) -m thermostereo_ros.cli.main ablation --runs $(ABLATION_V2) \
+	  --out $(ABLATION_V2)/ablation.json
