@@ -238,3 +238,16 @@ def test_init_refuses_weights_of_another_model_config(tmp_path):
     other = _config(tmp_path / 'other', init=str(first), model={'normalize_features': True})
     with pytest.raises(CheckpointError, match='normalize_features'):
         train(other, progress=False)
+
+
+def test_configs_that_start_from_the_shipped_weights_match_them():
+    from thermostereo_ros.model import build_model
+    from thermostereo_ros.training.trainer import init_weights
+    root = pathlib.Path(__file__).parents[1]
+    configs = [load_config(p) for p in sorted((root / 'config' / 'train').glob('*.yaml'))]
+    shipped = [c for c in configs if c['init'] and c['init'].startswith('thermostereo_ros/')]
+    assert shipped  # ms2_finetune.yaml at least
+    for config in shipped:
+        model = build_model(config['arch'], dict(config['model'],
+                                                 max_disparity=config['max_disparity']))
+        init_weights(model, config['arch'], str(root / config['init']))  # raises on mismatch
