@@ -10,7 +10,7 @@ what the dropped channels carried. Groups: a residual sum (y8 + x8, y4 + x4) and
 feature-excitation gate tie the channels they combine, so each is chosen once.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from thermostereo_ros.model.student import ThermoStereoRT
 # Each convolution of AttentionHourglass as (input group, output group), by module path; the
 # batch norm after a convolution follows its output group. None: not pruned (the D cost
 # channels, the guide features).
-_CONVS: Dict[str, Tuple[object, object]] = {
+_CONVS: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     'stem.0.0': (None, 'stem'), 'stem.1.0': ('stem', 'x4'),
     'exc4_in.gate.3': (None, 'x4'),
     'down8.0.0': ('x4', 'down8'), 'down8.1.0': ('down8', 'x8'),
@@ -71,7 +71,7 @@ def prune_aggregation(model: ThermoStereoRT, channels: int) -> ThermoStereoRT:
     source = model.state_dict()
     target = pruned.state_dict()
     keep = _keep(model.aggregation, channels)
-    sliced: Dict[str, List[torch.Tensor]] = {}
+    sliced: Dict[str, torch.Tensor] = {}
     for conv, (in_group, out_group) in _CONVS.items():
         prefix = f'aggregation.{conv}.'
         rows = keep[out_group] if out_group else None

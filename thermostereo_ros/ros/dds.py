@@ -25,6 +25,7 @@ PROFILE_FILE = 'fastdds_large_data.xml'
 FASTDDS3_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 FASTDDS2_VARIABLE = 'FASTRTPS_DEFAULT_PROFILES_FILE'
 PROFILE_VARIABLES = (FASTDDS3_VARIABLE, FASTDDS2_VARIABLE)
+PROFILE_CHOICES = ('large-shm', 'default')  # what apply_profile accepts (bench, demo)
 
 
 def shipped_profile() -> pathlib.Path:

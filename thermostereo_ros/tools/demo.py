@@ -31,7 +31,7 @@ import numpy as np
 from thermostereo_ros.evaluation.report import json_safe, percentiles
 from thermostereo_ros.inference.engine import resolve_backend
 from thermostereo_ros.ros import diagnostics as keys
-from thermostereo_ros.ros.dds import apply_profile
+from thermostereo_ros.ros.dds import apply_profile, PROFILE_CHOICES
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.collector import NodeReports, StatusRecord
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
@@ -804,7 +804,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--node-threads', type=int, default=0,
                         help="the node's CPU threads (default: every core with OpenVINO, "
                              "one fewer with torch)")
-    parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
+    parser.add_argument('--dds-profile', choices=PROFILE_CHOICES, default=PROFILE_CHOICES[0],
                         help='large-shm (default): the shipped Fast DDS profile, a 32 MiB '
                              'shared-memory segment; default: the middleware\'s defaults')
 
