@@ -20,6 +20,7 @@ import os
 import pathlib
 import platform
 import resource
+import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -36,6 +37,8 @@ NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.
 JSON_NAME = 'bench.json'
 MARKDOWN_NAME = 'bench.md'
 BENCH_MAX_DISPARITY = 192
+# Backends whose exports the export cache keeps (StereoEngine's export_cache_dir).
+CACHED_BACKENDS = ('onnxruntime', 'openvino')
 # Disparity of the synthetic timing pair: the content does not change the cost of a dense
 # network or of SGBM, it only has to look like a thermal frame.
 _TIMING_SHIFT = 24
@@ -290,6 +293,29 @@ def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, r
     return result
 
 
+def bench_startup(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size,
+                  pair: Tuple[np.ndarray, np.ndarray]) -> Dict[str, Any]:
+    """Load-to-first-output seconds with an empty export cache, then again with it filled.
+
+    What a node pays before its first output without warmup_size: the export and compilation
+    on a first start, what the export cache leaves of them on a restart. torch's import is in
+    neither (the process has it already).
+    """
+    from thermostereo_ros.inference import StereoEngine
+
+    kwargs = {k: v for k, v in config.items() if k != 'label'}
+    left, right = pair
+    result: Dict[str, Any] = dict(label=config['label'], size=size_label(size))
+    with tempfile.TemporaryDirectory(prefix='thermostereo_bench_cache_') as cache:
+        for key in ('empty_cache_s', 'filled_cache_s'):
+            started = time.perf_counter()
+            engine = StereoEngine.from_checkpoint(checkpoint, export_cache_dir=cache, **kwargs)
+            engine.infer(left, right)
+            result[key] = time.perf_counter() - started
+            del engine
+    return result
+
+
 def model_costs(checkpoint: pathlib.Path, sizes: Sequence[Size]) -> Dict[str, Any]:
     """Parameters and GFLOPs per size (thermostereo_ros.inference.profile.model_cost)."""
     from thermostereo_ros.inference.checkpoint import build_from_checkpoint
@@ -431,6 +457,12 @@ def markdown_report(report: Dict[str, Any]) -> str:
                      f"{_fmt(ratio) + 'x' if ratio else '-'} |")
     for skipped in report.get('skipped', []):
         lines.append(f'\nSkipped: {skipped}')
+    if report.get('startup'):
+        lines += ['', '## Start-up: load to first output (no warmup_size)', '',
+                  '| configuration | size | export cache empty s | export cache filled s |',
+                  '|---|---|---|---|']
+        lines += [f"| {r['label']} | {r['size']} | {_fmt(r['empty_cache_s'])} | "
+                  f"{_fmt(r['filled_cache_s'])} |" for r in report['startup']]
     acc = report.get('accuracy')
     if acc:
         lines += ['', f"## Speed x accuracy (held-out synthetic, "
@@ -531,7 +563,7 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
         'settings': {'sizes': [size_label(s) for s in sizes], 'runs': args.runs,
                      'warmup': args.warmup, 'device': args.device,
                      'max_disparity': BENCH_MAX_DISPARITY},
-        'latency': [], 'sgbm': [], 'skipped': [], 'errors': []}
+        'latency': [], 'sgbm': [], 'startup': [], 'skipped': [], 'errors': []}
     report['model'] = model_costs(checkpoint, sizes)
     if report['model']['max_disparity'] != BENCH_MAX_DISPARITY:
         # The network's cost volume depends on it, so such numbers are not comparable.
@@ -559,6 +591,12 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
                 continue
             report['latency'].append(row)
             print(f"bench:   p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms", flush=True)
+            if size == sizes[0] and config.get('backend') in CACHED_BACKENDS:
+                try:
+                    report['startup'].append(bench_startup(checkpoint, config, size, pair))
+                except Exception as exc:  # as above: report it, keep the other numbers
+                    report['errors'].append(f"start-up {config['label']}: "
+                                            f'{type(exc).__name__}: {exc}')
         if not have_cv2:
             continue
         try:

@@ -15,6 +15,7 @@ import numpy as np
 
 from thermostereo_ros.data.normalization import MODES, normalize_pair
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
+from thermostereo_ros.inference.export_cache import ExportCache
 
 BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
 CPU_ONLY_BACKENDS = ('onnxruntime', 'openvino')
@@ -193,7 +194,8 @@ class StereoEngine:
                         precision: str = 'auto', backend: str = 'torch',
                         max_disparity: Optional[int] = None, cuda_graphs: bool = False,
                         compile: bool = False,
-                        warmup_size: Optional[Tuple[int, int]] = None) -> 'StereoEngine':
+                        warmup_size: Optional[Tuple[int, int]] = None,
+                        export_cache_dir: Optional[PathLike] = None) -> 'StereoEngine':
         """Load a checkpoint and prepare a backend.
 
         path: .safetensors checkpoint (None = default_checkpoint()), or a .onnx file for
@@ -208,6 +210,9 @@ class StereoEngine:
         cuda_graphs/compile: torch backend speed-ups for a fixed input size.
         warmup_size: (height, width) to warm up (and capture graphs/engines) now instead of at
         the first infer call.
+        export_cache_dir: keep ONNX exports (and OpenVINO's compiled models) in this folder,
+        so that the next start at the same size skips them (onnxruntime and openvino); None:
+        no cache.
         """
         if backend not in BACKENDS + ('auto',):
             raise ValueError(f'backend {backend!r} is not one of {BACKENDS} or auto')
@@ -222,12 +227,13 @@ class StereoEngine:
         if warmup_size is not None and (len(warmup_size) != 2
                                         or min(int(v) for v in warmup_size) <= 0):
             raise ValueError(f'warmup_size must be (height, width) > 0, got {warmup_size!r}')
+        cache = ExportCache(export_cache_dir) if export_cache_dir is not None else None
         if suffix in ('.onnx', '.engine', '.plan'):
             runner, metadata = cls._runner_from_exported(path, suffix, backend, device,
-                                                         precision, max_disparity)
+                                                         precision, max_disparity, cache)
         else:
             runner, metadata = cls._runner_from_checkpoint(
-                path, backend, device, precision, max_disparity, cuda_graphs, compile)
+                path, backend, device, precision, max_disparity, cuda_graphs, compile, cache)
         engine = cls(runner, metadata, device, backend, precision,
                      int(metadata['config']['max_disparity']))
         if warmup_size is not None:
@@ -237,7 +243,8 @@ class StereoEngine:
     @staticmethod
     def _runner_from_checkpoint(path: pathlib.Path, backend: str, device: str,
                                 precision: str, max_disparity: Optional[int],
-                                cuda_graphs: bool, compile: bool):
+                                cuda_graphs: bool, compile: bool,
+                                cache: Optional[ExportCache]):
         from thermostereo_ros.inference.checkpoint import build_from_checkpoint, load_checkpoint
         from thermostereo_ros.model import ARCHITECTURES
 
@@ -267,24 +274,27 @@ class StereoEngine:
             return TorchRunner(model, device, precision, cuda_graphs, compile), metadata
         if backend == 'onnxruntime':
             from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
-            return OnnxRuntimeRunner(model=model, metadata=metadata), metadata
+            return (OnnxRuntimeRunner(model=model, metadata=metadata, export_cache=cache),
+                    metadata)
         if backend == 'openvino':
             from thermostereo_ros.inference.openvino_backend import OpenVINORunner
-            return OpenVINORunner(model=model, metadata=metadata, precision=precision), metadata
+            return (OpenVINORunner(model=model, metadata=metadata, precision=precision,
+                                   export_cache=cache), metadata)
         from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
         return TensorRTRunner(model=model, metadata=metadata, device=device,
                               precision=precision), metadata
 
     @staticmethod
     def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,
-                              precision: str, max_disparity: Optional[int]):
+                              precision: str, max_disparity: Optional[int],
+                              cache: Optional[ExportCache]):
         check_model_file(path)
         if suffix == '.onnx' and backend == 'onnxruntime':
             from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
             runner = OnnxRuntimeRunner(onnx_path=path)
         elif suffix == '.onnx' and backend == 'openvino':
             from thermostereo_ros.inference.openvino_backend import OpenVINORunner
-            runner = OpenVINORunner(onnx_path=path, precision=precision)
+            runner = OpenVINORunner(onnx_path=path, precision=precision, export_cache=cache)
         elif backend == 'tensorrt':
             from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
             runner = TensorRTRunner(onnx_path=path if suffix == '.onnx' else None,

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.inference.onnx_io import (
-    check_fixed_size, default_threads, export_onnx, load_fixed_onnx)
+from thermostereo_ros.inference.export_cache import export_for, ExportCache
+from thermostereo_ros.inference.onnx_io import check_fixed_size, default_threads, load_fixed_onnx
 from thermostereo_ros.inference.size_cache import SizeCache
 
 
@@ -26,16 +26,19 @@ class OnnxRuntimeRunner:
     """Run a network through onnxruntime.
 
     Give either `model` (exported on demand for each new input size, sessions cached in
-    memory) or `onnx_path` (a file exported for one fixed size).
+    memory) or `onnx_path` (a file exported for one fixed size). With an `export_cache`,
+    exports are kept on disk for the next start.
     """
 
     def __init__(self, model: Any = None, metadata: Optional[Dict[str, Any]] = None,
                  onnx_path: Optional[pathlib.Path] = None,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None,
+                 export_cache: Optional[ExportCache] = None) -> None:
         """Prepare sessions; exactly one of `model` and `onnx_path` must be given."""
         if (model is None) == (onnx_path is None):
             raise ValueError('give exactly one of model and onnx_path')
         self.model = model
+        self._export_cache = export_cache
         self._options = _session_options(num_threads)
         self._sessions: SizeCache[Any] = SizeCache()
         self.fixed_size: Optional[Tuple[int, int]] = None
@@ -57,7 +60,8 @@ class OnnxRuntimeRunner:
         check_fixed_size(self.fixed_size, height, width)
 
         def create() -> Any:
-            return self._new_session(export_onnx(self.model, height, width, self.metadata))
+            return self._new_session(export_for(self.model, height, width, self.metadata,
+                                                self._export_cache))
 
         return self._sessions.get(key, create)
 

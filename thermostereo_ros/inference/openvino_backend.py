@@ -11,8 +11,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.inference.onnx_io import (
-    check_fixed_size, default_threads, export_onnx, load_fixed_onnx)
+from thermostereo_ros.inference.export_cache import export_for, ExportCache
+from thermostereo_ros.inference.onnx_io import check_fixed_size, default_threads, load_fixed_onnx
 from thermostereo_ros.inference.size_cache import SizeCache
 
 # OpenVINO's own names for the precisions StereoEngine accepts on this backend.
@@ -23,12 +23,14 @@ class OpenVINORunner:
     """Run a network through OpenVINO on the CPU.
 
     Give either `model` (exported to ONNX and compiled on demand for each new input size,
-    kept in a SizeCache) or `onnx_path` (a file exported for one fixed size).
+    kept in a SizeCache) or `onnx_path` (a file exported for one fixed size). With an
+    `export_cache`, exports and OpenVINO's compiled models are kept on disk for the next start.
     """
 
     def __init__(self, model: Any = None, metadata: Optional[Dict[str, Any]] = None,
                  onnx_path: Optional[pathlib.Path] = None, precision: str = 'fp32',
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None,
+                 export_cache: Optional[ExportCache] = None) -> None:
         """Prepare the OpenVINO core; exactly one of `model` and `onnx_path` must be given."""
         import openvino
 
@@ -38,7 +40,10 @@ class OpenVINORunner:
             raise ValueError(f'backend "openvino" supports precision fp32 or bf16, '
                              f'got {precision!r}')
         self.model = model
+        self._export_cache = export_cache
         self._core = openvino.Core()
+        if export_cache is not None:
+            self._core.set_property({'CACHE_DIR': str(export_cache.openvino_dir)})
         # Without native bf16 the CPU plugin quietly computes in f32; say so instead.
         if precision == 'bf16' and 'BF16' not in self._core.get_property(
                 'CPU', 'OPTIMIZATION_CAPABILITIES'):
@@ -70,7 +75,8 @@ class OpenVINORunner:
         check_fixed_size(self.fixed_size, height, width)
 
         def create() -> Tuple[Any, Any]:
-            return self._compile(export_onnx(self.model, height, width, self.metadata))
+            return self._compile(export_for(self.model, height, width, self.metadata,
+                                            self._export_cache))
 
         return self._compiled.get(key, create)
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Iterable, Tuple
 from thermostereo_ros.inference.checkpoint import CheckpointError
 from thermostereo_ros.inference.engine import (
     DisparityEngine, FixedMaxDisparityError, resolve_checkpoint)
+from thermostereo_ros.inference.export_cache import default_cache_dir
 from thermostereo_ros.ros.status import model_id
 
 EngineFactory = Callable[[Dict[str, Any]], DisparityEngine]
@@ -29,7 +30,8 @@ def default_engine_factory(config: Dict[str, Any]) -> DisparityEngine:
     from thermostereo_ros.inference import StereoEngine
 
     kwargs = dict(device=config['device'], precision=config['precision'],
-                  backend=config['backend'])
+                  backend=config['backend'],
+                  export_cache_dir=default_cache_dir() if config['export_cache'] else None)
     try:
         return StereoEngine.from_checkpoint(config['model_path'] or None,
                                             max_disparity=config['max_disparity'], **kwargs)

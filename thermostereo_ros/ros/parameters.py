@@ -86,11 +86,15 @@ PARAMETERS = (
     ParameterSpec('warmup_size', '', 'WIDTHxHEIGHT (e.g. 640x512) to warm the engine up for '
                   'before subscribing, so that the first pair is as fast as the others; empty: '
                   'warm up when the first camera_info announces its size', read_only=True),
+    ParameterSpec('export_cache', True, 'Keep ONNX exports and OpenVINO compiled models in '
+                  '$XDG_CACHE_HOME/thermostereo/exports (~/.cache/thermostereo/exports), so '
+                  'that a restart at a size seen before skips them (onnxruntime, openvino)'),
 )
 DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
 
 # Parameters whose change rebuilds the engine (on the worker) or reconfigures the synchroniser.
-ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity'))
+ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity',
+                               'export_cache'))
 SYNC_PARAMETERS = frozenset(('approximate_sync', 'approximate_sync_tolerance_seconds',
                              'queue_size', 'cache_camera_info'))
 

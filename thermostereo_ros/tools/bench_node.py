@@ -124,8 +124,11 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
 
 def _node_command(checkpoint: pathlib.Path, namespace: str, device: str, precision: str,
                   profile_out: Optional[pathlib.Path], warmup_size: str = '') -> List[str]:
+    # The export cache off: the first output is timed as on a first start (the worst case;
+    # the latency table's start-up part times a restart with the cache filled).
     ros_args = ['-p', f'model_path:={checkpoint}', '-p', f'device:={device}',
-                '-p', f'precision:={precision}', '-r', f'__ns:={namespace}']
+                '-p', f'precision:={precision}', '-p', 'export_cache:=false',
+                '-r', f'__ns:={namespace}']
     if warmup_size:
         ros_args += ['-p', f'warmup_size:={warmup_size}']
     if profile_out is not None:

@@ -1,0 +1,106 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""The on-disk export cache: reused only for the same network and size, rebuilt when broken."""
+
+import numpy as np
+import pytest
+import torch
+
+from thermostereo_ros.inference import save_checkpoint, StereoEngine
+from thermostereo_ros.inference.export_cache import (
+    default_cache_dir, ExportCache, model_fingerprint)
+from thermostereo_ros.inference.onnx_io import export_onnx, read_onnx_metadata
+from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.model import build_model
+
+pytest.importorskip('onnx')
+
+STUDENT = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,
+               refinement_channels=4)
+METADATA = {'arch': 'thermostereo_rt', 'config': STUDENT}
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return build_model('thermostereo_rt', STUDENT).eval()
+
+
+def test_fingerprint_follows_the_weights_and_the_metadata():
+    model = _model()
+    same = _model()
+    assert model_fingerprint(model, METADATA) == model_fingerprint(same, METADATA)
+    with torch.no_grad():
+        next(same.parameters()).view(-1)[0] += 1e-3
+    assert model_fingerprint(model, METADATA) != model_fingerprint(same, METADATA)
+    other_meta = {**METADATA, 'normalization': {'mode': 'per_image'}}
+    assert model_fingerprint(model, METADATA) != model_fingerprint(model, other_meta)
+
+
+def test_a_second_export_is_read_from_the_file(tmp_path):
+    import onnx
+
+    cache = ExportCache(tmp_path)
+    model = _model()
+    first = cache.onnx(model, 40, 64, METADATA)
+    path = cache.path(model, 40, 64, METADATA)
+    assert path.read_bytes() == first
+    # Put another valid export of the same size in the file: if the cache traced again it
+    # would return the original, so getting this one back proves the file was read.
+    stand_in = export_onnx(_model(seed=1), 40, 64, METADATA)
+    assert stand_in != first
+    path.write_bytes(stand_in)
+    assert cache.onnx(model, 40, 64, METADATA) == stand_in
+    assert read_onnx_metadata(onnx.load_from_string(stand_in))['input_size'] == (40, 64)
+
+
+def test_sizes_and_networks_get_their_own_files(tmp_path):
+    cache = ExportCache(tmp_path)
+    model, other = _model(), _model(seed=1)
+    paths = {cache.path(model, 40, 64, METADATA), cache.path(model, 48, 64, METADATA),
+             cache.path(other, 40, 64, METADATA)}
+    assert len(paths) == 3
+
+
+def test_a_broken_or_wrong_size_file_is_traced_again_and_replaced(tmp_path):
+    cache = ExportCache(tmp_path)
+    model = _model()
+    good = cache.onnx(model, 40, 64, METADATA)
+    path = cache.path(model, 40, 64, METADATA)
+    for broken in (good[:len(good) // 2], b'not onnx', export_onnx(model, 48, 64, METADATA)):
+        path.write_bytes(broken)
+        assert cache.onnx(model, 40, 64, METADATA) == good
+        assert path.read_bytes() == good
+    assert not list(tmp_path.glob('*.tmp'))
+
+
+def test_an_unwritable_folder_costs_only_the_speed_up(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where the folder would be')
+    cache = ExportCache(blocker / 'exports')
+    model = _model()
+    assert cache.onnx(model, 40, 64, METADATA) == export_onnx(model, 40, 64, METADATA)
+
+
+def test_default_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    assert default_cache_dir() == tmp_path / 'thermostereo' / 'exports'
+    assert ExportCache().root == tmp_path / 'thermostereo' / 'exports'
+
+
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_engines_with_the_cache_give_the_same_outputs(tmp_path, backend):
+    pytest.importorskip(backend)
+    model = _model()
+    checkpoint = save_checkpoint(tmp_path / 'student.safetensors', model, 'thermostereo_rt',
+                                 model.config, {'mode': 'joint'}, {'test': True})
+    left, right = synthetic_pair(40, 64, disparity=4)
+    plain = StereoEngine.from_checkpoint(checkpoint, backend=backend, device='cpu')
+    expected = plain.infer(left, right).disparity
+    cache_dir = tmp_path / 'cache'
+    for _ in range(2):  # the first fills the cache, the second reads it
+        engine = StereoEngine.from_checkpoint(checkpoint, backend=backend, device='cpu',
+                                              export_cache_dir=cache_dir)
+        np.testing.assert_allclose(engine.infer(left, right).disparity, expected, atol=1e-5)
+    assert len(list(cache_dir.glob('*_64x40.onnx'))) == 1
+    if backend == 'openvino':  # OpenVINO keeps its compiled model beside the export
+        assert list((cache_dir / 'openvino').iterdir())
