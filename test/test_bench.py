@@ -48,6 +48,12 @@ def test_bench_cli_writes_report(tmp_path):
     for row in report['latency'] + report['sgbm']:
         _check_latency(row)
     assert len(report['sgbm']) == 4
+    # Start-up with the export cache empty and filled, for each backend that has one, at the
+    # first size only.
+    startup = {r['label']: r for r in report['startup']}
+    assert set(startup) == {c for c in configs if not c.startswith('torch')}
+    for row in startup.values():
+        assert row['size'] == '256x64' and row['empty_cache_s'] > 0 and row['filled_cache_s'] > 0
     acc = report['accuracy']
     assert set(acc['conditions']) == {'day', 'night', 'rain'}
     for scope in [acc['all']] + list(acc['conditions'].values()):
@@ -82,8 +88,14 @@ def test_node_end_to_end_bench(tmp_path):
     from thermostereo_ros.tools.bench_node import run_node_bench
 
     checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
-    result = run_node_bench(checkpoint, (64, 256), rate_hz=20.0, pairs=10, device='cpu')
+    cache_home = tmp_path / 'xdg'
+    result = run_node_bench(checkpoint, (64, 256), rate_hz=20.0, pairs=10, device='cpu',
+                            export_cache_home=str(cache_home))
     assert result['sent'] == 10 and result['node_exit_code'] == 0
+    # The node kept its export under the given folder, not the test run's own.
+    assert result['export_cache'] == str(cache_home)
+    if result['node_diagnostics']['backend'] in ('onnxruntime', 'openvino'):
+        assert list((cache_home / 'thermostereo' / 'exports').glob('*_256x64.onnx'))
     assert result['first_output_ms'] > 0
     for topic in ('disparity', 'points2'):
         t = result['topics'][topic]

@@ -82,6 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--node-warmup', action='store_true',
                         help='start the node with warmup_size set to the node size (the '
                              'first output then does not wait for the warm-up)')
+    parser.add_argument('--node-export-cache', default=None, metavar='DIR',
+                        help="the node keeps its export cache under DIR (its XDG_CACHE_HOME); "
+                             'run twice with the same DIR to time a restart\'s first output '
+                             '(default: export cache off, a first start)')
     parser.add_argument('--dds-profile', choices=('large-shm', 'default'), default='large-shm',
                         help='large-shm: Fast DDS with a 32 MiB shared-memory segment (the '
                              'default 512 KiB one drops best-effort 640x512 mono16 images); '
@@ -504,7 +508,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
             first = node.get('first_output_ms')
             lines += ['', f"First output {_fmt(first)} ms after the first pair was sent "
                       f"({_fmt(first / steady) if first and steady else '-'}x the steady p50; "
-                      f"warmup_size {node.get('warmup_size') or 'not set'})."]
+                      f"warmup_size {node.get('warmup_size') or 'not set'}; export cache "
+                      f"{node.get('export_cache', 'off')})."]
             lines += ['', 'Share of the node pipeline (p50):', '']
             for key, value in node.get('breakdown', {}).items():
                 lines.append(f'- {key}: {_fmt(value) if isinstance(value, float) else value}')

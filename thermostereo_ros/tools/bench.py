@@ -35,7 +35,10 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
     print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)
     result = run_node_bench(checkpoint, size, rate_hz=args.node_rate, pairs=args.node_pairs,
                             device=device, precision=args.node_precision,
-                            warm_up_first=args.node_warmup)
+                            warm_up_first=args.node_warmup,
+                            export_cache_home=(str(pathlib.Path(args.node_export_cache)
+                                                   .expanduser().resolve())
+                                               if args.node_export_cache else None))
     if args.node_profile > 0 and not result.get('skipped'):
         print('bench: node under cProfile ...', flush=True)
         profiled = run_node_bench(checkpoint, size, rate_hz=args.node_rate,
