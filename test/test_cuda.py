@@ -75,3 +75,19 @@ def test_cuda_graphs_equal_eager(checkpoint, pair, precision):
     np.testing.assert_allclose(b.confidence, a.confidence, atol=1e-3, rtol=0)
     c = graphs.infer(*other)
     assert not np.array_equal(c.disparity, b.disparity)
+
+
+def test_tensorrt_engine_cache_gives_the_same_outputs(checkpoint, pair, tmp_path):
+    pytest.importorskip('tensorrt')
+    plain = StereoEngine.from_checkpoint(checkpoint, backend='tensorrt', precision='fp16')
+    expected = plain.infer(*pair).disparity
+    outputs = []
+    for _ in range(2):  # the first builds and stores the engine, the second loads it
+        cached = StereoEngine.from_checkpoint(checkpoint, backend='tensorrt', precision='fp16',
+                                              export_cache_dir=tmp_path)
+        outputs.append(cached.infer(*pair).disparity)
+    assert len(list((tmp_path / 'built').glob('*.bin'))) == 1
+    # The loaded engine is the stored one: the same kernels, the same numbers.
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+    # Against a separate build (which may choose other fp16 tactics): the same network.
+    assert np.abs(outputs[0] - expected).mean() < 0.1

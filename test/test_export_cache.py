@@ -104,3 +104,32 @@ def test_engines_with_the_cache_give_the_same_outputs(tmp_path, backend):
     assert len(list(cache_dir.glob('*_64x40.onnx'))) == 1
     if backend == 'openvino':  # OpenVINO keeps its compiled model beside the export
         assert list((cache_dir / 'openvino').iterdir())
+
+
+def test_a_runtime_build_is_made_once_per_export_and_target(tmp_path):
+    cache = ExportCache(tmp_path)
+    builds = []
+
+    def build(tag):
+        builds.append(tag)
+        return f'binary {tag} {len(builds)}'.encode()
+
+    def load(data):
+        return data.decode()
+
+    first = cache.built(b'onnx A', {'gpu': 'x'}, lambda: build('A'), load)
+    assert cache.built(b'onnx A', {'gpu': 'x'}, lambda: build('A'), load) == first
+    assert builds == ['A']
+    # Another export or another target (a GPU, a runtime version) is another binary.
+    cache.built(b'onnx B', {'gpu': 'x'}, lambda: build('B'), load)
+    cache.built(b'onnx A', {'gpu': 'y'}, lambda: build('A'), load)
+    assert builds == ['A', 'B', 'A']
+
+    def refuse_old(data):  # what a TensorRT that cannot deserialise the file does
+        if data.endswith(b' 1'):
+            raise RuntimeError('engine from another version')
+        return data.decode()
+
+    rebuilt = cache.built(b'onnx A', {'gpu': 'x'}, lambda: build('A'), refuse_old)
+    assert rebuilt == 'binary A 4' and builds == ['A', 'B', 'A', 'A']
+    assert cache.built(b'onnx A', {'gpu': 'x'}, lambda: build('A'), load) == rebuilt

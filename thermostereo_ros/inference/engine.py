@@ -210,9 +210,9 @@ class StereoEngine:
         cuda_graphs/compile: torch backend speed-ups for a fixed input size.
         warmup_size: (height, width) to warm up (and capture graphs/engines) now instead of at
         the first infer call.
-        export_cache_dir: keep ONNX exports (and OpenVINO's compiled models) in this folder,
-        so that the next start at the same size skips them (onnxruntime and openvino); None:
-        no cache.
+        export_cache_dir: keep ONNX exports (and OpenVINO's compiled models, TensorRT's
+        engines) in this folder, so that the next start at the same size skips them
+        (onnxruntime, openvino, tensorrt from a checkpoint); None: no cache.
         """
         if backend not in BACKENDS + ('auto',):
             raise ValueError(f'backend {backend!r} is not one of {BACKENDS} or auto')
@@ -282,7 +282,7 @@ class StereoEngine:
                                    export_cache=cache), metadata)
         from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
         return TensorRTRunner(model=model, metadata=metadata, device=device,
-                              precision=precision), metadata
+                              precision=precision, export_cache=cache), metadata
 
     @staticmethod
     def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,

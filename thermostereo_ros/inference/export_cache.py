@@ -15,11 +15,12 @@ import json
 import os
 import pathlib
 import tempfile
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, TypeVar, Union
 
 from thermostereo_ros.inference.onnx_io import export_onnx, ONNX_OPSET
 
 PathLike = Union[str, os.PathLike]
+Value = TypeVar('Value')
 
 # The modules whose code decides what a trace produces: the network and the exporter.
 _TRACED_SOURCES = ('model', 'inference/onnx_io.py')
@@ -70,6 +71,25 @@ class ExportCache:
     def openvino_dir(self) -> pathlib.Path:
         """Where OpenVINO keeps its compiled models (its CACHE_DIR)."""
         return self.root / 'openvino'
+
+    def built(self, onnx_bytes: bytes, target: Dict[str, Any], build: Callable[[], bytes],
+              load: Callable[[bytes], Value]) -> Value:
+        """Return load(a cached build of `onnx_bytes` for `target`), building it if absent.
+
+        For runtimes that compile an export into a binary of their own (a TensorRT engine):
+        `target` names what the binary is only valid for (runtime version, GPU, precision).
+        A cached binary that `load` refuses is rebuilt and replaced.
+        """
+        digest = hashlib.sha256(onnx_bytes)
+        digest.update(json.dumps(target, sort_keys=True, default=str).encode())
+        path = self.root / 'built' / f'{digest.hexdigest()[:32]}.bin'
+        try:
+            return load(path.read_bytes())
+        except Exception:  # absent, unreadable or refused: build it again
+            pass
+        data = build()
+        self._write(path, data)
+        return load(data)
 
     def path(self, model: Any, height: int, width: int,
              metadata: Optional[Dict[str, Any]]) -> pathlib.Path:

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """TensorRT runner for StereoEngine (Jetson / NVIDIA GPUs); needs `import tensorrt` to work.
 
-Engines are built from the ONNX export for one input size (cached per size in memory), or
-loaded from a serialised engine file made with `thermostereo export --format tensorrt` or
+Engines are built from the ONNX export for one input size (cached per size in memory, and
+on disk with an export cache: a build takes minutes on a Jetson), or loaded from a serialised
+engine file made with `thermostereo export --format tensorrt` or
 trtexec (see docs/ARCHITECTURE.md). Buffers are torch CUDA tensors, so no pycuda is needed.
 Written against the TensorRT 10 tensor API (set_tensor_address / execute_async_v3), also
 present in 8.6.
@@ -14,6 +15,8 @@ import pathlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+
+from thermostereo_ros.inference.export_cache import export_for, ExportCache
 
 _WORKSPACE_BYTES = 1 << 30
 
@@ -95,7 +98,7 @@ class TensorRTRunner:
     def __init__(self, model: Any = None, metadata: Optional[Dict[str, Any]] = None,
                  onnx_path: Optional[pathlib.Path] = None,
                  engine_path: Optional[pathlib.Path] = None, device: str = 'cuda',
-                 precision: str = 'fp32') -> None:
+                 precision: str = 'fp32', export_cache: Optional[ExportCache] = None) -> None:
         """Give one of model (built per input size), onnx_path or engine_path."""
         import torch
 
@@ -106,6 +109,7 @@ class TensorRTRunner:
         self.device = torch.device(device)
         self.fp16 = precision == 'fp16'
         self.model = model
+        self._export_cache = export_cache
         self.metadata = metadata or {}
         self._slots: Dict[Tuple[int, int], _EngineSlot] = {}
         self.fixed = False
@@ -141,10 +145,23 @@ class TensorRTRunner:
                 size = next(iter(self._slots))
                 raise ValueError(f'this TensorRT engine was built for {size[0]}x{size[1]} '
                                  f'inputs, got {height}x{width}')
-            from thermostereo_ros.inference.onnx_io import export_onnx
-            self._add(build_serialized_engine(
-                export_onnx(self.model, height, width, self.metadata), self.fp16))
+            onnx_bytes = export_for(self.model, height, width, self.metadata,
+                                    self._export_cache)
+            if self._export_cache is None:
+                self._add(build_serialized_engine(onnx_bytes, self.fp16))
+            else:
+                self._export_cache.built(
+                    onnx_bytes, self._target(),
+                    lambda: build_serialized_engine(onnx_bytes, self.fp16), self._add)
         return self._slots[key]
+
+    def _target(self) -> Dict[str, Any]:
+        # A serialised engine is only valid for the TensorRT version and GPU that built it.
+        import torch
+
+        props = torch.cuda.get_device_properties(self.device)
+        return {'runtime': 'tensorrt', 'version': self.trt.__version__, 'gpu': props.name,
+                'capability': f'{props.major}.{props.minor}', 'fp16': self.fp16}
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""

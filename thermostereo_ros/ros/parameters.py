@@ -86,9 +86,10 @@ PARAMETERS = (
     ParameterSpec('warmup_size', '', 'WIDTHxHEIGHT (e.g. 640x512) to warm the engine up for '
                   'before subscribing, so that the first pair is as fast as the others; empty: '
                   'warm up when the first camera_info announces its size', read_only=True),
-    ParameterSpec('export_cache', True, 'Keep ONNX exports and OpenVINO compiled models in '
-                  '$XDG_CACHE_HOME/thermostereo/exports (~/.cache/thermostereo/exports), so '
-                  'that a restart at a size seen before skips them (onnxruntime, openvino)'),
+    ParameterSpec('export_cache', True, 'Keep ONNX exports, OpenVINO compiled models and '
+                  'TensorRT engines in $XDG_CACHE_HOME/thermostereo/exports '
+                  '(~/.cache/thermostereo/exports), so that a restart at a size seen before '
+                  'skips them'),
 )
 DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
 
