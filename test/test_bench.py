@@ -70,10 +70,7 @@ def test_bench_cli_writes_report(tmp_path):
     assert report['errors'] == []
 
 
-def test_parse_sizes_and_merge():
-    assert bench.parse_sizes('640x256, 640x512') == [(256, 640), (512, 640)]
-    with pytest.raises(ValueError):
-        bench.parse_sizes('640by512')
+def test_merge_disparity_metrics():
     merged = bench.merge_disparity_metrics([
         dict(epe=1.0, d1=10.0, bad1=0, bad2=0, bad3=0, frames=1, pixels=100),
         dict(epe=3.0, d1=30.0, bad1=0, bad2=0, bad3=0, frames=1, pixels=300)])

@@ -13,7 +13,7 @@ from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseli
 def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / 'results.json'
     rc = main(['eval', '--data', 'synthetic', '--split', 'heldout_day,heldout_rain',
-               '--baseline', 'sgbm', '--no-network', '--max-frames', '1', '--size', '96x240',
+               '--baseline', 'sgbm', '--no-network', '--max-frames', '1', '--size', '240x96',
                '--max-disparity', '64', '--out', str(out), '--no-progress', '--edges'])
     assert rc == 0
     text = capsys.readouterr().out
@@ -29,7 +29,7 @@ def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
 def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):
     from thermostereo_ros.inference import default_checkpoint
     out = tmp_path / 'results.json'
-    rc = main(['eval', '--split', 'heldout_flying', '--max-frames', '2', '--size', '64x160',
+    rc = main(['eval', '--split', 'heldout_flying', '--max-frames', '2', '--size', '160x64',
                '--out', str(out), '--no-progress', '--confidence', '0,0.99'])
     assert rc == 0
     data = json.loads(out.read_text())

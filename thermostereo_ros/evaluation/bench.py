@@ -27,8 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from thermostereo_ros.evaluation.report import json_safe, percentiles
-
-Size = Tuple[int, int]  # (height, width)
+from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
 # The node end-to-end part, given by the caller (tools/bench.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
 NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.Path],
@@ -93,30 +92,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--node-profile', type=int, default=0, metavar='PAIRS',
                         help='also run the node under cProfile for this many pairs and '
                              'record the hottest functions (0 = no profile run)')
-
-
-def parse_sizes(text: str) -> List[Size]:
-    """'640x256,640x512' (WIDTHxHEIGHT, as cameras are quoted) -> [(256, 640), (512, 640)]."""
-    sizes = []
-    for item in text.split(','):
-        item = item.strip().lower()
-        if not item:
-            continue
-        try:
-            width, height = (int(v) for v in item.split('x'))
-        except ValueError:
-            raise ValueError(f'size {item!r} is not WIDTHxHEIGHT (e.g. 640x512)') from None
-        if width <= 0 or height <= 0:
-            raise ValueError(f'size {item!r} must be positive')
-        sizes.append((height, width))
-    if not sizes:
-        raise ValueError('no sizes given')
-    return sizes
-
-
-def size_label(size: Size) -> str:
-    """(height, width) -> 'WIDTHxHEIGHT'."""
-    return f'{size[1]}x{size[0]}'
 
 
 def summarize_ms(times_ms: Sequence[float]) -> Dict[str, float]:

@@ -4,6 +4,8 @@
 
 import argparse
 
+from thermostereo_ros.geometry.image_size import parse_size
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the eval options."""
@@ -30,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--backend', default='torch')
     parser.add_argument('--precision', default='fp32')
     parser.add_argument('--size', default=None,
-                        help='HxW of held-out pairs for smoke runs (default 256x640)')
+                        help='WIDTHxHEIGHT of synthetic pairs, for smoke runs only (default: '
+                             'the held-out size, 640x256)')
     parser.add_argument('--edges', type=int, nargs='?', const=4, default=None, metavar='PX',
                         help='also score the pixels within PX (default 4) of a GT depth '
                              'discontinuity, as <method>@edges')
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not methods:
         print('nothing to evaluate: --no-network needs --baseline sgbm')
         return 2
-    size = tuple(int(v) for v in args.size.lower().split('x')) if args.size else None
+    size = parse_size(args.size, '--size') if args.size else None
     thresholds = [float(t) for t in args.confidence.split(',')] if args.confidence else []
     results = {}
     for split in (args.split or _default_split(args.data)).split(','):

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from thermostereo_ros.geometry import image_size
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
 from thermostereo_ros.inference.engine import (
     BACKEND_MODULES, BACKENDS, CPU_ONLY_BACKENDS, resolve_backend, resolve_precision,
@@ -143,13 +144,8 @@ def validate(config: Config) -> str:
 
 
 def parse_size(text: str) -> Optional[Tuple[int, int]]:
-    """Return (height, width) from 'WIDTHxHEIGHT', None for ''; ValueError names the problem."""
-    if not text.strip():
-        return None
-    parts = text.lower().replace(' ', '').split('x')
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f'warmup_size={text!r} is not WIDTHxHEIGHT, e.g. 640x512')
-    return int(parts[1]), int(parts[0])
+    """Return warmup_size as (height, width), None for ''; ValueError names the problem."""
+    return image_size.parse_size(text, 'warmup_size') if text.strip() else None
 
 
 def apply(config: Config, updates: Mapping[str, Any]) -> Tuple[Config, Set[str], str]:

@@ -7,7 +7,7 @@ import pathlib
 from typing import Any, Dict, Sequence
 
 from thermostereo_ros.evaluation import bench
-from thermostereo_ros.evaluation.bench import parse_sizes, Size, size_label
+from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
 
 add_arguments = bench.add_arguments
 
