@@ -61,6 +61,24 @@ def test_sizes_and_networks_get_their_own_files(tmp_path):
     assert len(paths) == 3
 
 
+def test_sizes_lists_this_networks_exports_most_recently_used_first(tmp_path):
+    import os
+
+    cache = ExportCache(tmp_path)
+    model, other = _model(), _model(seed=1)
+    for size in ((40, 64), (48, 64), (40, 72)):
+        cache.onnx(model, *size, METADATA)
+    cache.onnx(other, 56, 64, METADATA)
+    prefix = cache.path(model, 1, 1, METADATA).name.split('_')[0]
+    (tmp_path / f'{prefix}_junk.onnx').write_text('')  # not a size: ignored
+    for age, size in enumerate(((40, 72), (40, 64), (48, 64))):
+        os.utime(cache.path(model, *size, METADATA), (1e9 - age, 1e9 - age))
+    assert cache.sizes(model, METADATA) == [(40, 72), (40, 64), (48, 64)]
+    cache.onnx(model, 48, 64, METADATA)  # a cache hit makes it the latest
+    assert cache.sizes(model, METADATA)[0] == (48, 64)
+    assert cache.sizes(other, METADATA) == [(56, 64)]
+
+
 def test_a_broken_or_wrong_size_file_is_traced_again_and_replaced(tmp_path):
     cache = ExportCache(tmp_path)
     model = _model()

@@ -720,6 +720,30 @@ def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, c
     np.testing.assert_allclose(image_to_numpy(msg.image), torch_out, rtol=0, atol=1e-3)
 
 
+@pytest.mark.parametrize('export_cache', [True, False])
+def test_a_restart_warms_up_for_the_size_its_export_cache_served_last(
+        harness_factory, checkpoint, tmp_path, monkeypatch, export_cache):
+    from thermostereo_ros.inference import StereoEngine
+    from thermostereo_ros.inference.engine import resolve_backend
+    from thermostereo_ros.inference.export_cache import default_cache_dir
+
+    if resolve_backend('auto', 'cpu') == 'torch':
+        pytest.skip('backend auto is torch here, which has no export cache')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    # A previous run of this model at two sizes, the node's size the latest.
+    previous = StereoEngine.from_checkpoint(checkpoint, device='cpu', backend='auto',
+                                            export_cache_dir=default_cache_dir())
+    for height, width in ((HEIGHT + 8, WIDTH), (HEIGHT, WIDTH)):
+        previous.warmup(height, width)
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
+                                   'export_cache': export_cache})
+    assert h.node._active.warm_size == ((HEIGHT, WIDTH) if export_cache else (0, 0))
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 41 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 41 * SECOND
+
+
 def test_warmup_size_warms_the_engine_before_the_first_pair(harness_factory, checkpoint):
     h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
                                    'warmup_size': f'{WIDTH}x{HEIGHT}'})

@@ -9,7 +9,7 @@ that only need StereoResult or default_checkpoint.
 import dataclasses
 import importlib.util
 import pathlib
-from typing import Any, Dict, Optional, Protocol, Tuple, Union
+from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
@@ -341,6 +341,17 @@ class StereoEngine:
         """Run the backend once on a blank pair of this size (allocations, autotuning)."""
         blank = np.zeros((height, width), np.float32)
         self._runner.run(blank, blank)
+
+    def cached_sizes(self) -> List[Tuple[int, int]]:
+        """Return the (height, width) the export cache holds for this network, newest first.
+
+        Empty without an export cache, or for a backend that does not use one.
+        """
+        cache = getattr(self._runner, 'export_cache', None)
+        model = getattr(self._runner, 'model', None)
+        if cache is None or model is None:
+            return []
+        return cache.sizes(model, self._runner.metadata)
 
     @staticmethod
     def _check_pair(left: Any, right: Any) -> None:

@@ -15,8 +15,9 @@ import json
 import os
 import pathlib
 import tempfile
-from typing import Any, Callable, Dict, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
+from thermostereo_ros.geometry.image_size import parse_size, Size
 from thermostereo_ros.inference.onnx_io import export_onnx, ONNX_OPSET
 
 PathLike = Union[str, os.PathLike]
@@ -100,6 +101,17 @@ class ExportCache:
             self._fingerprints[key] = model_fingerprint(model, metadata)
         return self.root / f'{self._fingerprints[key][:32]}_{width}x{height}.onnx'
 
+    def sizes(self, model: Any, metadata: Optional[Dict[str, Any]]) -> List[Size]:
+        """Return the (height, width) this network has exports for, most recently used first."""
+        prefix = self.path(model, 1, 1, metadata).name.split('_')[0]
+        found = []
+        for path in self.root.glob(f'{prefix}_*.onnx'):
+            try:
+                found.append((path.stat().st_mtime, parse_size(path.stem.split('_', 1)[1])))
+            except (OSError, ValueError):  # removed meanwhile, or not a name this cache writes
+                continue
+        return [size for _, size in sorted(found, reverse=True)]
+
     def onnx(self, model: Any, height: int, width: int,
              metadata: Optional[Dict[str, Any]] = None) -> bytes:
         """Return this network's ONNX export at height x width: cached, else traced now.
@@ -110,6 +122,10 @@ class ExportCache:
         path = self.path(model, height, width, metadata)
         cached = self._read(path, height, width)
         if cached is not None:
+            try:
+                os.utime(path)  # "most recently used" for sizes()
+            except OSError:
+                pass
             return cached
         data = export_onnx(model, height, width, metadata)
         self._write(path, data)

@@ -38,7 +38,7 @@ class OnnxRuntimeRunner:
         if (model is None) == (onnx_path is None):
             raise ValueError('give exactly one of model and onnx_path')
         self.model = model
-        self._export_cache = export_cache
+        self.export_cache = export_cache
         self._options = _session_options(num_threads)
         self._sessions: SizeCache[Any] = SizeCache()
         self.fixed_size: Optional[Tuple[int, int]] = None
@@ -61,7 +61,7 @@ class OnnxRuntimeRunner:
 
         def create() -> Any:
             return self._new_session(export_for(self.model, height, width, self.metadata,
-                                                self._export_cache))
+                                                self.export_cache))
 
         return self._sessions.get(key, create)
 

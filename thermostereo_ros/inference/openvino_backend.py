@@ -40,7 +40,7 @@ class OpenVINORunner:
             raise ValueError(f'backend "openvino" supports precision fp32 or bf16, '
                              f'got {precision!r}')
         self.model = model
-        self._export_cache = export_cache
+        self.export_cache = export_cache
         self._core = openvino.Core()
         if export_cache is not None:
             self._core.set_property({'CACHE_DIR': str(export_cache.openvino_dir)})
@@ -76,7 +76,7 @@ class OpenVINORunner:
 
         def create() -> Tuple[Any, Any]:
             return self._compile(export_for(self.model, height, width, self.metadata,
-                                            self._export_cache))
+                                            self.export_cache))
 
         return self._compiled.get(key, create)
 

@@ -109,7 +109,7 @@ class TensorRTRunner:
         self.device = torch.device(device)
         self.fp16 = precision == 'fp16'
         self.model = model
-        self._export_cache = export_cache
+        self.export_cache = export_cache
         self.metadata = metadata or {}
         self._slots: Dict[Tuple[int, int], _EngineSlot] = {}
         self.fixed = False
@@ -146,11 +146,11 @@ class TensorRTRunner:
                 raise ValueError(f'this TensorRT engine was built for {size[0]}x{size[1]} '
                                  f'inputs, got {height}x{width}')
             onnx_bytes = export_for(self.model, height, width, self.metadata,
-                                    self._export_cache)
-            if self._export_cache is None:
+                                    self.export_cache)
+            if self.export_cache is None:
                 self._add(build_serialized_engine(onnx_bytes, self.fp16))
             else:
-                self._export_cache.built(
+                self.export_cache.built(
                     onnx_bytes, self._target(),
                     lambda: build_serialized_engine(onnx_bytes, self.fp16), self._add)
         return self._slots[key]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from thermostereo_ros.inference.checkpoint import CheckpointError
 from thermostereo_ros.inference.engine import (
@@ -115,6 +115,11 @@ class ActiveEngine:
         self.engine, self.config, self.error = engine, dict(config), ''
         self.model_id = _model_id(config['model_path'])
         return {}
+
+    def remembered_size(self) -> Optional[Tuple[int, int]]:
+        """Return the (height, width) the export cache last served this model at, or None."""
+        sizes = getattr(self.engine, 'cached_sizes', list)()
+        return (int(sizes[0][0]), int(sizes[0][1])) if sizes else None
 
     def new_size(self, size: Tuple[int, int], max_pixels: int) -> bool:
         """Make a plausible (height, width) from a camera_info the warm-up size; True if new."""

@@ -60,9 +60,12 @@ class ThermoStereoNode(Node):
             raise ValueError(problem)
         self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
         self._warn_cap()
-        size = params.parse_size(self._config['warmup_size'])
+        size, source = params.parse_size(self._config['warmup_size']), 'warmup_size'
+        if size is None and self._config['export_cache']:
+            # A restarted node most likely sees the camera it saw last: warm up for that size.
+            size, source = self._active.remembered_size(), 'the export cache\'s latest size'
         if size and self._active.new_size(size, self._config['max_image_pixels']):
-            self._warm_up()  # before subscribing: the first pair is then as fast as the rest
+            self._warm_up(source)  # before subscribing: the first pair is then as fast
         self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
         self._scorer = GroundTruthScorer(self._active.max_disparity())
         self._sync = PairSynchronizer(**sync.options(self._config))
@@ -131,11 +134,12 @@ class ThermoStereoNode(Node):
         if self._active.differs(self._config, params.ENGINE_PARAMETERS):
             self._worker.request_rebuild()
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, source: str = '') -> None:
         seconds = self._active.warm_up()
         if seconds:
             height, width = self._active.warm_size
-            self.get_logger().info(f'warmed up for {width}x{height} in {seconds:.2f} s')
+            self.get_logger().info(f'warmed up for {width}x{height}'
+                                   f'{" (" + source + ")" if source else ""} in {seconds:.2f} s')
 
     def _warn_cap(self) -> None:
         if self._active.cap_warning():
