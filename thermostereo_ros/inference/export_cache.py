@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import tempfile
+import weakref
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from thermostereo_ros.geometry.image_size import parse_size, Size
@@ -66,7 +67,8 @@ class ExportCache:
     def __init__(self, root: Optional[PathLike] = None) -> None:
         """Use `root` (default: default_cache_dir()); it is created on the first write."""
         self.root = pathlib.Path(root).expanduser() if root else default_cache_dir()
-        self._fingerprints: Dict[int, str] = {}
+        # Per model object, computed once: a runner's weights and metadata are fixed at load.
+        self._fingerprints: 'weakref.WeakKeyDictionary[Any, str]' = weakref.WeakKeyDictionary()
 
     @property
     def openvino_dir(self) -> pathlib.Path:
@@ -95,11 +97,9 @@ class ExportCache:
     def path(self, model: Any, height: int, width: int,
              metadata: Optional[Dict[str, Any]]) -> pathlib.Path:
         """Return the file that holds (or will hold) this network's export at height x width."""
-        # A runner's model is fixed after load, so its fingerprint is computed once.
-        key = id(model)
-        if key not in self._fingerprints:
-            self._fingerprints[key] = model_fingerprint(model, metadata)
-        return self.root / f'{self._fingerprints[key][:32]}_{width}x{height}.onnx'
+        if model not in self._fingerprints:
+            self._fingerprints[model] = model_fingerprint(model, metadata)
+        return self.root / f'{self._fingerprints[model][:32]}_{width}x{height}.onnx'
 
     def sizes(self, model: Any, metadata: Optional[Dict[str, Any]]) -> List[Size]:
         """Return the (height, width) this network has exports for, most recently used first."""
