@@ -19,7 +19,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from thermostereo_ros.geometry.image_size import parse_size, Size
-from thermostereo_ros.inference.onnx_io import export_onnx, ONNX_OPSET
+from thermostereo_ros.inference.onnx_io import export_onnx, ONNX_OPSET, read_onnx_metadata
 
 PathLike = Union[str, os.PathLike]
 Value = TypeVar('Value')
@@ -94,18 +94,20 @@ class ExportCache:
         self._write(path, data)
         return load(data)
 
+    def _key(self, model: Any, metadata: Optional[Dict[str, Any]]) -> str:
+        if model not in self._fingerprints:
+            self._fingerprints[model] = model_fingerprint(model, metadata)[:32]
+        return self._fingerprints[model]
+
     def path(self, model: Any, height: int, width: int,
              metadata: Optional[Dict[str, Any]]) -> pathlib.Path:
         """Return the file that holds (or will hold) this network's export at height x width."""
-        if model not in self._fingerprints:
-            self._fingerprints[model] = model_fingerprint(model, metadata)
-        return self.root / f'{self._fingerprints[model][:32]}_{width}x{height}.onnx'
+        return self.root / f'{self._key(model, metadata)}_{width}x{height}.onnx'
 
     def sizes(self, model: Any, metadata: Optional[Dict[str, Any]]) -> List[Size]:
         """Return the (height, width) this network has exports for, most recently used first."""
-        prefix = self.path(model, 1, 1, metadata).name.split('_')[0]
         found = []
-        for path in self.root.glob(f'{prefix}_*.onnx'):
+        for path in self.root.glob(f'{self._key(model, metadata)}_*.onnx'):
             try:
                 found.append((path.stat().st_mtime, parse_size(path.stem.split('_', 1)[1])))
             except (OSError, ValueError):  # removed meanwhile, or not a name this cache writes
@@ -134,8 +136,6 @@ class ExportCache:
     @staticmethod
     def _read(path: pathlib.Path, height: int, width: int) -> Optional[bytes]:
         import onnx
-
-        from thermostereo_ros.inference.onnx_io import read_onnx_metadata
 
         try:
             data = path.read_bytes()
