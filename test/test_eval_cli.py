@@ -5,6 +5,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from thermostereo_ros.cli.main import main
 from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseline
@@ -24,6 +25,29 @@ def test_eval_cli_sgbm_writes_json_and_table(tmp_path, capsys):
     assert 0 <= m['epe'] < 64 and 0 <= m['d1'] <= 100 and 'abs_rel' in m
     edges = data['results']['heldout_rain']['sgbm@edges']
     assert 0 < edges['pixels'] < m['pixels']  # a subset: the pixels near depth edges
+
+
+def test_disparity_ranges_partition_the_gt_pixels(tmp_path):
+    out = tmp_path / 'results.json'
+    rc = main(['eval', '--split', 'heldout_day', '--baseline', 'sgbm', '--no-network',
+               '--max-frames', '1', '--size', '240x96', '--max-disparity', '64',
+               '--disparity-ranges', '0,4,16,64', '--out', str(out), '--no-progress'])
+    assert rc == 0
+    results = json.loads(out.read_text())['results']['heldout_day']
+    parts = [results[f'sgbm@gt[{lo},{hi})'] for lo, hi in ((0, 4), (4, 16), (16, 64))]
+    # Every scored GT pixel (0 < GT < 64) falls in exactly one range.
+    assert sum(p['pixels'] for p in parts) == results['sgbm']['pixels']
+    assert all(p['pixels'] > 0 for p in parts)
+    # The pixel-weighted EPE of the parts is the whole split's EPE.
+    weighted = sum(p['epe'] * p['pixels'] for p in parts) / results['sgbm']['pixels']
+    assert abs(weighted - results['sgbm']['epe']) < 1e-3
+
+
+@pytest.mark.parametrize('value', ['8', '0,8,8', '16,8', 'a,b', '-1,4'])
+def test_bad_disparity_ranges_are_named(value, capsys):
+    with pytest.raises(SystemExit):
+        main(['eval', '--no-network', '--baseline', 'sgbm', '--disparity-ranges', value])
+    assert '--disparity-ranges' in capsys.readouterr().err
 
 
 def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):

@@ -3,6 +3,7 @@
 """`thermostereo eval`: disparity/depth metrics of the network and/or SGBM on a split."""
 
 import argparse
+from typing import List, Tuple
 
 from thermostereo_ros.geometry.image_size import parse_size
 
@@ -41,7 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also score the network on the pixels whose confidence is at '
                              'least T (what confidence_threshold T keeps), as '
                              'network@conf>=T with the share of pixels kept (coverage)')
+    parser.add_argument('--disparity-ranges', type=parse_disparity_ranges, default=[],
+                        metavar='D0,D1[,D2...]',
+                        help='also score the GT pixels within each range [Di, Di+1) of GT '
+                             'disparity (px), as <method>@gt[Di,Di+1)')
     parser.add_argument('--no-progress', action='store_true')
+
+
+def parse_disparity_ranges(text: str) -> List[Tuple[float, float]]:
+    """Turn '0,8,32' into [(0, 8), (8, 32)]; the bounds must be at least two and increase.
+
+    Raises argparse.ArgumentTypeError, so that argparse names the option and the value.
+    """
+    try:
+        bounds = [float(b) for b in text.split(',')]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected numbers such as 0,8,32,192')
+    if len(bounds) < 2 or any(b >= c for b, c in zip(bounds, bounds[1:])) or bounds[0] < 0:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected two or more increasing '
+                                         'non-negative bounds, such as 0,8,32,192')
+    return list(zip(bounds, bounds[1:]))
 
 
 def _default_split(data: str) -> str:
@@ -83,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         results[split] = evaluate_split(methods, frames, args.max_disparity,
                                         progress=not args.no_progress, desc=split,
                                         edges_radius=args.edges,
-                                        confidence_thresholds=thresholds)
+                                        confidence_thresholds=thresholds,
+                                        disparity_ranges=args.disparity_ranges)
         print(f'\n### {args.data} {split}\n')
         print(markdown_table({split: results[split]}))
     if args.out:

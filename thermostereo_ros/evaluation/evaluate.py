@@ -123,7 +123,8 @@ def iter_frames(data: str, root: Optional[str], split: str, max_frames: Optional
 def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                    max_disparity: float = 192, progress: bool = False,
                    desc: str = '', edges_radius: Optional[int] = None,
-                   confidence_thresholds: Sequence[float] = ()
+                   confidence_thresholds: Sequence[float] = (),
+                   disparity_ranges: Sequence[Tuple[float, float]] = ()
                    ) -> Dict[str, Dict[str, float]]:
     """Run every method on every frame; returns method -> metrics (pixel-weighted).
 
@@ -131,12 +132,17 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     that many px of a depth discontinuity (`metrics.discontinuity_region`). For methods with
     a confidence, each of `confidence_thresholds` T adds `<method>@conf>=T`: the metrics over
     the GT pixels whose confidence is at least T (what the node keeps at
-    confidence_threshold T), with `coverage`, the share of GT pixels kept.
+    confidence_threshold T), with `coverage`, the share of GT pixels kept. Each (lo, hi) of
+    `disparity_ranges` adds `<method>@gt[lo,hi)`: the GT pixels with lo <= GT < hi, to see
+    whether errors sit at near (large) or far (small) disparities.
     """
     accs = {name: MetricAccumulator(max_disparity) for name in methods}
     if edges_radius is not None:
         accs.update({f'{name}@edges': MetricAccumulator(max_disparity) for name in methods})
     kept = {(name, t): f'{name}@conf>={t:g}' for name in methods for t in confidence_thresholds}
+    ranged = {(name, r): f'{name}@gt[{r[0]:g},{r[1]:g})'
+              for name in methods for r in disparity_ranges}
+    accs.update({key: MetricAccumulator(max_disparity) for key in ranged.values()})
     if progress:
         from tqdm import tqdm
         frames = tqdm(frames, desc=desc, unit='frame')
@@ -154,6 +160,9 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                               baseline_m=f.baseline_m if f.offset == 0 else None)
             if near_edge is not None:
                 accs[f'{name}@edges'].update(pred, f.disparity, mask=f.mask & near_edge)
+            for (lo, hi) in disparity_ranges:
+                accs[ranged[name, (lo, hi)]].update(
+                    pred, f.disparity, mask=f.mask & (f.disparity >= lo) & (f.disparity < hi))
             for t in confidence_thresholds if confidence is not None else ():
                 accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
                     pred, f.disparity, mask=f.mask & (confidence >= t))
