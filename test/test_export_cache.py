@@ -99,6 +99,37 @@ def test_an_unwritable_folder_costs_only_the_speed_up(tmp_path):
     assert cache.onnx(model, 40, 64, METADATA) == export_onnx(model, 40, 64, METADATA)
 
 
+def test_the_folder_keeps_to_its_budget_least_recently_used_first(tmp_path):
+    import os
+
+    model = _model()
+    one = len(export_onnx(model, 40, 64, METADATA))
+    cache = ExportCache(tmp_path, max_bytes=int(2.5 * one))  # room for two exports
+    (tmp_path / 'openvino').mkdir()
+    blob = tmp_path / 'openvino' / 'compiled.blob'
+    blob.write_bytes(b'x' * 100)
+    cache.onnx(model, 40, 64, METADATA)
+    cache.onnx(model, 48, 64, METADATA)
+    assert blob.exists() and len(cache.files()) == 3  # within budget: nothing removed
+    os.utime(blob, (1.0e9, 1.0e9))
+    os.utime(cache.path(model, 40, 64, METADATA), (1.5e9, 1.5e9))
+    os.utime(cache.path(model, 48, 64, METADATA), (1.6e9, 1.6e9))
+    cache.onnx(model, 40, 64, METADATA)  # a hit: 40x64 is now the most recently used
+    cache.onnx(model, 40, 72, METADATA)  # over budget: the blob, then 48x64, go
+    assert not blob.exists() and not cache.path(model, 48, 64, METADATA).exists()
+    assert cache.sizes(model, METADATA) == [(40, 72), (40, 64)]
+    assert sum(p.stat().st_size for p in cache.files()) <= cache.max_bytes
+
+
+def test_a_file_over_the_whole_budget_is_still_kept(tmp_path):
+    cache = ExportCache(tmp_path, max_bytes=10)
+    model = _model()
+    cache.onnx(model, 40, 64, METADATA)
+    cache.onnx(model, 48, 64, METADATA)
+    assert cache.sizes(model, METADATA) == [(48, 64)]  # the one just written survives
+    assert cache.prune() == [cache.path(model, 48, 64, METADATA)]  # unless nothing is kept
+
+
 def test_default_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
     assert default_cache_dir() == tmp_path / 'thermostereo' / 'exports'

@@ -8,6 +8,10 @@ that itself under `openvino_dir` (its CACHE_DIR). An export is keyed by everythi
 of: the weights, the checkpoint metadata, the source of the code that traces it, the torch
 version and the input size. Changing any of them writes a new file; nothing is ever reused for
 a different network.
+
+The folder is kept under a byte budget (`max_bytes`, default 512 MiB): after each write, the
+least recently used files go first, exports and OpenVINO's blobs alike, so that sweeping sizes
+or weights cannot fill a Jetson's disk. A pruned file only costs its next start the trace.
 """
 
 import hashlib
@@ -26,6 +30,8 @@ Value = TypeVar('Value')
 
 # The modules whose code decides what a trace produces: the network and the exporter.
 _TRACED_SOURCES = ('model', 'inference/onnx_io.py')
+# About 100 exports at 640x256 (2.5 MB each, plus OpenVINO's 2 MB blob for each).
+DEFAULT_MAX_BYTES = 512 * 2 ** 20
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -64,9 +70,14 @@ def model_fingerprint(model: Any, metadata: Optional[Dict[str, Any]]) -> str:
 class ExportCache:
     """ONNX exports under `root`, one file per (network, input size), written atomically."""
 
-    def __init__(self, root: Optional[PathLike] = None) -> None:
-        """Use `root` (default: default_cache_dir()); it is created on the first write."""
+    def __init__(self, root: Optional[PathLike] = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        """Use `root` (default: default_cache_dir()), created on the first write.
+
+        `max_bytes`: what the folder may hold; older files are removed past it.
+        """
         self.root = pathlib.Path(root).expanduser() if root else default_cache_dir()
+        self.max_bytes = int(max_bytes)
         # Per model object, computed once: a runner's weights and metadata are fixed at load.
         self._fingerprints: 'weakref.WeakKeyDictionary[Any, str]' = weakref.WeakKeyDictionary()
 
@@ -87,7 +98,9 @@ class ExportCache:
         digest.update(json.dumps(target, sort_keys=True, default=str).encode())
         path = self.root / 'built' / f'{digest.hexdigest()[:32]}.bin'
         try:
-            return load(path.read_bytes())
+            value = load(path.read_bytes())
+            _touch(path)
+            return value
         except Exception:  # absent, unreadable or refused: build it again
             pass
         data = build()
@@ -124,10 +137,7 @@ class ExportCache:
         path = self.path(model, height, width, metadata)
         cached = self._read(path, height, width)
         if cached is not None:
-            try:
-                os.utime(path)  # "most recently used" for sizes()
-            except OSError:
-                pass
+            _touch(path)
             return cached
         data = export_onnx(model, height, width, metadata)
         self._write(path, data)
@@ -146,8 +156,54 @@ class ExportCache:
             pass
         return None
 
+    def files(self) -> List[pathlib.Path]:
+        """Return what the cache holds (exports, runtime builds, OpenVINO's blobs), oldest first.
+
+        "Oldest" is the least recently used: reads touch a file's modification time.
+        """
+        found = []
+        for pattern in ('*.onnx', 'built/*.bin', 'openvino/*'):
+            for path in self.root.glob(pattern):
+                try:
+                    if path.is_file():
+                        found.append((path.stat().st_mtime, path))
+                except OSError:  # removed meanwhile
+                    continue
+        return [path for _, path in sorted(found)]
+
+    def prune(self, keep: Optional[pathlib.Path] = None) -> List[pathlib.Path]:
+        """Remove the least recently used files until the folder fits max_bytes.
+
+        `keep` (the file just written) is never removed, even if it alone is over the budget.
+        Returns the removed files.
+        """
+        files = self.files()
+        sizes = {}
+        for path in files:
+            try:
+                sizes[path] = path.stat().st_size
+            except OSError:
+                sizes[path] = 0
+        total, removed = sum(sizes.values()), []
+        for path in files:
+            if total <= self.max_bytes:
+                break
+            if path == keep:
+                continue
+            try:
+                path.unlink()
+            except OSError:  # another process removed it, or the folder is read-only
+                continue
+            total -= sizes[path]
+            removed.append(path)
+        return removed
+
+    def _write(self, path: pathlib.Path, data: bytes) -> None:
+        self._write_file(path, data)
+        self.prune(keep=path)
+
     @staticmethod
-    def _write(path: pathlib.Path, data: bytes) -> None:
+    def _write_file(path: pathlib.Path, data: bytes) -> None:
         tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +216,13 @@ class ExportCache:
             # A read-only or full disk costs the next start its speed-up, nothing else.
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _touch(path: pathlib.Path) -> None:
+    try:
+        os.utime(path)  # "most recently used", for sizes() and prune()
+    except OSError:
+        pass
 
 
 def export_for(model: Any, height: int, width: int, metadata: Optional[Dict[str, Any]],
