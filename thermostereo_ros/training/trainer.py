@@ -365,7 +365,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         if writer is not None and done % log['log_every'] == 0:
             writer.add_scalar('loss/total', loss.item(), done)
             writer.add_scalar('loss/supervised', supervised.item(), done)
-            writer.add_scalar('loss/distillation', float(distilled), done)
+            writer.add_scalar('loss/distillation', float(distilled.detach()), done)
             writer.add_scalar('train/lr', lr, done)
             writer.add_scalar('train/grad_norm', float(grad_norm), done)
             with torch.no_grad():
