@@ -90,7 +90,9 @@ ablation: $(VENV)/.installed
 # The ablation on renderer v2 data (issue #12): (a) sparse GT, (b) + distillation, (c) (b)
 # without the refinement, 2,000 steps each on the training cache (thermostereo synth --cache),
 # then the table on the held-out set. The teacher is student_v2 at step 16,000 (dense GT),
-# the shipped weights of commit 29b563c. Resumable: rerun after a stop.
+# the shipped weights of commit 29b563c. Resumable: rerun after a stop. A finished run's weights
+# are committed as training_state/ablation_v2_<run>.final.safetensors (5 MB, not its 14 MB
+# state), and an unfinished run's state as training_state/ablation_v2_<run>.safetensors.
 ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
 ablation-v2: $(VENV)/.installed
 	mkdir -p $(ABLATION_V2)/teacher
@@ -98,6 +100,10 @@ ablation-v2: $(VENV)/.installed
 	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \
 	  > $(ABLATION_V2)/teacher/final.safetensors
 	for run in sparse kd kd_norefine; do \
+	  out=$(ABLATION_V2)/student_$$run; kept=training_state/ablation_v2_$$run.final.safetensors; \
+	  if [ ! -s $$out/final.safetensors ] && [ -s $$kept ]; then \
+	    mkdir -p $$out && cp $$kept $$out/final.safetensors; fi; \
+	  test -s $$out/final.safetensors || \
 	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
 	    --config config/train/ablation_v2_$$run.yaml \
 	    --state training_state/ablation_v2_$$run.safetensors || exit 1; done
