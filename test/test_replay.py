@@ -269,8 +269,9 @@ def test_replay_cli_errors(bag, tmp_path):
     assert result.returncode == 1 and 'FROM:=TO' in result.stderr
 
 
-def test_replay_cli_ctrl_c_is_clean(bag):
-    """SIGINT during a looping replay: summary printed, exit 0, no traceback."""
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+def test_replay_cli_ctrl_c_is_clean(bag, number):
+    """SIGINT or SIGTERM during a looping replay: summary printed, exit 0, no traceback."""
     receiver = Receiver({m2b.TOPIC_LEFT_INFO: CameraInfo})
     proc = subprocess.Popen(_cli(str(bag), '--loop', '--topics', m2b.TOPIC_LEFT_INFO),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -278,7 +279,7 @@ def test_replay_cli_ctrl_c_is_clean(bag):
     try:
         # Interrupt only once messages flow, i.e. inside the publishing loop.
         assert receiver.wait_for(1, timeout=30), 'no message from the replay process'
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(number)
         stdout, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:

@@ -12,6 +12,7 @@ import argparse
 import array
 import importlib
 import pathlib
+import signal
 import sys
 import threading
 import time
@@ -30,6 +31,8 @@ QOS_DEPTH = 10
 # Sleep in short slices so Ctrl-C and stop events are honoured promptly.
 _SLEEP_SLICE_S = 0.05
 ACK_TIMEOUT_S = 5.0  # for the last samples' acknowledgements, all publishers together
+# How long the DDS teardown may take after the summary is out (the node's reason, ros/main.py).
+SHUTDOWN_GRACE_S = 1.0
 
 
 @dataclass
@@ -263,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     """Replay a bag; 0 when done or interrupted with Ctrl-C, 1 on a usage or bag error."""
     import rclpy
     from rclpy.context import Context
+    from rclpy.signals import SignalHandlerOptions
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -277,29 +281,49 @@ def run(args: argparse.Namespace) -> int:
         log(f'replay: error: {err}')
         return 1
 
+    # Our own SIGINT/SIGTERM handlers: with a private context rclpy installs none, so Python's
+    # default would raise KeyboardInterrupt wherever the main thread is, e.g. inside rclpy
+    # holding a lock, and the teardown then waited forever (seen once under load). A flag,
+    # polled between messages, ends the replay at a point of our choosing.
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, lambda *_: stop.set())
     # A private context: shutting it down cannot disturb other rclpy users in the process.
     context = Context()
-    # args=[]: our CLI arguments (FROM:=TO remaps) must not be parsed as rcl arguments.
-    rclpy.init(args=[], context=context)
     node = None
     try:
+        # args=[]: our CLI arguments (FROM:=TO remaps) must not be parsed as rcl arguments.
+        rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
         node = rclpy.create_node(NODE_NAME, context=context)
         summary = replay_bag(
             args.bag, node, rate=args.rate, loop=args.loop, remaps=remaps,
             start_delay_s=args.start_delay, wait_for_subscribers=args.wait_for_subscribers,
-            wait_timeout_s=args.wait_timeout, topics=args.topics, log=log)
-    except KeyboardInterrupt:
-        log('replay interrupted')
-        return 0
+            wait_timeout_s=args.wait_timeout, topics=args.topics, stop=stop, log=log)
     except (KeyError, ImportError, ValueError, OSError) as err:
         log(f'replay: error: {err}')
         return 1
     finally:
+        _shutdown(node, context, SHUTDOWN_GRACE_S, log)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    print(summary.format(), flush=True)
+    return 0
+
+
+def _shutdown(node: Any, context: Any, grace_s: float, log: Any) -> None:
+    """Destroy the node and shut the context down, waiting at most `grace_s` for DDS."""
+    def work() -> None:
         if node is not None and context.ok():
             node.destroy_node()
         context.try_shutdown()
-    print(summary.format(), flush=True)
-    return 0
+
+    thread = threading.Thread(target=work, name='thermostereo_replay_shutdown', daemon=True)
+    thread.start()
+    thread.join(grace_s)
+    if thread.is_alive():
+        log(f'replay: DDS teardown took longer than {grace_s:g} s; going on without it')
 
 
 def main(argv: Optional[List[str]] = None) -> int:
