@@ -301,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
             args.bag, node, rate=args.rate, loop=args.loop, remaps=remaps,
             start_delay_s=args.start_delay, wait_for_subscribers=args.wait_for_subscribers,
             wait_timeout_s=args.wait_timeout, topics=args.topics, stop=stop, log=log)
+        print(summary.format(), flush=True)  # before the teardown, which may be slow
     except (KeyError, ImportError, ValueError, OSError) as err:
         log(f'replay: error: {err}')
         return 1
@@ -308,7 +309,6 @@ def run(args: argparse.Namespace) -> int:
         _shutdown(node, context, SHUTDOWN_GRACE_S, log)
         for number, handler in previous.items():
             signal.signal(number, handler)
-    print(summary.format(), flush=True)
     return 0
 
 
