@@ -149,6 +149,8 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     for f in frames:
         near_edge = (discontinuity_region(np.where(f.mask, f.disparity, 0.0), edges_radius)
                      if edges_radius is not None else None)
+        in_range = {r: f.mask & (f.disparity >= r[0]) & (f.disparity < r[1])
+                    for r in disparity_ranges}
         for name, method in methods.items():
             out = method(f.left, f.right)
             pred, confidence = out if isinstance(out, tuple) else (out, None)
@@ -160,9 +162,8 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                               baseline_m=f.baseline_m if f.offset == 0 else None)
             if near_edge is not None:
                 accs[f'{name}@edges'].update(pred, f.disparity, mask=f.mask & near_edge)
-            for (lo, hi) in disparity_ranges:
-                accs[ranged[name, (lo, hi)]].update(
-                    pred, f.disparity, mask=f.mask & (f.disparity >= lo) & (f.disparity < hi))
+            for r, mask in in_range.items():
+                accs[ranged[name, r]].update(pred, f.disparity, mask=mask)
             for t in confidence_thresholds if confidence is not None else ():
                 accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
                     pred, f.disparity, mask=f.mask & (confidence >= t))

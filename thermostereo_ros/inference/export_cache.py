@@ -20,7 +20,8 @@ import os
 import pathlib
 import tempfile
 import weakref
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+from stat import S_ISREG
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from thermostereo_ros.geometry.image_size import parse_size, Size
 from thermostereo_ros.inference.onnx_io import export_onnx, ONNX_OPSET, read_onnx_metadata
@@ -161,15 +162,19 @@ class ExportCache:
 
         "Oldest" is the least recently used: reads touch a file's modification time.
         """
+        return [path for _, _, path in self._entries()]
+
+    def _entries(self) -> List[Tuple[float, int, pathlib.Path]]:
         found = []
         for pattern in ('*.onnx', 'built/*.bin', 'openvino/*'):
             for path in self.root.glob(pattern):
                 try:
-                    if path.is_file():
-                        found.append((path.stat().st_mtime, path))
+                    stat = path.stat()
                 except OSError:  # removed meanwhile
                     continue
-        return [path for _, path in sorted(found)]
+                if S_ISREG(stat.st_mode):
+                    found.append((stat.st_mtime, stat.st_size, path))
+        return sorted(found)
 
     def prune(self, keep: Optional[pathlib.Path] = None) -> List[pathlib.Path]:
         """Remove the least recently used files until the folder fits max_bytes.
@@ -177,15 +182,9 @@ class ExportCache:
         `keep` (the file just written) is never removed, even if it alone is over the budget.
         Returns the removed files.
         """
-        files = self.files()
-        sizes = {}
-        for path in files:
-            try:
-                sizes[path] = path.stat().st_size
-            except OSError:
-                sizes[path] = 0
-        total, removed = sum(sizes.values()), []
-        for path in files:
+        entries = self._entries()
+        total, removed = sum(size for _, size, _ in entries), []
+        for _, size, path in entries:
             if total <= self.max_bytes:
                 break
             if path == keep:
@@ -194,7 +193,7 @@ class ExportCache:
                 path.unlink()
             except OSError:  # another process removed it, or the folder is read-only
                 continue
-            total -= sizes[path]
+            total -= size
             removed.append(path)
         return removed
 
