@@ -53,6 +53,35 @@ def test_raw_pickle_refused_by_content(tmp_path):
         build_from_checkpoint(path)
 
 
+@pytest.mark.parametrize('first_bytes', [b'\x80', b'PK'])
+def test_a_header_length_that_looks_like_pickle_or_zip_loads(tmp_path, first_bytes):
+    # The header length opens the file: 0x5380 bytes, say, starts with 0x80, the pickle
+    # protocol byte (a shipped-weights export hit it). Such a safetensors file still loads.
+    torch.manual_seed(0)
+    model = build_model('thermostereo_rt', TINY).eval()
+
+    def save(pad):
+        return save_checkpoint(tmp_path / 'net.safetensors', model, 'thermostereo_rt',
+                               model.config, {'mode': 'joint', 'low': 1, 'high': 99},
+                               {'pad': 'x' * pad})
+
+    # Each padding character lengthens the header by one byte (then rounded up to 8).
+    modulus = 256 ** len(first_bytes)
+    unpadded = int.from_bytes(save(0).read_bytes()[:8], 'little')
+    near = (int.from_bytes(first_bytes, 'little') - unpadded) % modulus
+    for pad in range(max(0, near - 8), near + 9):
+        path = save(pad)
+        if path.read_bytes()[:len(first_bytes)] == first_bytes:
+            break
+    else:
+        pytest.fail(f'no padding gave a header length starting with {first_bytes!r}')
+    loaded, meta = build_from_checkpoint(path)
+    assert meta['provenance']['pad'] == 'x' * pad
+    left, right = torch.rand(1, 1, 40, 70), torch.rand(1, 1, 40, 70)
+    with torch.no_grad():
+        assert torch.equal(model(left, right)[0], loaded(left, right)[0])
+
+
 def test_truncated_file_refused(tmp_path):
     _, path = _save(tmp_path)
     data = path.read_bytes()

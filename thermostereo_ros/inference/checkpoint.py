@@ -32,6 +32,11 @@ def _refuse_pickle(path: pathlib.Path, head: bytes) -> None:
            'docs/ARCHITECTURE.md) and pass the .safetensors file')
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise CheckpointError(f'{path}: {path.suffix} files are pickle-based; {why}')
+    # A safetensors file opens with its header's length (8 bytes, little-endian) and then the
+    # JSON header's '{'. The length's first byte may be anything, 0x80 or 'P' included, so the
+    # magic bytes below are tested only when byte 8 says the file is not safetensors.
+    if head[8:9] == b'{':
+        return
     if head[:2] == b'PK':
         raise CheckpointError(f'{path}: file is a zip archive (torch.save format); {why}')
     if head[:1] == b'\x80':
@@ -98,9 +103,9 @@ def _parse_metadata(path: pathlib.Path, raw: Dict[str, str]) -> Dict[str, Any]:
 def check_model_file(path: PathLike) -> pathlib.Path:
     """Return `path` if it can be a model file, else CheckpointError saying what it is instead.
 
-    Cheap (a stat and at most the 8-byte safetensors header length), so a node can run it
-    synchronously when a parameter changes. .onnx/.engine/.plan files are only checked for
-    being regular, non-empty files.
+    Cheap (a stat and the first 9 bytes: the safetensors header length and the header's
+    opening brace), so a node can run it synchronously when a parameter changes. .onnx, .engine
+    and .plan files are only checked for being regular, non-empty files.
     """
     path = pathlib.Path(path).expanduser()
     if path.is_dir():
@@ -111,16 +116,16 @@ def check_model_file(path: PathLike) -> pathlib.Path:
         raise CheckpointError(f'{path}: is not a regular file (a device or a pipe?)')
     size = path.stat().st_size
     with open(path, 'rb') as handle:
-        head = handle.read(8)
+        head = handle.read(9)
     _refuse_pickle(path, head)
     if path.suffix.lower() in EXPORTED_SUFFIXES:
         if size == 0:
             raise CheckpointError(f'{path}: file is empty')
         return path
-    if len(head) < 8:
+    if len(head) < 9:
         raise CheckpointError(f'{path}: file is truncated or empty ({len(head)} bytes); '
                               'not a safetensors checkpoint')
-    header_len = int.from_bytes(head, 'little')
+    header_len = int.from_bytes(head[:8], 'little')
     if header_len + 8 > size:
         raise CheckpointError(f'{path}: corrupt or truncated safetensors file (header claims '
                               f'{header_len} bytes, file has {size})')
