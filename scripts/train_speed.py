@@ -4,6 +4,7 @@
 """Measure training steps/s of a config, from the training cache and rendering on the fly.
 
 Usage: scripts/train_speed.py --config config/train/student_v2.yaml [--steps 12]
+       [--precision fp32|bf16] [--sources cache]
 Runs each data source for --steps steps into a temporary folder (the first 2 steps are
 warm-up and not counted) and prints steps/s and samples/s. A benchmark, not a test.
 """
@@ -44,12 +45,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', required=True)
     parser.add_argument('--steps', type=int, default=12)
+    parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'),
+                        help="override the config's precision")
+    parser.add_argument('--sources', default='cache,synthetic',
+                        help='comma-separated data sources to time (cache, synthetic)')
     args = parser.parse_args()
     config = load_config(args.config)
+    if args.precision:
+        config['precision'] = args.precision
     batch = config['optim']['batch_size']
     print(f'precision {resolve_precision(config, torch.device("cpu"))}, '
           f'{torch.get_num_threads()} threads, batch {batch}, crop {config["data"]["crop"]}')
-    for kind in ('cache', 'synthetic'):
+    for kind in args.sources.split(','):
         run = json.loads(json.dumps(config))
         run['data']['kind'] = kind
         rate = _measure(run, args.steps)
