@@ -194,6 +194,15 @@ def test_demo_node_threads_leave_a_core_only_to_torch():
     assert default_node_threads('torch', cores=1) == 1
 
 
+def test_the_console_provenance_cuts_the_init_chain_to_its_path():
+    from thermostereo_ros.tools.demo import provenance_summary
+    chain = {'steps': 6000, 'init': {'path': 'a.safetensors', 'digest': 'x',
+                                     'provenance': {'steps': 3000, 'init': {'path': 'b'}}}}
+    assert provenance_summary(chain) == {'steps': 6000, 'init': 'a.safetensors'}
+    assert chain['init']['provenance']['steps'] == 3000  # the summary's copy is untouched
+    assert provenance_summary({'steps': 4, 'init': None}) == {'steps': 4, 'init': None}
+
+
 def test_demo_bad_model_is_one_line(tmp_path):
     missing = tmp_path / 'none.safetensors'
     proc = _demo('--out', str(tmp_path / 'out'), '--model-path', str(missing), timeout=60)

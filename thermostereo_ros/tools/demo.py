@@ -485,12 +485,24 @@ def _diag_int(diag: Dict[str, str], key: str) -> Optional[int]:
         return None
 
 
+def provenance_summary(provenance: Dict[str, Any]) -> Dict[str, Any]:
+    """Return `provenance` with its `init` chain cut to the path it started from.
+
+    A fine-tuned checkpoint nests the provenance of every run before it under `init`; the
+    console shows the last run only (summary.json keeps the whole chain).
+    """
+    init = provenance.get('init')
+    if isinstance(init, dict):
+        return dict(provenance, init=init.get('path'))
+    return dict(provenance)
+
+
 def format_table(summary: Dict[str, Any]) -> str:
     """Format the short human-readable result table."""
     fr, lat, inf = summary['frames'], summary['latency_ms'], summary['node_inference_ms']
     lines = [
         f'model    {summary["model"]["path"]}',
-        f'         provenance: {json.dumps(summary["model"]["provenance"])}',
+        f'         provenance: {json.dumps(provenance_summary(summary["model"]["provenance"]))}',
         f'frames   in {fr["in"]}  out {fr["out"]}  dropped {fr["dropped"]}  (node stale '
         f'{fr["node_stale"]}, unpaired {fr["unpaired"]}, lost after node {fr["lost_output"]})',
         f'rate     {summary["rate_hz"]:.1f} Hz in, {summary["output_fps"]:.2f} FPS out',
