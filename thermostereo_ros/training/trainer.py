@@ -349,13 +349,17 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), optim['grad_clip'])
-        finite = bool(torch.isfinite(grad_norm))
         if use_amp:
-            scaler.step(optimizer)  # skips a non-finite step itself, and lowers the scale
+            # The scaler skips a non-finite step itself (and lowers its scale), without the
+            # host sync that testing the norm here would add to every CUDA step.
+            scaler.step(optimizer)
             scaler.update()
-            nonfinite_run = 0
-        elif finite:
-            optimizer.step()
+            stepped = True
+        else:
+            stepped = bool(torch.isfinite(grad_norm))
+            if stepped:
+                optimizer.step()
+        if stepped:
             nonfinite_run = 0
         else:
             history['skipped_steps'] += 1
@@ -363,7 +367,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             if nonfinite_run >= MAX_NONFINITE_STEPS:
                 failure = _nonfinite_message(model, nonfinite_run, precision, done=step)
                 break
-        if ema_model is not None and (finite or use_amp):
+        if ema_model is not None and stepped:
             # Warm-up (as in timm's ModelEmaV2 / TF's num_updates): early on the average
             # would otherwise be mostly the random initial weights.
             decay = min(ema_decay, (2.0 + step) / (11.0 + step))
