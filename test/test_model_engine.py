@@ -91,7 +91,8 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     pytest.importorskip('onnx')
     left, right = synthetic_pair(50, 90, disparity=6)
     ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu').infer(left, right)
-    exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend)
+    # fp32 explicitly: on a CPU with native bf16, openvino's auto is bf16.
+    exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend, precision='fp32')
     assert (exported.device, exported.backend) == ('cpu', backend)
     got = exported.infer(left, right)
     # Both run the same fp32 graph; only kernel summation order differs (~1e-6 relative).
@@ -105,7 +106,7 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     meta = {'arch': 'thermostereo_rt', 'config': model.config,
             'normalization': {'mode': 'joint'}, 'provenance': {}}
     export_onnx(model, 50, 90, meta, onnx_path)
-    direct = StereoEngine.from_checkpoint(onnx_path, backend=backend)
+    direct = StereoEngine.from_checkpoint(onnx_path, backend=backend, precision='fp32')
     assert direct.max_disparity == 32
     np.testing.assert_allclose(direct.infer(left, right).disparity, ref.disparity, atol=1e-3)
     with pytest.raises(ValueError, match='exported for 50x90'):

@@ -705,7 +705,9 @@ def test_every_scored_frame_gets_a_typed_evaluation(harness_factory):
 def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, checkpoint):
     pytest.importorskip('openvino')
     pytest.importorskip('onnx')
-    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32})
+    # fp32 explicitly: on a CPU with native bf16, openvino's auto is bf16.
+    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
+                                   'precision': 'fp32'})
     boxes = _setup_io(h)
     _publish_infos(h)
     _publish_pair(h, 30 * SECOND)

@@ -9,15 +9,27 @@ from thermostereo_ros.inference.engine import resolve_precision
 
 torch = pytest.importorskip('torch')
 
+AMX = cpu_features.CpuInfo('Xeon', frozenset({'amx_bf16', 'amx_tile', 'avx512f'}))
+AVX2 = cpu_features.CpuInfo('EPYC', frozenset({'avx2'}))
 
-def test_auto_is_fp32_on_every_cpu_even_with_native_bf16(monkeypatch):
-    # bf16 missed issue #15's parity bound with the step-16,000 weights (EPE +0.155 px, D1
-    # +0.72 points on 6 held-out pairs against 0.1 px and 0.5 points; docs/PERFORMANCE.md), so
-    # auto no longer picks it; bf16 stays an explicit choice.
-    amx = cpu_features.CpuInfo('Xeon', frozenset({'amx_bf16', 'amx_tile', 'avx512f'}))
-    monkeypatch.setattr(cpu_features, 'cpu_info', lambda path='/proc/cpuinfo': amx)
-    assert amx.native_bf16
-    for backend in ('torch', 'openvino', 'onnxruntime'):
-        assert resolve_precision('auto', 'cpu', backend) == 'fp32'
-    assert resolve_precision('auto', 'cuda', 'torch') == 'fp32'
+
+def test_auto_is_bf16_only_for_openvino_with_a_scoped_network_on_native_bf16(monkeypatch):
+    monkeypatch.setattr(cpu_features, 'cpu_info', lambda path='/proc/cpuinfo': AMX)
+    assert AMX.native_bf16
+    assert resolve_precision('auto', 'cpu', 'openvino', 'thermostereo_rt') == 'bf16'
+    # torch's autocast would cover the whole network (encoder and disparity maths included).
+    assert resolve_precision('auto', 'cpu', 'torch', 'thermostereo_rt') == 'fp32'
+    assert resolve_precision('auto', 'cpu', 'onnxruntime', 'thermostereo_rt') == 'fp32'
+    # The teacher declares no bf16_modules, and an unknown architecture nothing at all.
+    assert resolve_precision('auto', 'cpu', 'openvino', 'teacher') == 'fp32'
+    assert resolve_precision('auto', 'cpu', 'openvino', None) == 'fp32'
+    assert resolve_precision('auto', 'cuda', 'torch', 'thermostereo_rt') == 'fp32'
+    # An explicit choice is never changed.
     assert resolve_precision('bf16', 'cpu', 'torch') == 'bf16'
+    assert resolve_precision('fp32', 'cpu', 'openvino', 'thermostereo_rt') == 'fp32'
+
+
+def test_auto_is_fp32_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(cpu_features, 'cpu_info', lambda path='/proc/cpuinfo': AVX2)
+    for backend in ('torch', 'openvino', 'onnxruntime'):
+        assert resolve_precision('auto', 'cpu', backend, 'thermostereo_rt') == 'fp32'

@@ -175,11 +175,14 @@ def machine_info() -> Dict[str, Any]:
         'numpy': np.__version__,
     }
     from thermostereo_ros.inference.cpu_features import cpu_info
-    from thermostereo_ros.inference.engine import resolve_precision
+    from thermostereo_ros.inference.engine import resolve_backend, resolve_precision
     cpu = cpu_info().summary()
-    # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto chose.
+    # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto
+    # chooses for the shipped architecture on the CPU backend auto picks.
+    backend = resolve_backend('auto', 'cpu')
     info.update(cpu_flags=cpu['flags'], cpu_native_bf16=cpu['native_bf16'],
-                cpu_auto_precision=resolve_precision('auto', 'cpu', 'torch'))
+                cpu_auto_backend=backend,
+                cpu_auto_precision=resolve_precision('auto', 'cpu', backend, 'thermostereo_rt'))
     for name, module in (('onnxruntime', 'onnxruntime'), ('openvino', 'openvino'),
                          ('opencv', 'cv2'), ('tensorrt', 'tensorrt')):
         try:
@@ -417,8 +420,8 @@ def markdown_report(report: Dict[str, Any]) -> str:
              f"{m.get('onnxruntime')}, OpenVINO {m.get('openvino')}, OpenCV {m.get('opencv')}, "
              f"TensorRT {m.get('tensorrt')}",
              '', f"CPU flags: {', '.join(m.get('cpu_flags') or []) or 'none of interest'}; "
-             f"native bf16: {m.get('cpu_native_bf16')}; precision auto on this CPU: "
-             f"{m.get('cpu_auto_precision')}", '']
+             f"native bf16: {m.get('cpu_native_bf16')}; auto on this CPU: backend "
+             f"{m.get('cpu_auto_backend')}, precision {m.get('cpu_auto_precision')}", '']
     cost = report.get('model') or {}
     if cost:
         gflops = ', '.join(f'{k}: {v:.2f}' for k, v in cost.get('gflops', {}).items())

@@ -13,7 +13,7 @@ Metadata keys (all values strings, JSON where structured): 'thermostereo_arch',
 
 import json
 import pathlib
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 FORMAT_VERSION = '1'
 PICKLE_SUFFIXES = ('.pt', '.pth', '.pkl', '.pickle', '.ckpt', '.tar', '.bin')
@@ -149,6 +149,32 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     except Exception as exc:  # safetensors raises several types for damaged files
         raise CheckpointError(f'{path}: corrupt or truncated safetensors file: {exc}') from exc
     return state, _parse_metadata(path, raw_meta)
+
+
+def read_architecture(path: PathLike) -> Optional[str]:
+    """Return the architecture name a .safetensors or .onnx file declares, None if it has none.
+
+    Reads only the metadata (the safetensors header, the ONNX metadata_props); CheckpointError
+    for a file that is neither.
+    """
+    path = check_model_file(path)
+    if path.suffix.lower() == '.onnx':
+        import onnx
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf raises DecodeError and others
+            raise CheckpointError(f'{path}: not a readable ONNX file: {exc}') from exc
+        return {p.key: p.value for p in proto.metadata_props}.get('thermostereo_arch')
+    if path.suffix.lower() in EXPORTED_SUFFIXES:
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as reader:
+            return (reader.metadata() or {}).get('thermostereo_arch')
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise CheckpointError(f'{path}: corrupt or truncated safetensors file: {exc}') from exc
 
 
 def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides: Any):

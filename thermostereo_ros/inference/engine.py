@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
 import numpy as np
 
 from thermostereo_ros.data.normalization import MODES, normalize_pair
-from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
+from thermostereo_ros.inference.checkpoint import (check_model_file, CheckpointError,
+                                                   read_architecture)
 from thermostereo_ros.inference.export_cache import ExportCache
 
 BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
@@ -146,17 +147,26 @@ def resolve_backend(backend: str, device: str, suffix: str = '.safetensors') -> 
     return 'openvino' if openvino else 'torch'
 
 
-def resolve_precision(precision: str, device: str, backend: str) -> str:
+def resolve_precision(precision: str, device: str, backend: str,
+                      arch: Optional[str] = None) -> str:
     """Return the precision 'auto' stands for here; any other value unchanged.
 
-    auto: fp32, on CPUs too. Inference in bf16 autocast (fast on CPUs with AMX or AVX512_BF16)
-    missed issue #15's parity bound with the step-16,000 weights (EPE +0.155 px, D1 +0.72
-    points on 6 held-out pairs against 0.1 px and 0.5 points), so it is an explicit choice
-    only; training's 'auto' still uses bf16 where native (cpu_features.auto_cpu_precision).
-    CUDA stays fp32 until the fp16 path has been checked on a lent GPU (scripts/gpu_check.sh).
+    auto: bf16 for backend openvino on a CPU with native bf16 (AMX or AVX512_BF16) when the
+    architecture `arch` names declares where bf16 is safe (`bf16_modules`): OpenVINO then
+    runs only those modules in bf16, within issue #15's parity bounds (docs/PERFORMANCE.md).
+    fp32 everywhere else: torch's bf16 autocast covers the whole network, whose encoder and
+    disparity arithmetic lose 0.5 px in bf16, and CUDA waits for the fp16 path to be checked on
+    a lent GPU (scripts/gpu_check.sh). Training's 'auto' is cpu_features.auto_cpu_precision.
     """
-    del device, backend  # the same answer everywhere, for now
-    return precision if precision != 'auto' else 'fp32'
+    if precision != 'auto':
+        return precision
+    from thermostereo_ros.inference.cpu_features import cpu_info
+    from thermostereo_ros.model import ARCHITECTURES
+
+    scoped = getattr(ARCHITECTURES.get(arch or ''), 'bf16_modules', None) is not None
+    if device == 'cpu' and backend == 'openvino' and scoped and cpu_info().native_bf16:
+        return 'bf16'
+    return 'fp32'
 
 
 def _validate_max_disparity(value: Any) -> int:
@@ -220,7 +230,8 @@ class StereoEngine:
         suffix = path.suffix.lower()
         backend = resolve_backend(backend, device, suffix)
         device = _resolve_device(device, backend)
-        precision = resolve_precision(precision, device, backend)
+        arch = read_architecture(path) if precision == 'auto' else None
+        precision = resolve_precision(precision, device, backend, arch)
         validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
         if max_disparity is not None:
             max_disparity = _validate_max_disparity(max_disparity)

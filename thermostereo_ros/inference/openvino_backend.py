@@ -7,7 +7,9 @@ outputs (docs/PERFORMANCE.md), which is why it is a backend of its own.
 """
 
 import pathlib
-from typing import Any, Dict, Optional, Tuple
+import tempfile
+from typing import Any, Dict, Optional, Sequence, Tuple
+import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
@@ -17,6 +19,61 @@ from thermostereo_ros.inference.size_cache import SizeCache
 
 # OpenVINO's own names for the precisions StereoEngine accepts on this backend.
 _PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
+# IR layer types that compute nothing, so need no precision mark.
+_UNMARKED_LAYERS = ('Parameter', 'Result', 'Const')
+
+
+def bf16_scopes(model: Any, metadata: Dict[str, Any]) -> Optional[Tuple[str, ...]]:
+    """ONNX name prefixes of the operations that may run in bf16, or None for all of them.
+
+    From the network's `bf16_modules` (module paths such as 'refinement.stem'; the ONNX
+    exporter names each operation after the module it was traced in: '/refinement/stem/...').
+    A .onnx file carries no network, so its architecture name picks the class.
+    """
+    from thermostereo_ros.model import ARCHITECTURES
+
+    owner = model if model is not None else ARCHITECTURES.get(metadata.get('arch', ''))
+    modules = getattr(owner, 'bf16_modules', None)
+    if modules is None:
+        return None
+    return tuple('/' + module.replace('.', '/') + '/' for module in modules)
+
+
+def keep_fp32_outside(core: Any, model: Any, scopes: Sequence[str]) -> Any:
+    """Return a copy of an OpenVINO model whose operations outside `scopes` stay fp32 in bf16.
+
+    The CPU plugin leaves an operation in its original precision when its rt_info holds the
+    'precise' attribute (what C++ sets with ov::disable_fp16_compression). Python cannot create
+    that attribute, so it is written into the IR XML, whose reader turns it into the real one.
+    """
+    import openvino
+
+    with tempfile.TemporaryDirectory(prefix='thermostereo_ov_') as folder:
+        xml_path = pathlib.Path(folder) / 'model.xml'
+        openvino.save_model(model, str(xml_path), compress_to_fp16=False)
+        root = ElementTree.parse(xml_path).getroot()
+        weights = openvino.Tensor(np.fromfile(xml_path.with_suffix('.bin'), np.uint8))
+    for layer in root.iter('layer'):
+        if layer.get('type') in _UNMARKED_LAYERS or layer.get('name', '').startswith(
+                tuple(scopes)):
+            continue
+        rt_info = layer.find('rt_info')
+        if rt_info is None:
+            rt_info = ElementTree.Element('rt_info')
+            layer.insert(0, rt_info)
+        ElementTree.SubElement(rt_info, 'attribute', name='precise', version='0')
+    return core.read_model(model=ElementTree.tostring(root), weights=weights)
+
+
+def runtime_precisions(compiled: Any, layer_type: str = 'Convolution') -> Dict[str, int]:
+    """Count a compiled model's layers of one type by the precision they execute in."""
+    counts: Dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if info['layerType'].astype(str) == layer_type:
+            precision = info['runtimePrecision'].astype(str)
+            counts[precision] = counts.get(precision, 0) + 1
+    return counts
 
 
 class OpenVINORunner:
@@ -40,6 +97,7 @@ class OpenVINORunner:
             raise ValueError(f'backend "openvino" supports precision fp32 or bf16, '
                              f'got {precision!r}')
         self.model = model
+        self.precision = precision
         self.export_cache = export_cache
         self._core = openvino.Core()
         if export_cache is not None:
@@ -61,12 +119,23 @@ class OpenVINORunner:
         if onnx_path is not None:
             proto, self.metadata = load_fixed_onnx(onnx_path)
             self.fixed_size = self.metadata['input_size']
+        # bf16 only where the network allows it (see ThermoStereoRT.bf16_modules).
+        self.bf16_scopes = (bf16_scopes(model, self.metadata) if precision == 'bf16'
+                            else None)
+        if onnx_path is not None:
             entry = self._compile(proto.SerializeToString())
             self._compiled.get(self.fixed_size, lambda: entry)
 
     def _compile(self, onnx_bytes: bytes) -> Tuple[Any, Any]:
-        compiled = self._core.compile_model(self._core.read_model(onnx_bytes), 'CPU',
-                                            self._config)
+        model = self._core.read_model(onnx_bytes)
+        if self.bf16_scopes is not None:
+            model = keep_fp32_outside(self._core, model, self.bf16_scopes)
+        compiled = self._core.compile_model(model, 'CPU', self._config)
+        if self.bf16_scopes is not None and 'f32' not in runtime_precisions(compiled):
+            import openvino
+            raise RuntimeError(f'OpenVINO {openvino.__version__} ignored the marks that keep '
+                               f'the encoder and the disparity arithmetic in fp32; use '
+                               f'precision fp32 with this version')
         return compiled, compiled.create_infer_request()
 
     def compiled(self, height: int, width: int) -> Tuple[Any, Any]:
