@@ -17,7 +17,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Two cores here: let torch use both, and no more.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2
+.PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
+	ablation-v2-ext
 
 all: test
 
@@ -109,3 +110,25 @@ ablation-v2: $(VENV)/.installed
 	    --state training_state/ablation_v2_$$run.safetensors || exit 1; done
 	$(PY) -m thermostereo_ros.cli.main ablation --runs $(ABLATION_V2) \
 	  --out $(ABLATION_V2)/ablation.json
+
+# The same ablation at twice the budget: each of (a) (b) (c) continued 2,000 steps from its
+# committed 2,000-step weights (config/train/ablation_v2_<run>_ext.yaml), then the table.
+# Resumable like ablation-v2. One run after another here; on 2 cores two runs side by side,
+# one thread each, finish sooner (docs/TRAINING.md).
+ABLATION_V2_EXT := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext
+ablation-v2-ext: $(VENV)/.installed
+	mkdir -p $(ABLATION_V2_EXT)/teacher
+	test -s $(ABLATION_V2)/teacher/final.safetensors || git show \
+	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \
+	  > $(ABLATION_V2)/teacher/final.safetensors
+	cp $(ABLATION_V2)/teacher/final.safetensors $(ABLATION_V2_EXT)/teacher/final.safetensors
+	for run in sparse kd kd_norefine; do \
+	  out=$(ABLATION_V2_EXT)/student_$$run; kept=training_state/ablation_v2_$${run}_ext.final.safetensors; \
+	  if [ ! -s $$out/final.safetensors ] && [ -s $$kept ]; then \
+	    mkdir -p $$out && cp $$kept $$out/final.safetensors; fi; \
+	  test -s $$out/final.safetensors || \
+	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
+	    --config config/train/ablation_v2_$${run}_ext.yaml \
+	    --state training_state/ablation_v2_$${run}_ext.safetensors || exit 1; done
+	$(PY) -m thermostereo_ros.cli.main ablation --runs $(ABLATION_V2_EXT) \
+	  --out $(ABLATION_V2_EXT)/ablation.json

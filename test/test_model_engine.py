@@ -8,7 +8,7 @@ import torch
 
 from thermostereo_ros.inference import (
     CheckpointError, default_checkpoint, save_checkpoint, StereoEngine, StereoResult)
-from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS
+from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS, resolve_precision
 from thermostereo_ros.inference.onnx_io import export_onnx
 from thermostereo_ros.inference.synthetic import synthetic_pair
 from thermostereo_ros.model import build_model
@@ -33,7 +33,9 @@ def student_ckpt(tmp_path_factory):
 
 def test_infer_shapes_dtypes_and_properties(student_ckpt):
     engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu')
-    assert (engine.device, engine.backend, engine.precision) == ('cpu', 'torch', 'fp32')
+    # auto: bf16 where the CPU computes it natively (test_precision.py says when).
+    expected = resolve_precision('auto', 'cpu', 'torch', 'thermostereo_rt')
+    assert (engine.device, engine.backend, engine.precision) == ('cpu', 'torch', expected)
     assert engine.max_disparity == 32 and engine.metadata['arch'] == 'thermostereo_rt'
     for dtype in (np.uint16, np.uint8, np.float32):
         left, right = synthetic_pair(45, 77)
@@ -90,7 +92,8 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     pytest.importorskip(backend)
     pytest.importorskip('onnx')
     left, right = synthetic_pair(50, 90, disparity=6)
-    ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu').infer(left, right)
+    ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu', precision='fp32').infer(
+        left, right)
     # fp32 explicitly: on a CPU with native bf16, openvino's auto is bf16.
     exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend, precision='fp32')
     assert (exported.device, exported.backend) == ('cpu', backend)

@@ -13,12 +13,12 @@ AMX = cpu_features.CpuInfo('Xeon', frozenset({'amx_bf16', 'amx_tile', 'avx512f'}
 AVX2 = cpu_features.CpuInfo('EPYC', frozenset({'avx2'}))
 
 
-def test_auto_is_bf16_only_for_openvino_with_a_scoped_network_on_native_bf16(monkeypatch):
+def test_auto_is_bf16_only_for_a_network_that_declares_its_bf16_modules(monkeypatch):
     monkeypatch.setattr(cpu_features, 'cpu_info', lambda path='/proc/cpuinfo': AMX)
     assert AMX.native_bf16
     assert resolve_precision('auto', 'cpu', 'openvino', 'thermostereo_rt') == 'bf16'
-    # torch's autocast would cover the whole network (encoder and disparity maths included).
-    assert resolve_precision('auto', 'cpu', 'torch', 'thermostereo_rt') == 'fp32'
+    assert resolve_precision('auto', 'cpu', 'torch', 'thermostereo_rt') == 'bf16'
+    # onnxruntime has no bf16 path on the CPU.
     assert resolve_precision('auto', 'cpu', 'onnxruntime', 'thermostereo_rt') == 'fp32'
     # The teacher declares no bf16_modules, and an unknown architecture nothing at all.
     assert resolve_precision('auto', 'cpu', 'openvino', 'teacher') == 'fp32'

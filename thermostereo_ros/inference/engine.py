@@ -151,11 +151,11 @@ def resolve_precision(precision: str, device: str, backend: str,
                       arch: Optional[str] = None) -> str:
     """Return the precision 'auto' stands for here; any other value unchanged.
 
-    auto: bf16 for backend openvino on a CPU with native bf16 (AMX or AVX512_BF16) when the
-    architecture `arch` names declares where bf16 is safe (`bf16_modules`): OpenVINO then
-    runs only those modules in bf16, within issue #15's parity bounds (docs/PERFORMANCE.md).
-    fp32 everywhere else: torch's bf16 autocast covers the whole network, whose encoder and
-    disparity arithmetic lose 0.5 px in bf16, and CUDA waits for the fp16 path to be checked on
+    auto: bf16 on a CPU with native bf16 (AMX or AVX512_BF16), for backends torch and openvino,
+    when the architecture `arch` names declares where bf16 is safe (`bf16_modules`): both
+    backends then run only those modules in bf16, within issue #15's parity bounds
+    (docs/PERFORMANCE.md; in the whole network bf16 costs 0.4-0.6 px, from the encoder and the
+    disparity arithmetic). fp32 everywhere else; CUDA waits for the fp16 path to be checked on
     a lent GPU (scripts/gpu_check.sh). Training's 'auto' is cpu_features.auto_cpu_precision.
     """
     if precision != 'auto':
@@ -164,7 +164,8 @@ def resolve_precision(precision: str, device: str, backend: str,
     from thermostereo_ros.model import ARCHITECTURES
 
     scoped = getattr(ARCHITECTURES.get(arch or ''), 'bf16_modules', None) is not None
-    if device == 'cpu' and backend == 'openvino' and scoped and cpu_info().native_bf16:
+    if device == 'cpu' and backend in ('torch', 'openvino') and scoped and \
+            cpu_info().native_bf16:
         return 'bf16'
     return 'fp32'
 

@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
         print('error: --height and --width must be positive')
         return 2
     try:
+        # fp32, the precision an export is checked against (auto may be bf16 on this CPU).
         reference = StereoEngine.from_checkpoint(args.checkpoint, device='cpu',
+                                                 precision='fp32',
                                                  max_disparity=args.max_disparity)
     except (CheckpointError, ValueError) as exc:
         print(f'error: {exc}')

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """PyTorch runner for StereoEngine: CPU, and CUDA with autocast, pinned buffers, CUDA graphs."""
 
-from typing import Tuple
+import copy
+import functools
+from typing import Any, Tuple
 
 import numpy as np
 import torch
@@ -13,6 +15,34 @@ _AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 # Iterations run on a side stream before capturing a CUDA graph, so lazy allocations and
 # cuDNN autotuning happen outside the capture (PyTorch's documented requirement).
 _GRAPH_WARMUP_ITERS = 3
+
+
+def _as_float(output: Any) -> Any:
+    if isinstance(output, tuple):
+        return tuple(_as_float(item) for item in output)
+    return output.float() if torch.is_tensor(output) else output
+
+
+def autocast_only_inside(model: torch.nn.Module, modules, dtype: torch.dtype
+                         ) -> torch.nn.Module:
+    """Return a copy of `model` whose named sub-modules run under CPU autocast.
+
+    Their outputs are cast back to float32, and the rest of the network runs in fp32 without
+    autocast (see ThermoStereoRT.bf16_modules for why). A copy, so that the model itself still
+    exports and trains as it is; instance attributes shadow the class's forward.
+    """
+    model = copy.deepcopy(model)
+    for name in modules:
+        module = model.get_submodule(name)
+        forward = module.forward
+
+        @functools.wraps(forward)
+        def scoped(*args, _forward=forward, **kwargs):
+            with torch.autocast('cpu', dtype=dtype, cache_enabled=False):
+                return _as_float(_forward(*args, **kwargs))
+
+        module.forward = scoped
+    return model
 
 
 class _CudaSlot:
@@ -44,13 +74,18 @@ class TorchRunner:
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.model = model
+        # On the CPU, bf16 only where the network allows it, if it says where.
+        self.scoped = (not self.cuda and self.autocast_dtype is not None
+                       and getattr(model, 'bf16_modules', None) is not None)
+        runnable = (autocast_only_inside(model, model.bf16_modules, self.autocast_dtype)
+                    if self.scoped else model)
         # One fixed input size per engine is the intended use: dynamic=False gives the most
         # specialised kernels, and a new size simply recompiles.
-        self.forward = torch.compile(model, dynamic=False) if compile else model
+        self.forward = torch.compile(runnable, dynamic=False) if compile else runnable
         self._slots: SizeCache[_CudaSlot] = SizeCache()
 
     def _call(self, left: torch.Tensor, right: torch.Tensor):
-        if self.autocast_dtype is None:
+        if self.autocast_dtype is None or self.scoped:
             return self.forward(left, right)
         # Graph capture forbids autocast's weight-cast cache, so it is off in every path
         # for identical numerics with and without graphs.

@@ -1,9 +1,9 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""OpenVINO bf16: only the network's bf16_modules run in bf16, within issue #15's parity bounds.
+"""CPU bf16: only the network's bf16_modules run in bf16, within issue #15's parity bounds.
 
-Both tests need a CPU with native bf16 (AMX or AVX512_BF16): elsewhere OpenVINO has no bf16
-to run, and the backend refuses it.
+For OpenVINO and torch. The tests need a CPU with native bf16 (AMX or AVX512_BF16): elsewhere
+OpenVINO has no bf16 to run, and auto never picks it.
 """
 
 import numpy as np
@@ -14,7 +14,6 @@ from thermostereo_ros.evaluation.metrics import MetricAccumulator
 from thermostereo_ros.inference import cpu_features, StereoEngine
 from thermostereo_ros.model import ThermoStereoRT
 
-pytest.importorskip('openvino')
 pytestmark = pytest.mark.skipif(not cpu_features.cpu_info().native_bf16,
                                 reason='this CPU has no native bf16 (AMX or AVX512_BF16)')
 
@@ -40,7 +39,14 @@ def _runtime_precision_by_scope(engine):
     return scopes
 
 
+@pytest.fixture(scope='module')
+def heldout():
+    return [pair for condition in ('day', 'night', 'rain')
+            for pair in heldout_pairs(condition, PAIRS_PER_CONDITION)]
+
+
 def test_only_the_declared_modules_run_in_bf16():
+    pytest.importorskip('openvino')
     engine = StereoEngine.from_checkpoint(backend='openvino', precision='bf16')
     scopes = _runtime_precision_by_scope(engine)
     declared = [m.replace('.', '/') for m in ThermoStereoRT.bf16_modules]
@@ -51,18 +57,27 @@ def test_only_the_declared_modules_run_in_bf16():
     assert any(s.startswith('aggregation') for s in scopes), scopes
 
 
-def test_bf16_matches_fp32_on_held_out_pairs():
-    fp32 = StereoEngine.from_checkpoint(backend='openvino', precision='fp32')
-    bf16 = StereoEngine.from_checkpoint(backend='openvino', precision='bf16')
+def test_torch_keeps_its_model_as_it_is():
+    # The scoped forwards live on a copy: the engine's model still exports in fp32.
+    engine = StereoEngine.from_checkpoint(backend='torch', precision='bf16')
+    assert engine._runner.scoped
+    assert not any('forward' in vars(m) for m in engine._runner.model.modules())
+    assert any('forward' in vars(m) for m in engine._runner.forward.modules())
+
+
+@pytest.mark.parametrize('backend', ['openvino', 'torch'])
+def test_bf16_matches_fp32_on_held_out_pairs(heldout, backend):
+    pytest.importorskip(backend)
+    fp32 = StereoEngine.from_checkpoint(backend=backend, precision='fp32')
+    bf16 = StereoEngine.from_checkpoint(backend=backend, precision='bf16')
     diffs, scores = [], {'fp32': MetricAccumulator(192), 'bf16': MetricAccumulator(192)}
-    for condition in ('day', 'night', 'rain'):
-        for pair in heldout_pairs(condition, PAIRS_PER_CONDITION):
-            valid = ~pair.sky & (pair.disparity > 0)
-            reference = fp32.infer(pair.left, pair.right).disparity
-            fast = bf16.infer(pair.left, pair.right).disparity
-            diffs.append(float(np.abs(fast - reference).mean()))
-            scores['fp32'].update(reference, pair.disparity, valid)
-            scores['bf16'].update(fast, pair.disparity, valid)
+    for pair in heldout:
+        valid = ~pair.sky & (pair.disparity > 0)
+        reference = fp32.infer(pair.left, pair.right).disparity
+        fast = bf16.infer(pair.left, pair.right).disparity
+        diffs.append(float(np.abs(fast - reference).mean()))
+        scores['fp32'].update(reference, pair.disparity, valid)
+        scores['bf16'].update(fast, pair.disparity, valid)
     assert np.mean(diffs) <= MAX_MEAN_ABS_DIFF_PX, np.round(diffs, 3)
     d1 = {name: acc.result()['d1'] for name, acc in scores.items()}
     assert abs(d1['bf16'] - d1['fp32']) <= MAX_D1_CHANGE_POINTS, d1
