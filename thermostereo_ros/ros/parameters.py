@@ -43,8 +43,8 @@ PARAMETERS = (
     ParameterSpec('max_disparity', 192, 'Largest disparity searched, in pixels (a multiple of '
                   '4: the cost volume is built at 1/4 resolution)', int_range=(4, 1024, 4)),
     ParameterSpec('device', 'auto', 'Inference device', choices=('auto', 'cuda', 'cpu')),
-    ParameterSpec('precision', 'auto', 'Inference precision: auto = fp32 (bf16 missed the '
-                  'accuracy bound with the shipped weights); fp16 needs CUDA',
+    ParameterSpec('precision', 'auto', 'Inference precision: auto = bf16 in the hourglass and '
+                  'refinement on CPUs with AMX or AVX512_BF16, else fp32; fp16 needs CUDA',
                   choices=('auto', 'fp32', 'fp16', 'bf16')),
     ParameterSpec('backend', 'auto', 'Inference runtime: auto = torch on CUDA, openvino on '
                   'the CPU when installed, else torch',
