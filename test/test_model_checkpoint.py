@@ -114,3 +114,21 @@ def test_unknown_architecture_refused(tmp_path):
                            {}, {})
     with pytest.raises(CheckpointError, match='unknown architecture'):
         build_from_checkpoint(path)
+
+
+def test_read_architecture_from_the_metadata_alone(tmp_path):
+    from thermostereo_ros.inference.checkpoint import read_architecture
+
+    model, path = _save(tmp_path)
+    assert read_architecture(path) == 'thermostereo_rt'
+    pytest.importorskip('onnx')
+    from thermostereo_ros.inference.onnx_io import export_onnx
+
+    onnx_path = tmp_path / 'net.onnx'
+    export_onnx(model, 32, 64, {'arch': 'thermostereo_rt'}, onnx_path)
+    assert read_architecture(onnx_path) == 'thermostereo_rt'
+    export_onnx(model, 32, 64, {}, tmp_path / 'bare.onnx')  # not ours: no architecture
+    assert read_architecture(tmp_path / 'bare.onnx') is None
+    (tmp_path / 'garbage.onnx').write_bytes(b'not protobuf at all \xff\xff')
+    with pytest.raises(CheckpointError, match='not a readable ONNX file'):
+        read_architecture(tmp_path / 'garbage.onnx')
