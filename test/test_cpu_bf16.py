@@ -81,3 +81,21 @@ def test_bf16_matches_fp32_on_held_out_pairs(heldout, backend):
     assert np.mean(diffs) <= MAX_MEAN_ABS_DIFF_PX, np.round(diffs, 3)
     d1 = {name: acc.result()['d1'] for name, acc in scores.items()}
     assert abs(d1['bf16'] - d1['fp32']) <= MAX_D1_CHANGE_POINTS, d1
+
+
+def test_torch_bf16_runs_a_network_built_without_some_bf16_modules(tmp_path):
+    # use_refinement=False builds no refinement.*, which bf16_modules still names.
+    import torch
+
+    from thermostereo_ros.inference import save_checkpoint
+    from thermostereo_ros.model import build_model
+
+    config = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,
+                  use_refinement=False)
+    model = build_model('thermostereo_rt', config).eval()
+    path = save_checkpoint(tmp_path / 'norefine.safetensors', model, 'thermostereo_rt',
+                           model.config, {'mode': 'joint'}, {})
+    engine = StereoEngine.from_checkpoint(path, backend='torch', precision='bf16')
+    left = (np.arange(48 * 64, dtype=np.float32).reshape(48, 64) % 17) / 17
+    with torch.inference_mode():
+        assert engine.infer(left, np.roll(left, -3, 1)).disparity.shape == (48, 64)

@@ -33,7 +33,10 @@ def autocast_only_inside(model: torch.nn.Module, modules, dtype: torch.dtype
     """
     model = copy.deepcopy(model)
     for name in modules:
-        module = model.get_submodule(name)
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:  # not built in this configuration (use_refinement=False)
+            continue
         forward = module.forward
 
         @functools.wraps(forward)
