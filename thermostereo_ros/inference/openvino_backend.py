@@ -53,9 +53,9 @@ def keep_fp32_outside(core: Any, model: Any, scopes: Sequence[str]) -> Any:
         openvino.save_model(model, str(xml_path), compress_to_fp16=False)
         root = ElementTree.parse(xml_path).getroot()
         weights = openvino.Tensor(np.fromfile(xml_path.with_suffix('.bin'), np.uint8))
+    scopes = tuple(scopes)
     for layer in root.iter('layer'):
-        if layer.get('type') in _UNMARKED_LAYERS or layer.get('name', '').startswith(
-                tuple(scopes)):
+        if layer.get('type') in _UNMARKED_LAYERS or layer.get('name', '').startswith(scopes):
             continue
         rt_info = layer.find('rt_info')
         if rt_info is None:
@@ -97,7 +97,6 @@ class OpenVINORunner:
             raise ValueError(f'backend "openvino" supports precision fp32 or bf16, '
                              f'got {precision!r}')
         self.model = model
-        self.precision = precision
         self.export_cache = export_cache
         self._core = openvino.Core()
         if export_cache is not None:
