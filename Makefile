@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
-	ablation-v2-ext
+	ablation-v2-ext ablation-v2-ext2
 
 all: test
 
@@ -95,40 +95,38 @@ ablation: $(VENV)/.installed
 # are committed as training_state/ablation_v2_<run>.final.safetensors (5 MB, not its 14 MB
 # state), and an unfinished run's state as training_state/ablation_v2_<run>.safetensors.
 ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
-ablation-v2: $(VENV)/.installed
-	mkdir -p $(ABLATION_V2)/teacher
-	test -s $(ABLATION_V2)/teacher/final.safetensors || git show \
-	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \
-	  > $(ABLATION_V2)/teacher/final.safetensors
-	for run in sparse kd kd_norefine; do \
-	  out=$(ABLATION_V2)/student_$$run; kept=training_state/ablation_v2_$$run.final.safetensors; \
-	  if [ ! -s $$out/final.safetensors ] && [ -s $$kept ]; then \
-	    mkdir -p $$out && cp $$kept $$out/final.safetensors; fi; \
-	  test -s $$out/final.safetensors || \
-	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
-	    --config config/train/ablation_v2_$$run.yaml \
-	    --state training_state/ablation_v2_$$run.safetensors || exit 1; done
-	$(PY) -m thermostereo_ros.cli.main ablation --runs $(ABLATION_V2) \
-	  --out $(ABLATION_V2)/ablation.json
-
-# The same ablation at twice the budget: each of (a) (b) (c) continued 2,000 steps from its
-# committed 2,000-step weights (config/train/ablation_v2_<run>_ext.yaml), then the table.
-# Resumable like ablation-v2. One run after another here; on 2 cores two runs side by side,
-# one thread each, finish sooner (docs/TRAINING.md).
 ABLATION_V2_EXT := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext
-ablation-v2-ext: $(VENV)/.installed
-	mkdir -p $(ABLATION_V2_EXT)/teacher
+ABLATION_V2_EXT2 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext2
+
+# One stage of the v2 ablation: $(1) is the config suffix ("", _ext, _ext2), $(2) its runs
+# folder. Each stage's folder holds a copy of the teacher, which the table reads.
+define ablation_v2_stage
+	mkdir -p $(ABLATION_V2)/teacher $(2)/teacher
 	test -s $(ABLATION_V2)/teacher/final.safetensors || git show \
 	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \
 	  > $(ABLATION_V2)/teacher/final.safetensors
-	cp $(ABLATION_V2)/teacher/final.safetensors $(ABLATION_V2_EXT)/teacher/final.safetensors
+	test "$(2)" = "$(ABLATION_V2)" || \
+	  cp $(ABLATION_V2)/teacher/final.safetensors $(2)/teacher/final.safetensors
 	for run in sparse kd kd_norefine; do \
-	  out=$(ABLATION_V2_EXT)/student_$$run; kept=training_state/ablation_v2_$${run}_ext.final.safetensors; \
+	  out=$(2)/student_$$run; kept=training_state/ablation_v2_$${run}$(1).final.safetensors; \
 	  if [ ! -s $$out/final.safetensors ] && [ -s $$kept ]; then \
 	    mkdir -p $$out && cp $$kept $$out/final.safetensors; fi; \
 	  test -s $$out/final.safetensors || \
 	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
-	    --config config/train/ablation_v2_$${run}_ext.yaml \
-	    --state training_state/ablation_v2_$${run}_ext.safetensors || exit 1; done
-	$(PY) -m thermostereo_ros.cli.main ablation --runs $(ABLATION_V2_EXT) \
-	  --out $(ABLATION_V2_EXT)/ablation.json
+	    --config config/train/ablation_v2_$${run}$(1).yaml \
+	    --state training_state/ablation_v2_$${run}$(1).safetensors || exit 1; done
+	$(PY) -m thermostereo_ros.cli.main ablation --runs $(2) --out $(2)/ablation.json
+endef
+
+ablation-v2: $(VENV)/.installed
+	$(call ablation_v2_stage,,$(ABLATION_V2))
+
+# The same ablation at twice and three times the budget: each of (a) (b) (c) continued 2,000
+# steps from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml,
+# then _ext2), then the table. One run after another here; on 2 cores two runs side by side,
+# one thread each, finish sooner (docs/TRAINING.md).
+ablation-v2-ext: $(VENV)/.installed
+	$(call ablation_v2_stage,_ext,$(ABLATION_V2_EXT))
+
+ablation-v2-ext2: $(VENV)/.installed
+	$(call ablation_v2_stage,_ext2,$(ABLATION_V2_EXT2))

@@ -24,7 +24,7 @@ ROWS: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ('c', '(b) without refinement', 'student_kd_norefine'),
     ('d', 'teacher (dense GT)', 'teacher'),
     ('e', 'OpenCV SGBM (stereo_image_proc defaults)', None),
-    ('f', 'shipped default: (b) trained 2400 steps', 'student_default'),
+    ('f', 'shipped default weights', 'student_default'),
 )
 CONDITIONS = ('day', 'night', 'rain')
 COLUMNS = ('epe', 'd1', 'bad1', 'bad3')
@@ -71,16 +71,20 @@ def run_ablation(runs_dir: pathlib.Path, max_frames: Optional[int] = None,
             method = SGBMBaseline(192).compute
             params = 0
             checkpoint = None
+            precision = 'fp32'
         else:
             checkpoint = pathlib.Path(runs_dir) / run_name / 'final.safetensors'
             if not checkpoint.is_file():
                 rows.append({'row': key, 'label': label, 'missing': str(checkpoint)})
                 continue
-            engine = StereoEngine.from_checkpoint(checkpoint, device='cpu')
+            # fp32 for every row: precision 'auto' picks bf16 on some CPUs and for some
+            # architectures only, and the rows must differ in their recipe alone.
+            engine = StereoEngine.from_checkpoint(checkpoint, device='cpu', precision='fp32')
             method = _disparity_of(engine)
             params = engine.metadata.get('parameters') or _count_parameters(checkpoint)
+            precision = engine.precision
         rows.append({'row': key, 'label': label, 'checkpoint': str(checkpoint or ''),
-                     'parameters': int(params),
+                     'parameters': int(params), 'precision': precision,
                      'latency_ms_640x256': cpu_latency_ms(method, latency_runs),
                      'metrics': evaluate_row(method, max_frames, progress)})
     return rows
@@ -99,7 +103,7 @@ def _count_parameters(checkpoint: pathlib.Path) -> int:
 def markdown(rows: List[dict]) -> str:
     """Render the ablation rows as one markdown table."""
     head = ['', 'model'] + [f'{c} {_TITLES[m]}' for c in CONDITIONS for m in COLUMNS]
-    head += ['params', 'CPU ms 640x256']
+    head += ['params', 'CPU ms 640x256 fp32']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
         if 'missing' in row:
