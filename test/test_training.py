@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from thermostereo_ros.training.config import load_config
 from thermostereo_ros.cli.train import parse_duration
-from thermostereo_ros.training.losses import (distillation_loss, distribution_loss,
+from thermostereo_ros.training.losses import (distillation_loss,
+                                              distribution_distillation_loss, distribution_loss,
                                               masked_smooth_l1, scale_weights)
 from thermostereo_ros.training.trainer import train
 
@@ -128,6 +129,52 @@ def test_distribution_loss_prefers_the_true_disparity():
     lowest = distribution_loss(exact, target, mask).item()
     assert lowest == pytest.approx(entropy.item(), rel=1e-5)
     assert distribution_loss(peaked, target, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_distribution_distillation_is_the_kl_from_the_teacher():
+    teacher = torch.tensor([-30.0, 0.0]).view(1, 2, 1, 1)  # almost all mass on candidate 1
+    student = torch.tensor([0.25, 0.75]).log().view(1, 2, 1, 1)
+    # KL(teacher || student) = 1 * log(1 / 0.75); the near-empty candidate adds ~1e-12.
+    assert distribution_distillation_loss(student, teacher).item() == pytest.approx(
+        -torch.tensor(0.75).log().item(), rel=1e-5)
+    assert distribution_distillation_loss(teacher, teacher).item() == pytest.approx(0.0,
+                                                                                    abs=1e-6)
+    with pytest.raises(ValueError, match='student 2, teacher 3'):
+        distribution_distillation_loss(student, torch.zeros(1, 3, 1, 1))
+
+
+@pytest.mark.parametrize('arch', ['thermostereo_rt', 'teacher'])
+def test_eval_mode_returns_the_cost_logits_on_request(arch):
+    from thermostereo_ros.model import build_model
+    config = dict(TINY['model'], max_disparity=48) if arch == 'thermostereo_rt' else dict(
+        max_disparity=48, base_channels=8, feature_channels=16, volume_channels=8,
+        refinement_channels=8)
+    model = build_model(arch, config).eval()
+    left, right = torch.rand(1, 1, 64, 128), torch.rand(1, 1, 64, 128)
+    with torch.no_grad():
+        plain = model(left, right)
+        (disparity, confidence), logits = model(left, right, return_logits=True)
+    torch.testing.assert_close(disparity, plain[0])
+    assert logits[-1].shape == (1, 12, 16, 32)  # D/4 candidates at 1/4 resolution
+
+
+def test_training_with_distribution_distillation_logs_and_records_it(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from thermostereo_ros.inference.checkpoint import load_checkpoint
+    teacher = train(_config(tmp_path / 'teacher', supervision='dense'), progress=False)
+    student = train(_config(tmp_path / 'student', distillation={
+        'teacher': str(teacher), 'distribution_weight': 0.5}), progress=False)
+    _, meta = load_checkpoint(student)
+    assert meta['provenance']['distillation_distribution_weight'] == 0.5
+    events = EventAccumulator(str(tmp_path / 'student' / 'tb'))
+    events.Reload()
+    kl = [e.value for e in events.Scalars('loss/distillation_kl')]
+    assert kl and all(v > 0 for v in kl)  # two different networks: never a zero divergence
+    # Training is deterministic, so the term reaching the gradient is what changes the weights.
+    without = train(_config(tmp_path / 'without', distillation={'teacher': str(teacher)}),
+                    progress=False)
+    weights, plain = load_file(str(student)), load_file(str(without))
+    assert any(not torch.equal(weights[k], plain[k]) for k in weights)
 
 
 def test_parse_duration():

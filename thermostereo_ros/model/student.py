@@ -66,8 +66,8 @@ class ThermoStereoRT(nn.Module):
     def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
         """Estimate left-view disparity in full-resolution pixels.
 
-        `return_logits` (train mode) also returns the stem and hourglass 1/4-resolution cost
-        logits, for losses on the disparity distribution.
+        `return_logits` also returns the stem and hourglass 1/4-resolution cost logits, for
+        losses on the disparity distribution (in eval mode: a teacher's, for distillation).
         """
         batch = left.shape[0]
         images, height, width = pad_to_multiple(torch.cat([left, right], 0))
@@ -94,4 +94,5 @@ class ThermoStereoRT(nn.Module):
             return predictions
         confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
                                                align_corners=False)
-        return final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
+        outputs = final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
+        return (outputs, [stem_logits, logits]) if return_logits else outputs

@@ -83,8 +83,11 @@ class ThermoStereoTeacher(nn.Module):
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
                            if use_refinement else None)
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor):
-        """Estimate left-view disparity; outputs as ThermoStereoRT.forward."""
+    def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
+        """Estimate left-view disparity; outputs as ThermoStereoRT.forward.
+
+        `return_logits` also returns the final 1/4-resolution cost logits (a one-item list).
+        """
         batch = left.shape[0]
         images, height, width = pad_to_multiple(torch.cat([left, right], 0))
         f2, f4, _, _ = self.encoder(images)
@@ -96,7 +99,8 @@ class ThermoStereoTeacher(nn.Module):
         x0 = self.stem(volume)
         x1 = self.hourglass1(x0)
         x2 = self.hourglass2(x1)
-        disp4, conf4 = self.regression(self.heads[2](x2).squeeze(1))
+        logits = self.heads[2](x2).squeeze(1)
+        disp4, conf4 = self.regression(logits)
         if self.refinement is not None:
             image2 = F.avg_pool2d(images[:batch], 2)
             final = self.refinement(disp4, image2, f2[:batch])
@@ -108,6 +112,8 @@ class ThermoStereoTeacher(nn.Module):
                       for i, x in ((0, x0), (1, x1))]
             if self.refinement is not None:
                 coarse.append(upsample_disparity(disp4, 4))
-            return [c[..., :height, :width] for c in coarse] + [final]
+            predictions = [c[..., :height, :width] for c in coarse] + [final]
+            return (predictions, [logits]) if return_logits else predictions
         confidence = F.interpolate(conf4, scale_factor=4, mode='bilinear', align_corners=False)
-        return final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
+        outputs = final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
+        return (outputs, [logits]) if return_logits else outputs

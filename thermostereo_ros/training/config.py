@@ -47,6 +47,9 @@ DEFAULTS: Dict[str, Any] = {
     'distillation': {
         'teacher': None,            # teacher checkpoint (safetensors); None = no distillation
         'weight': 1.0,              # lambda of the dense term
+        # KL from the teacher's 1/4 disparity distribution to the student's (0 = off).
+        'distribution_weight': 0.0,
+        'distribution_temperature': 1.0,
     },
     'optim': {
         'steps': 2000,

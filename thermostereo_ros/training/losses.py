@@ -75,3 +75,25 @@ def distribution_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Te
     ce = -(wanted * torch.log_softmax(logits, dim=1)).sum(1)
     valid = valid.reshape(ce.shape).to(ce.dtype)
     return (ce * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+def distribution_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                                   temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) of the 1/4-resolution disparity distributions, per pixel.
+
+    The teacher's whole distribution over the D/4 candidates carries more than its soft-argmin
+    (Hinton et al.'s soft targets): a second mode at a repetitive texture, a flat one in the
+    sky. Both networks must score the same candidates. Scaled by temperature**2, as usual, so
+    that its gradient does not shrink as the temperature grows.
+    """
+    if student_logits.shape[1] != teacher_logits.shape[1]:
+        raise ValueError(f'distribution distillation needs the same disparity candidates: '
+                         f'student {student_logits.shape[1]}, teacher {teacher_logits.shape[1]}'
+                         f' (max_disparity / 4)')
+    h = min(student_logits.shape[-2], teacher_logits.shape[-2])
+    w = min(student_logits.shape[-1], teacher_logits.shape[-1])
+    student = torch.log_softmax(student_logits[..., :h, :w].float() / temperature, dim=1)
+    teacher = torch.log_softmax(teacher_logits[..., :h, :w].detach().float() / temperature,
+                                dim=1)
+    kl = torch.nn.functional.kl_div(student, teacher, reduction='none', log_target=True)
+    return kl.sum(1).mean() * temperature ** 2

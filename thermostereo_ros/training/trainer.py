@@ -26,7 +26,8 @@ import torch
 import torch.distributed as dist
 
 from thermostereo_ros.inference.cpu_features import auto_cpu_precision, cpu_info
-from thermostereo_ros.training.losses import (distillation_loss, distribution_loss,
+from thermostereo_ros.training.losses import (distillation_loss,
+                                              distribution_distillation_loss, distribution_loss,
                                               multiscale_loss)
 from thermostereo_ros.training.curve import plot_curve
 from thermostereo_ros.training.state import (load_extra_tensors, load_training_state,
@@ -272,6 +273,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     sparse = config['supervision'] == 'sparse'
     loss_config = config['loss']
     use_distribution = loss_config['distribution_weight'] > 0
+    kd_distribution = teacher is not None and config['distillation']['distribution_weight'] > 0
     cpu_bf16 = device.type == 'cpu' and precision == 'bf16'
     model.train()
     end_step = optim['steps'] if stop_at is None else min(stop_at, optim['steps'])
@@ -327,7 +329,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         mask = mask & (target >= 0) & (target < max_disparity)
         with torch.autocast(device.type, dtype=torch.bfloat16 if cpu_bf16 else torch.float16,
                             enabled=use_amp or cpu_bf16):
-            if use_distribution:
+            if use_distribution or kd_distribution:
                 predictions, logits = train_model(left, right, return_logits=True)
             else:
                 predictions = train_model(left, right)
@@ -338,13 +340,22 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
                     loss = loss + loss_config['distribution_weight'] * weight * \
                         distribution_loss(level, target, mask,
                                           loss_config['distribution_temperature'])
-            distilled = torch.zeros(())
+            distilled = distilled_kl = torch.zeros(())
             if teacher is not None:
                 with torch.no_grad():
-                    teacher_disp, teacher_conf = teacher(left, right)
+                    if kd_distribution:
+                        (teacher_disp, teacher_conf), teacher_logits = teacher(
+                            left, right, return_logits=True)
+                    else:
+                        teacher_disp, teacher_conf = teacher(left, right)
                 distilled = distillation_loss(predictions, teacher_disp, teacher_conf,
                                               max_disparity)
                 loss = loss + config['distillation']['weight'] * distilled
+                if kd_distribution:
+                    distilled_kl = distribution_distillation_loss(
+                        logits[-1], teacher_logits[-1],
+                        config['distillation']['distribution_temperature'])
+                    loss = loss + config['distillation']['distribution_weight'] * distilled_kl
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -386,6 +397,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             writer.add_scalar('loss/total', loss.item(), done)
             writer.add_scalar('loss/supervised', supervised.item(), done)
             writer.add_scalar('loss/distillation', float(distilled.detach()), done)
+            if kd_distribution:
+                writer.add_scalar('loss/distillation_kl', float(distilled_kl.detach()), done)
             writer.add_scalar('train/lr', lr, done)
             writer.add_scalar('train/grad_norm', float(grad_norm), done)
             writer.add_scalar('train/skipped_steps', history['skipped_steps'], done)
@@ -431,6 +444,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
             'teacher': config['distillation']['teacher'],
             'distillation_weight': config['distillation']['weight'],
+            'distillation_distribution_weight': config['distillation']['distribution_weight'],
             'init': history['init'],
             'loss': config['loss'],
             'steps': optim['steps'], 'batch_size': optim['batch_size'],
