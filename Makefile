@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
-	ablation-v2-ext ablation-v2-ext2
+	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3
 
 all: test
 
@@ -97,8 +97,9 @@ ablation: $(VENV)/.installed
 ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
 ABLATION_V2_EXT := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext
 ABLATION_V2_EXT2 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext2
+ABLATION_V2_EXT3 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext3
 
-# One stage of the v2 ablation: $(1) is the config suffix ("", _ext, _ext2), $(2) its runs
+# One stage of the v2 ablation: $(1) is the config suffix ("", _ext, _ext2, _ext3), $(2) its runs
 # folder. Each stage's folder holds a copy of the teacher, which the table reads.
 define ablation_v2_stage
 	mkdir -p $(ABLATION_V2)/teacher $(2)/teacher
@@ -121,12 +122,15 @@ endef
 ablation-v2: $(VENV)/.installed
 	$(call ablation_v2_stage,,$(ABLATION_V2))
 
-# The same ablation at twice and three times the budget: each of (a) (b) (c) continued 2,000
-# steps from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml,
-# then _ext2), then the table. One run after another here; on 2 cores two runs side by side,
+# The same ablation at two, three and four times the budget: each of (a) (b) (c) continued
+# 2,000 steps from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml,
+# then _ext2, _ext3), then the table. One run after another here; on 2 cores two runs side by side,
 # one thread each, finish sooner (docs/TRAINING.md).
 ablation-v2-ext: $(VENV)/.installed
 	$(call ablation_v2_stage,_ext,$(ABLATION_V2_EXT))
 
 ablation-v2-ext2: $(VENV)/.installed
 	$(call ablation_v2_stage,_ext2,$(ABLATION_V2_EXT2))
+
+ablation-v2-ext3: $(VENV)/.installed
+	$(call ablation_v2_stage,_ext3,$(ABLATION_V2_EXT3))

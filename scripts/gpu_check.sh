@@ -67,10 +67,11 @@ log() { echo "[gpu_check $(($(date +%s) - START))s] $*"; }
 if [[ "$DRY_RUN" == 1 ]]; then
     log "DRY RUN: same steps on CPU with tiny sizes"
     DEVICE=cpu SIZES=256x64,320x64 RUNS=3 WARMUP=1 NODE_SIZE=256x64 NODE_PAIRS=30
-    NODE_PRECISION=fp32 BENCH_TIMEOUT=300
+    NODE_PRECISION=fp32 BENCH_TIMEOUT=300 INTERLEAVED_S=0
 else
     DEVICE=cuda SIZES=640x256,640x512 RUNS="${GPU_CHECK_RUNS:-100}" WARMUP=10
     NODE_SIZE=640x512 NODE_PAIRS=150 NODE_PRECISION=fp16 BENCH_TIMEOUT=330
+    INTERLEAVED_S=5  # the CUDA network against SGBM on the CPU, alternated: 10 s of 330
 fi
 ACCURACY_PAIRS="${GPU_CHECK_ACCURACY_PAIRS:-0}"
 
@@ -153,7 +154,8 @@ log "bench: $DEVICE, sizes $SIZES, $RUNS runs"
 set +e
 timeout --signal=INT --kill-after=20 "$BENCH_TIMEOUT" \
     "$PY" -m thermostereo_ros.cli.main bench "${CHECKPOINT_ARGS[@]}" --device "$DEVICE" \
-    --sizes "$SIZES" --runs "$RUNS" --warmup "$WARMUP" --accuracy-pairs "$ACCURACY_PAIRS" \
+    --sizes "$SIZES" --runs "$RUNS" --warmup "$WARMUP" \
+    --interleaved-seconds "$INTERLEAVED_S" --accuracy-pairs "$ACCURACY_PAIRS" \
     --accuracy-size "${SIZES%%,*}" "${NODE_ARGS[@]}" --out "$WORK/bench"
 BENCH_RC=$?
 set -e

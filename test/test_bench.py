@@ -27,6 +27,7 @@ def test_bench_cli_writes_report(tmp_path):
     checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
     out = tmp_path / 'bench_out'
     code = main(['bench', '--checkpoint', str(checkpoint), '--sizes', SIZES, '--runs', '3',
+                 '--interleaved-seconds', '0',
                  '--warmup', '1', '--skip-node', '--accuracy-pairs', '1',
                  '--accuracy-size', '256x64', '--device', 'cpu', '--out', str(out)])
     assert code == 0
@@ -35,6 +36,11 @@ def test_bench_cli_writes_report(tmp_path):
     for key in ('machine', 'model', 'latency', 'sgbm', 'accuracy', 'ratios', 'summary'):
         assert key in report, key
     assert report['machine']['cpu_model'] and report['machine']['torch']
+    # The share of the CPUs other processes took during the latency part, and the line
+    # that reports it.
+    share = report['machine']['others_cpu_share']
+    assert 0.0 <= share <= 1.0
+    assert 'Other processes used' in (out / 'bench.md').read_text()
     assert report['model']['params'] > 0
     assert set(report['model']['gflops']) == {'256x64', '288x64'}
     assert all(v > 0 for v in report['model']['gflops'].values())
@@ -48,6 +54,15 @@ def test_bench_cli_writes_report(tmp_path):
     for row in report['latency'] + report['sgbm']:
         _check_latency(row)
     assert len(report['sgbm']) == 4
+    # The node's default configuration against SGBM, one call of each in turn, per size.
+    assert [r['size'] for r in report['interleaved']] == ['256x64', '288x64']
+    for row in report['interleaved']:
+        assert row['label'].startswith('auto (') and row['network']['n'] == 3
+        assert row['sgbm']['n'] == 3
+        assert row['ratio_p50'] == pytest.approx(row['network']['p50_ms'] / row['sgbm']['p50_ms'])
+        assert row['paired_ratio_p50'] > 0
+    assert report['summary']['interleaved_ratio'] == report['interleaved'][0]['ratio_p50']
+    assert 'interleaved' in (out / 'bench.md').read_text()
     # Start-up with the export cache empty and filled, for each backend that has one, at the
     # first size only.
     startup = {r['label']: r for r in report['startup']}

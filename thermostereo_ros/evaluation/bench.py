@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from thermostereo_ros.evaluation import cpu_load
 from thermostereo_ros.evaluation.report import json_safe, percentiles
 from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
 # The node end-to-end part, given by the caller (tools/bench.py): evaluation does not import
@@ -38,6 +39,8 @@ MARKDOWN_NAME = 'bench.md'
 BENCH_MAX_DISPARITY = 192
 # Backends whose exports the export cache keeps (StereoEngine's export_cache_dir).
 CACHED_BACKENDS = ('onnxruntime', 'openvino')
+# Share of the CPUs taken by other processes above which the report says the run was loaded.
+BUSY_WARNING = 0.05
 # Disparity of the synthetic timing pair: the content does not change the cost of a dense
 # network or of SGBM, it only has to look like a thermal frame.
 _TIMING_SHIFT = 24
@@ -54,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='comma-separated WIDTHxHEIGHT input sizes')
     parser.add_argument('--runs', type=int, default=50, help='timed runs per configuration')
     parser.add_argument('--warmup', type=int, default=5, help='untimed runs first')
+    parser.add_argument('--interleaved-seconds', type=float, default=20.0,
+                        help='the node configuration and SGBM, alternated: keep going this '
+                             'long per size (at least --runs rounds), so that slow and fast '
+                             'phases of a shared host average out')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
                         help='auto: CPU configurations, plus CUDA ones when CUDA is there; '
                              'cpu/cuda: only that device (cuda fails without CUDA)')
@@ -335,6 +342,44 @@ def bench_sgbm(size: Size, runs: int, warmup: int,
     return rows
 
 
+def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: int,
+                      warmup: int, pair: Tuple[np.ndarray, np.ndarray],
+                      seconds: float = 0.0) -> Dict[str, Any]:
+    """The node's default configuration (backend and precision auto) and raw SGBM, alternated.
+
+    One network call, one SGBM call, and again, for `runs` rounds and at least `seconds`:
+    back-to-back blocks of runs see different phases of a shared host (on one Zen 4 VM
+    OpenVINO's p50 moved between 32 and 50 ms from one half-second block to the next, for
+    seconds at a time, while SGBM's stayed within 43-46), alternation shows both the same
+    phases and a long window averages them. `paired_ratio_p50` is the median of the per-round
+    ratios.
+    """
+    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
+    from thermostereo_ros.inference import StereoEngine
+
+    engine = StereoEngine.from_checkpoint(checkpoint, device=device, backend='auto',
+                                          warmup_size=size)
+    sgbm = SGBMBaseline(BENCH_MAX_DISPARITY)
+    left, right = pair
+    for _ in range(max(0, warmup)):
+        engine.infer(left, right)
+        sgbm.compute_raw(left, right)
+    network, baseline = [], []
+    started = time.perf_counter()
+    while len(network) < max(1, runs) or time.perf_counter() - started < seconds:
+        for fn, times in ((lambda: engine.infer(left, right), network),
+                          (lambda: sgbm.compute_raw(left, right), baseline)):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1e3)
+    net, base = summarize_ms(network), summarize_ms(baseline)
+    return {'label': f'auto ({engine.backend} {engine.precision} {engine.device})',
+            'size': size_label(size), 'seconds': time.perf_counter() - started,
+            'network': net, 'sgbm': base,
+            'ratio_p50': _ratio(net['p50_ms'], base['p50_ms']),
+            'paired_ratio_p50': float(np.median(np.asarray(network) / np.asarray(baseline)))}
+
+
 def accuracy(checkpoint: pathlib.Path, pairs: Optional[int], size: Optional[Size],
              device: str) -> Dict[str, Any]:
     """EPE/D1 of the network and of SGBM per held-out condition and over all three."""
@@ -422,6 +467,12 @@ def markdown_report(report: Dict[str, Any]) -> str:
              '', f"CPU flags: {', '.join(m.get('cpu_flags') or []) or 'none of interest'}; "
              f"native bf16: {m.get('cpu_native_bf16')}; auto on this CPU: backend "
              f"{m.get('cpu_auto_backend')}, precision {m.get('cpu_auto_precision')}", '']
+    share = m.get('others_cpu_share')
+    if share is not None:
+        lines += [f'Other processes used {100 * share:.0f} % of the CPUs while the latencies '
+                  f'were measured' + (f' (over {100 * BUSY_WARNING:.0f} %: these latencies and '
+                                      f'ratios are not comparable; rerun on an idle machine)'
+                                      if share > BUSY_WARNING else '') + '.', '']
     cost = report.get('model') or {}
     if cost:
         gflops = ', '.join(f'{k}: {v:.2f}' for k, v in cost.get('gflops', {}).items())
@@ -437,6 +488,16 @@ def markdown_report(report: Dict[str, Any]) -> str:
                      f"{_fmt(row['p95_ms'])} | {row['n']} | {_fmt(row.get('peak_rss_mb'), 0)} | "
                      f"{_fmt(row.get('cuda_max_allocated_mb'), 0)} | "
                      f"{_fmt(ratio) + 'x' if ratio else '-'} |")
+    if report.get('interleaved'):
+        lines += ['', "## The node's configuration and SGBM, interleaved", '',
+                  'One call of each in turn, so that both see the same host (the ratio the '
+                  'speed target is judged on).', '',
+                  '| configuration | size | rounds | network p50 ms | SGBM p50 ms | '
+                  'ratio of p50s | median paired ratio |', '|---|---|---|---|---|---|---|']
+        lines += [f"| {r['label']} | {r['size']} | {r['network']['n']} | "
+                  f"{_fmt(r['network']['p50_ms'])} | "
+                  f"{_fmt(r['sgbm']['p50_ms'])} | {_fmt(r['ratio_p50'])}x | "
+                  f"{_fmt(r['paired_ratio_p50'])}x |" for r in report['interleaved']]
     for skipped in report.get('skipped', []):
         lines.append(f'\nSkipped: {skipped}')
     if report.get('startup'):
@@ -546,7 +607,8 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
         'settings': {'sizes': [size_label(s) for s in sizes], 'runs': args.runs,
                      'warmup': args.warmup, 'device': args.device,
                      'max_disparity': BENCH_MAX_DISPARITY},
-        'latency': [], 'sgbm': [], 'startup': [], 'skipped': [], 'errors': []}
+        'latency': [], 'sgbm': [], 'interleaved': [], 'startup': [], 'skipped': [],
+        'errors': []}
     report['model'] = model_costs(checkpoint, sizes)
     if report['model']['max_disparity'] != BENCH_MAX_DISPARITY:
         # The network's cost volume depends on it, so such numbers are not comparable.
@@ -561,6 +623,7 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
     have_cv2 = importlib.util.find_spec('cv2') is not None
     if not have_cv2:
         report['skipped'].append('sgbm and accuracy: OpenCV (cv2) is not importable here')
+    load_start = cpu_load.sample()
     for size in sizes:
         pair = synthetic_pair(size[0], size[1], _TIMING_SHIFT)
         for config in configs:
@@ -584,9 +647,17 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
             continue
         try:
             report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
+            print(f'bench: auto and SGBM interleaved at {size_label(size)} ...', flush=True)
+            report['interleaved'].append(bench_interleaved(
+                checkpoint, 'cpu' if args.device == 'cpu' else 'auto', size, args.runs,
+                args.warmup, pair, args.interleaved_seconds))
         except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
             report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
         _write(report, out)  # partial results survive a time limit on later parts
+    load_end = cpu_load.sample()
+    if load_start is not None and load_end is not None:
+        report['machine']['others_cpu_share'] = cpu_load.others_share(
+            load_start, load_end, os.cpu_count() or 1)
     acc = None
     if have_cv2 and (args.accuracy_pairs is None or args.accuracy_pairs > 0):
         print('bench: accuracy on the held-out set ...', flush=True)
@@ -621,6 +692,11 @@ def _summary(report: Dict[str, Any], sizes: Sequence[Size]) -> Dict[str, Any]:
     out['note'] = (f"fastest network configuration ({out.get('network_config', '-')}) and raw "
                    f'SGBM at {size}')
     out['latency_ratio'] = _ratio(out.get('network_p50_ms'), out.get('sgbm_p50_ms'))
+    paired = [r for r in report.get('interleaved', []) if r['size'] == size]
+    if paired:
+        out.update(interleaved_config=paired[0]['label'],
+                   interleaved_ratio=paired[0]['ratio_p50'],
+                   interleaved_paired_ratio=paired[0]['paired_ratio_p50'])
     return out
 
 
