@@ -182,3 +182,24 @@ def test_backend_auto_picks_by_file_device_and_cpu():
     assert resolve_backend('auto', 'cpu') == expected
     engine = StereoEngine.from_checkpoint(backend='auto', device='cpu')
     assert engine.backend == expected  # the engine reports what runs, never 'auto'
+
+
+def test_channels_last_keeps_3d_weights_and_outputs():
+    from thermostereo_ros.inference.torch_backend import channels_last_2d
+
+    torch.manual_seed(0)
+    net = torch.nn.ModuleDict({'conv2d': torch.nn.Conv2d(3, 8, 3, padding=1),
+                               'conv3d': torch.nn.Conv3d(2, 4, 3, padding=1)})
+    x2, x3 = torch.rand(1, 3, 16, 20), torch.rand(1, 2, 6, 16, 20)
+    with torch.no_grad():
+        before = net['conv2d'](x2), net['conv3d'](x3)
+        # Module.to refuses the 5-D weight; the per-tensor conversion leaves it as it is.
+        with pytest.raises(RuntimeError, match='rank 4'):
+            torch.nn.Conv3d(2, 4, 3).to(memory_format=torch.channels_last)
+        assert channels_last_2d(net) is net
+        assert net['conv2d'].weight.is_contiguous(memory_format=torch.channels_last)
+        assert not net['conv2d'].weight.is_contiguous()
+        assert net['conv3d'].weight.is_contiguous()
+        after = net['conv2d'](x2), net['conv3d'](x3)
+    for a, b in zip(before, after):
+        assert torch.allclose(a, b, atol=1e-5)

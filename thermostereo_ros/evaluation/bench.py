@@ -345,7 +345,7 @@ def bench_sgbm(size: Size, runs: int, warmup: int,
 def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: int,
                       warmup: int, pair: Tuple[np.ndarray, np.ndarray],
                       seconds: float = 0.0) -> Dict[str, Any]:
-    """The node's default configuration (backend and precision auto) and raw SGBM, alternated.
+    """Time the node's default configuration (backend, precision auto) and raw SGBM in turn.
 
     One network call, one SGBM call, and again, for `runs` rounds and at least `seconds`:
     back-to-back blocks of runs see different phases of a shared host (on one Zen 4 VM

@@ -59,6 +59,23 @@ class _CudaSlot:
         self.graph_out: Tuple[torch.Tensor, torch.Tensor] = None
 
 
+def channels_last_2d(model: torch.nn.Module) -> torch.nn.Module:
+    """Store the model's 4-D (2-D convolution) weights channels-last, in place; returns it.
+
+    channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16, and oneDNN its
+    blocked kernels on the CPU: in fp32 too, where `thermostereo bench` timed the shipped
+    network at 61 against 82-92 ms at 640x256 and 119 against 188 ms at 640x512 (2 Zen 4
+    cores, PERFORMANCE.md, stretch 11). `Module.to(memory_format=)`
+    refuses networks that also hold 5-D tensors (the teacher's 3-D convolutions), so the
+    tensors are converted one by one and the others left as they are.
+    """
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 class TorchRunner:
     """Run an eval-mode network with torch on CPU or one CUDA device."""
 
@@ -70,10 +87,7 @@ class TorchRunner:
         self.autocast_dtype = _AUTOCAST.get(precision)
         self.cuda_graphs = cuda_graphs
         model = model.eval().to(self.device)
-        if self.cuda or self.autocast_dtype is not None:
-            # channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16, and
-            # oneDNN its AMX/AVX512_BF16 kernels under CPU bf16.
-            model = model.to(memory_format=torch.channels_last)
+        model = channels_last_2d(model)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.model = model
@@ -99,11 +113,11 @@ class TorchRunner:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""
         with torch.inference_mode():
             if not self.cuda:
-                layout = torch.channels_last if self.autocast_dtype is not None else \
-                    torch.contiguous_format
                 disp, conf = self._call(
-                    torch.from_numpy(left)[None, None].contiguous(memory_format=layout),
-                    torch.from_numpy(right)[None, None].contiguous(memory_format=layout))
+                    torch.from_numpy(left)[None, None].contiguous(
+                        memory_format=torch.channels_last),
+                    torch.from_numpy(right)[None, None].contiguous(
+                        memory_format=torch.channels_last))
                 return disp[0, 0].float().numpy(), conf[0, 0].float().numpy()
             return self._run_cuda(left, right)
 
