@@ -647,12 +647,17 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
             continue
         try:
             report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
-            print(f'bench: auto and SGBM interleaved at {size_label(size)} ...', flush=True)
-            report['interleaved'].append(bench_interleaved(
-                checkpoint, 'cpu' if args.device == 'cpu' else 'auto', size, args.runs,
-                args.warmup, pair, args.interleaved_seconds))
         except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
             report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
+        else:
+            print(f'bench: auto and SGBM interleaved at {size_label(size)} ...', flush=True)
+            try:
+                report['interleaved'].append(bench_interleaved(
+                    checkpoint, 'cpu' if args.device == 'cpu' else 'auto', size, args.runs,
+                    args.warmup, pair, args.interleaved_seconds))
+            except Exception as exc:  # as above: report it, keep the other numbers
+                report['errors'].append(f'interleaved @ {size_label(size)}: '
+                                        f'{type(exc).__name__}: {exc}')
         _write(report, out)  # partial results survive a time limit on later parts
     load_end = cpu_load.sample()
     if load_start is not None and load_end is not None:
