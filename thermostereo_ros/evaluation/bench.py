@@ -350,7 +350,7 @@ def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: i
     One network call, one SGBM call, and again, for `runs` rounds and at least `seconds`:
     back-to-back blocks of runs see different phases of a shared host (on one Zen 4 VM
     OpenVINO's p50 moved between 32 and 50 ms from one half-second block to the next, for
-    seconds at a time, while SGBM's stayed within 43-46), alternation shows both the same
+    seconds at a time, while SGBM's stayed within 41-46), alternation shows both the same
     phases and a long window averages them. `paired_ratio_p50` is the median of the per-round
     ratios.
     """
