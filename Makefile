@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
-	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3
+	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3 ablation-v2-ext4
 
 all: test
 
@@ -98,8 +98,9 @@ ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
 ABLATION_V2_EXT := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext
 ABLATION_V2_EXT2 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext2
 ABLATION_V2_EXT3 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext3
+ABLATION_V2_EXT4 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext4
 
-# One stage of the v2 ablation: $(1) is the config suffix ("", _ext, _ext2, _ext3), $(2) its runs
+# One stage of the v2 ablation: $(1) is the config suffix ("", _ext, ... _ext4), $(2) its runs
 # folder. Each stage's folder holds a copy of the teacher, which the table reads.
 define ablation_v2_stage
 	mkdir -p $(ABLATION_V2)/teacher $(2)/teacher
@@ -122,10 +123,10 @@ endef
 ablation-v2: $(VENV)/.installed
 	$(call ablation_v2_stage,,$(ABLATION_V2))
 
-# The same ablation at two, three and four times the budget: each of (a) (b) (c) continued
-# 2,000 steps from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml,
-# then _ext2, _ext3), then the table. One run after another here; on 2 cores two runs side by side,
-# one thread each, finish sooner (docs/TRAINING.md).
+# The same ablation at two to five times the budget: each of (a) (b) (c) continued 2,000 steps
+# from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml, then
+# _ext2 to _ext4), then the table. One run after another here; on 2 cores two runs side by
+# side, one thread each, finish sooner (docs/TRAINING.md).
 ablation-v2-ext: $(VENV)/.installed
 	$(call ablation_v2_stage,_ext,$(ABLATION_V2_EXT))
 
@@ -134,3 +135,6 @@ ablation-v2-ext2: $(VENV)/.installed
 
 ablation-v2-ext3: $(VENV)/.installed
 	$(call ablation_v2_stage,_ext3,$(ABLATION_V2_EXT3))
+
+ablation-v2-ext4: $(VENV)/.installed
+	$(call ablation_v2_stage,_ext4,$(ABLATION_V2_EXT4))
