@@ -101,3 +101,37 @@ def test_validation_split_is_what_training_validates_on():
                                    np.asarray(sample['disparity']).reshape(dense.shape)[dense])
     nights = list(iter_frames('synthetic', None, 'validation_night', 4, 64, (64, 160)))
     assert nights and all(f.name.startswith('night/') for f in nights)
+
+
+def test_sky_pixels_given_a_disparity_are_counted_as_the_node_would_publish_them():
+    from thermostereo_ros.evaluation.evaluate import evaluate_split, EvalFrame
+
+    h, w = 4, 50
+    gt = np.full((h, w), 10.0, np.float32)
+    sky = np.zeros((h, w), bool)
+    sky[:2] = True  # 100 sky pixels
+    gt[sky] = 0.0
+    pred = np.full((h, w), 10.0, np.float32)
+    pred[0, 10:] = 2.0    # 40 sky pixels at fB / 2 = 50 m: points
+    pred[1, 10:30] = 0.5  # 20 at 200 m: a disparity, but beyond the points' 100 m
+    pred[1, 30:] = -1.0   # 20 invalid (SGBM's marker)
+    pred[0, :10] = 0.0    # 10 at infinity; and pred[1, :10] = 10 at x < 10: no match, invalid
+    frame = EvalFrame('f', gt, gt, gt, ~sky, focal_px=100.0, baseline_m=1.0, sky=sky)
+    result = evaluate_split({'m': lambda left, right: pred}, iter([frame]), 192)['m']
+    assert result['sky_valid'] == pytest.approx(0.60)
+    assert result['sky_points'] == pytest.approx(0.40)
+    no_sky = evaluate_split({'m': lambda left, right: pred},
+                            iter([EvalFrame('f', gt, gt, gt, ~sky)]), 192)['m']
+    assert 'sky_valid' not in no_sky
+
+
+def test_sky_is_counted_only_for_the_methods_asked():
+    from thermostereo_ros.evaluation.evaluate import evaluate_split, EvalFrame
+
+    gt = np.zeros((4, 40), np.float32)
+    sky = np.ones((4, 40), bool)
+    frame = EvalFrame('f', gt, gt, gt, ~sky, sky=sky)
+    methods = {'a': lambda left, right: gt + 30, 'b': lambda left, right: gt + 30}
+    result = evaluate_split(methods, iter([frame]), 192, sky_methods=('a',))
+    assert result['a']['sky_valid'] == pytest.approx(0.25)  # x >= 30 of 40 columns match
+    assert 'sky_valid' not in result['b']

@@ -287,6 +287,24 @@ def test_init_refuses_weights_of_another_model_config(tmp_path):
         train(other, progress=False)
 
 
+def test_init_from_weights_with_a_sky_head_starts_without_it(tmp_path):
+    from thermostereo_ros.inference.checkpoint import build_from_checkpoint, save_checkpoint
+    from thermostereo_ros.model import ThermoStereoRT
+    from thermostereo_ros.training.sky import with_sky_head
+    from thermostereo_ros.training.trainer import init_weights
+    first = train(_config(tmp_path / 'first'), progress=False)
+    source, meta = build_from_checkpoint(str(first))
+    grown = with_sky_head(source)
+    path = save_checkpoint(tmp_path / 'sky.safetensors', grown, 'thermostereo_rt', grown.config,
+                           meta['normalization'], meta['provenance'])
+    model = ThermoStereoRT(**source.config)
+    init = init_weights(model, 'thermostereo_rt', str(path))
+    assert init['sky_head_dropped'] is True and model.sky is None
+    for name, value in source.named_parameters():
+        torch.testing.assert_close(dict(model.named_parameters())[name], value, msg=name)
+    assert init_weights(model, 'thermostereo_rt', str(first))['sky_head_dropped'] is False
+
+
 def test_configs_that_start_from_the_shipped_weights_match_them():
     from thermostereo_ros.model import build_model
     from thermostereo_ros.training.trainer import init_weights

@@ -25,14 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
     from thermostereo_ros.inference.checkpoint import (
-        build_from_checkpoint, CheckpointError, save_checkpoint)
+        build_student, CheckpointError, save_checkpoint)
     from thermostereo_ros.model.prune import prune_aggregation
 
     try:
-        model, meta = build_from_checkpoint(args.checkpoint)
-        if meta['arch'] != 'thermostereo_rt':
-            raise CheckpointError(f'{args.checkpoint}: only the student (thermostereo_rt) '
-                                  f'is pruned, this is a {meta["arch"]!r}')
+        model, meta = build_student(args.checkpoint, 'is pruned')
         pruned = prune_aggregation(model, args.aggregation_channels)
     except (CheckpointError, ValueError) as exc:
         print(f'prune: error: {exc}', file=sys.stderr)

@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
                                         progress=not args.no_progress, desc=split,
                                         edges_radius=args.edges,
                                         confidence_thresholds=thresholds,
-                                        disparity_ranges=args.disparity_ranges)
+                                        disparity_ranges=args.disparity_ranges,
+                                        # SGBM's rows are hole-filled: its sky would be the fill's.
+                                        sky_methods=('network',))
         print(f'\n### {args.data} {split}\n')
         print(markdown_table({split: results[split]}))
     if args.out:

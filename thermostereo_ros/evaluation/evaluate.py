@@ -12,7 +12,10 @@ Frame sources (`iter_frames`):
   lists; GT: filtered LiDAR depth converted to disparity.
 - `cats`: every scene with thermal GT (split = hazard, default `default`); disparities are
   made non-negative with the scene's offset and the offset is removed from predictions.
-Metrics are pixel-weighted over each split (see `metrics.MetricAccumulator`).
+Metrics are pixel-weighted over each split (see `metrics.MetricAccumulator`). Where the
+frames mark their sky (synthetic), each method also gets `sky_valid`, the share of sky pixels
+it gives a disparity the node would publish, and `sky_points`, those that would become points
+within `SKY_POINT_MAX_DEPTH_M`: phantom surfaces, which no GT pixel scores.
 """
 
 import math
@@ -23,6 +26,10 @@ import numpy as np
 
 from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator,
                                                  discontinuity_region)
+from thermostereo_ros.inference.postprocess import validity
+
+# The node's default max_depth for points2: a sky pixel farther than this is not drawn.
+SKY_POINT_MAX_DEPTH_M = 100.0
 
 # A method maps (left, right) to a disparity, or to (disparity, confidence) when it has one.
 Method = Callable[[np.ndarray, np.ndarray],
@@ -41,6 +48,7 @@ class EvalFrame:
     focal_px: Optional[float] = None
     baseline_m: Optional[float] = None
     offset: int = 0  # added to GT disparities by shifting the right image (CATS)
+    sky: Optional[np.ndarray] = None  # where the view sees no surface, when known
 
 
 def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple],
@@ -69,7 +77,7 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
             continue
         mask = ~p.sky & (p.disparity > 0) & (p.disparity < max_disparity)
         yield EvalFrame(f'{p.condition}/{p.family}/{p.seed}', p.left, p.right, p.disparity,
-                        mask, p.camera.fx, p.camera.baseline)
+                        mask, p.camera.fx, p.camera.baseline, sky=p.sky)
 
 
 def _ms2_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:
@@ -124,7 +132,8 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                    max_disparity: float = 192, progress: bool = False,
                    desc: str = '', edges_radius: Optional[int] = None,
                    confidence_thresholds: Sequence[float] = (),
-                   disparity_ranges: Sequence[Tuple[float, float]] = ()
+                   disparity_ranges: Sequence[Tuple[float, float]] = (),
+                   sky_methods: Optional[Sequence[str]] = None
                    ) -> Dict[str, Dict[str, float]]:
     """Run every method on every frame; returns method -> metrics (pixel-weighted).
 
@@ -134,7 +143,9 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     the GT pixels whose confidence is at least T (what the node keeps at
     confidence_threshold T), with `coverage`, the share of GT pixels kept. Each (lo, hi) of
     `disparity_ranges` adds `<method>@gt[lo,hi)`: the GT pixels with lo <= GT < hi, to see
-    whether errors sit at near (large) or far (small) disparities.
+    whether errors sit at near (large) or far (small) disparities. `sky_valid` and `sky_points`
+    are counted for the methods named in `sky_methods` (None: all), whose output is what
+    they publish: not for a hole-filled one such as the default SGBM baseline.
     """
     accs = {name: MetricAccumulator(max_disparity) for name in methods}
     if edges_radius is not None:
@@ -143,6 +154,8 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     ranged = {(name, r): f'{name}@gt[{r[0]:g},{r[1]:g})'
               for name in methods for r in disparity_ranges}
     accs.update({key: MetricAccumulator(max_disparity) for key in ranged.values()})
+    sky_counts = {name: np.zeros(3) for name in methods  # sky, with a disparity, as points
+                  if sky_methods is None or name in sky_methods}
     if progress:
         from tqdm import tqdm
         frames = tqdm(frames, desc=desc, unit='frame')
@@ -164,14 +177,30 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                 accs[f'{name}@edges'].update(pred, f.disparity, mask=f.mask & near_edge)
             for r, mask in in_range.items():
                 accs[ranged[name, r]].update(pred, f.disparity, mask=mask)
+            if f.sky is not None and name in sky_counts:
+                sky_counts[name] += _sky_counts(pred, f, max_disparity)
             for t in confidence_thresholds if confidence is not None else ():
                 accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
                     pred, f.disparity, mask=f.mask & (confidence >= t))
     results = {name: acc.result() for name, acc in accs.items()}
+    for name, (sky, valid, points) in sky_counts.items():
+        if sky > 0:
+            results[name].update(sky_valid=valid / sky, sky_points=points / sky)
     for (name, _), key in kept.items():
         if key in results:
             results[key]['coverage'] = results[key]['pixels'] / max(results[name]['pixels'], 1)
     return results
+
+
+def _sky_counts(pred: np.ndarray, frame: EvalFrame, max_disparity: float) -> np.ndarray:
+    # The node's own rule (confidence_threshold 0), so that this counts what it publishes.
+    _, valid = validity(pred, np.ones_like(pred), 0.0, max_disparity, 0.0)
+    valid &= frame.sky
+    points = valid.sum()
+    if frame.focal_px and frame.baseline_m:
+        limit = frame.focal_px * frame.baseline_m / SKY_POINT_MAX_DEPTH_M
+        points = (valid & (pred >= limit)).sum()
+    return np.array([frame.sky.sum(), valid.sum(), points], np.float64)
 
 
 def markdown_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
@@ -179,6 +208,8 @@ def markdown_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
     keys: List[str] = list(DISPARITY_KEYS)
     if any('coverage' in m for per in results.values() for m in per.values()):
         keys.append('coverage')
+    if any('sky_valid' in m for per in results.values() for m in per.values()):
+        keys += ['sky_valid', 'sky_points']
     if any('abs_rel' in m for per in results.values() for m in per.values()):
         keys += list(DEPTH_KEYS)
     head = ['split', 'method', 'frames'] + keys

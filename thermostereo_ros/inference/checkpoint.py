@@ -215,3 +215,12 @@ def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides
     model.load_state_dict(state, strict=True)
     meta = dict(meta, config=dict(model.config))
     return model.to(map_location).eval(), meta
+
+
+def build_student(path: PathLike, purpose: str):
+    """`build_from_checkpoint` for a student only; CheckpointError naming `purpose` otherwise."""
+    model, meta = build_from_checkpoint(path)
+    if meta['arch'] != 'thermostereo_rt':
+        raise CheckpointError(f'{path}: only the student (thermostereo_rt) {purpose}, this is '
+                              f'a {meta["arch"]!r}')
+    return model, meta

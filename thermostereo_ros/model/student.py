@@ -13,6 +13,7 @@ from thermostereo_ros.model.cost_volume import correlation_volume
 from thermostereo_ros.model.encoder import PyramidEncoder
 from thermostereo_ros.model.refinement import AttentionRefinement
 from thermostereo_ros.model.regression import DisparityRegression
+from thermostereo_ros.model.sky import SkyHead
 
 
 class ThermoStereoRT(nn.Module):
@@ -37,7 +38,7 @@ class ThermoStereoRT(nn.Module):
     def __init__(self, max_disparity: int = 192, base_channels: int = 16,
                  feature_channels: int = 48, aggregation_channels: int = 48,
                  refinement_channels: int = 24, use_refinement: bool = True,
-                 normalize_features: bool = False) -> None:
+                 normalize_features: bool = False, sky_head: bool = False) -> None:
         """Build the network; max_disparity must be a positive multiple of 4."""
         super().__init__()
         if max_disparity < 4 or max_disparity % 4:
@@ -48,7 +49,7 @@ class ThermoStereoRT(nn.Module):
             feature_channels=int(feature_channels),
             aggregation_channels=int(aggregation_channels),
             refinement_channels=int(refinement_channels), use_refinement=bool(use_refinement),
-            normalize_features=bool(normalize_features))
+            normalize_features=bool(normalize_features), sky_head=bool(sky_head))
         # Correlation of L2-normalised features (cosine similarity) is informative from the
         # first step; off by default only so that checkpoints from before it load unchanged.
         self.normalize_features = bool(normalize_features)
@@ -62,6 +63,9 @@ class ThermoStereoRT(nn.Module):
         self.use_refinement = use_refinement
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
                            if use_refinement else None)
+        # Trained after the rest, on frozen weights (training/sky.py); off by default so that
+        # checkpoints without it load unchanged.
+        self.sky = SkyHead(c4, c16) if sky_head else None
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
         """Estimate left-view disparity in full-resolution pixels.
@@ -72,8 +76,7 @@ class ThermoStereoRT(nn.Module):
         batch = left.shape[0]
         images, height, width = pad_to_multiple(torch.cat([left, right], 0))
         f2, f4, f8, f16 = self.encoder(images)
-        if self.normalize_features:
-            f4 = nn.functional.normalize(f4, dim=1) * f4.shape[1] ** 0.5
+        f4 = self._matching_features(f4)
         cost = correlation_volume(f4[:batch], f4[batch:], self.num_disparities)
         logits, stem_logits = self.aggregation(cost, f4[:batch], f8[:batch], f16[:batch])
         disp4, conf4 = self.regression(logits)
@@ -93,6 +96,30 @@ class ThermoStereoRT(nn.Module):
                 return predictions, [stem_logits, logits]
             return predictions
         confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
-                                               align_corners=False)
-        outputs = final.clamp(min=0.0), confidence[..., :height, :width].clamp(0.0, 1.0)
+                                               align_corners=False)[..., :height, :width]
+        if self.sky is not None:
+            # Disparity 0 is "at infinity": every consumer of the output treats it as no depth.
+            sky = self._sky_logits(f4[:batch], f16[:batch], images[:batch], height, width) > 0
+            final = final.masked_fill(sky, 0.0)
+            confidence = confidence.masked_fill(sky, 0.0)
+        outputs = final.clamp(min=0.0), confidence.clamp(0.0, 1.0)
         return (outputs, [stem_logits, logits]) if return_logits else outputs
+
+    def sky_logits(self, left: torch.Tensor) -> torch.Tensor:
+        """Full-resolution sky logits of the left view alone (what the sky head learns from)."""
+        if self.sky is None:
+            raise ValueError('this network was built without a sky head (sky_head=False)')
+        images, height, width = pad_to_multiple(left)
+        _, f4, _, f16 = self.encoder(images)
+        return self._sky_logits(self._matching_features(f4), f16, images, height, width)
+
+    def _matching_features(self, f4: torch.Tensor) -> torch.Tensor:
+        if self.normalize_features:
+            return nn.functional.normalize(f4, dim=1) * f4.shape[1] ** 0.5
+        return f4
+
+    def _sky_logits(self, f4: torch.Tensor, f16: torch.Tensor, image: torch.Tensor,
+                    height: int, width: int) -> torch.Tensor:
+        logits = nn.functional.interpolate(self.sky(f4, f16, image), scale_factor=4,
+                                           mode='bilinear', align_corners=False)
+        return logits[..., :height, :width]

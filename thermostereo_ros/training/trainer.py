@@ -490,13 +490,20 @@ def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]
     # Same shapes are not enough: e.g. normalize_features changes what the weights mean.
     differ = sorted(k for k in set(model.config) | set(source.config)
                     if model.config.get(k) != source.config.get(k))
-    if differ:
+    state = source.state_dict()
+    dropped = differ == ['sky_head'] and source.config['sky_head'] and not model.config.get(
+        'sky_head', False)
+    if dropped:
+        # A sky head reads the features it was trained on (frozen); a run that changes them
+        # starts without it, and `thermostereo sky-head` trains a new one afterwards.
+        state = {k: v for k, v in state.items() if not k.startswith('sky.')}
+    elif differ:
         what = ', '.join(f'{k}: {source.config.get(k)!r} there, {model.config.get(k)!r} here'
                          for k in differ)
         raise CheckpointError(f'{path}: init checkpoint has another model config ({what})')
-    model.load_state_dict(source.state_dict())
+    model.load_state_dict(state)
     return {'path': str(path), 'digest': weights_digest(source),
-            'provenance': meta.get('provenance', {})}
+            'provenance': meta.get('provenance', {}), 'sky_head_dropped': bool(dropped)}
 
 
 def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Path:

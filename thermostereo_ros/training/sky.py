@@ -1,0 +1,110 @@
+# Copyright 2026 thermostereo_ros contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Train a student's sky head on frozen weights, from the training cache's sky masks.
+
+Everything but the head stays frozen and in eval mode, so away from the pixels the head calls
+sky the network's output is exactly that of the weights it starts from: the head can be added
+to shipped weights without retraining them, and judged on its own. Labels: the renderer's sky
+mask (1) against pixels with a surface in the search range (0); the rest is not scored.
+"""
+
+from dataclasses import asdict, dataclass
+import functools
+import time
+from typing import Any, Dict, Iterable, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from thermostereo_ros.data import augment as aug
+from thermostereo_ros.data.datasets import CachedStereoDataset
+from thermostereo_ros.data.normalization import normalize_pair
+from thermostereo_ros.model import build_model
+
+
+@dataclass(frozen=True)
+class SkyRecipe:
+    """How the head is trained: AdamW with a cosine from `lr`, random crops of cached pairs."""
+
+    steps: int = 3000
+    batch_size: int = 8
+    crop: Tuple[int, int] = (160, 384)
+    lr: float = 2e-3
+    seed: int = 0
+
+
+def with_sky_head(model: torch.nn.Module) -> torch.nn.Module:
+    """Return a copy of a ThermoStereoRT with a new, untrained sky head and the same weights."""
+    if getattr(model, 'sky', None) is not None:
+        raise ValueError('this network already has a sky head')
+    grown = build_model('thermostereo_rt', dict(model.config, sky_head=True))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not name.startswith('sky.') for name in missing):
+        raise ValueError(f'weights do not fit: missing {missing}, unexpected {unexpected}')
+    return grown
+
+
+def sky_labels(disparity: torch.Tensor, valid_dense: torch.Tensor
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(target, scored) from a sky-supervised sample: sky is valid GT at exactly 0."""
+    scored = valid_dense.bool()
+    return (scored & (disparity == 0)).float(), scored
+
+
+def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = SkyRecipe(),
+                   log_every: int = 100) -> Dict[str, Any]:
+    """Train `model.sky` in place on the cache at `cache_root`; returns the run's provenance."""
+    torch.manual_seed(recipe.seed)
+    model.eval().requires_grad_(False)
+    model.sky.train().requires_grad_(True)
+    # No flips: a flip swaps the views and warps the masks through the disparity, which
+    # drops the sky (disparity 0) from them.
+    dataset = CachedStereoDataset(
+        cache_root, model.max_disparity, supervise_sky=True,
+        augment=functools.partial(aug.augment, crop_size=tuple(recipe.crop), flip_prob=0.0))
+    if len(dataset) < recipe.batch_size:
+        raise ValueError(f'{cache_root}: {len(dataset)} cached pairs, fewer than a batch of '
+                         f'{recipe.batch_size}')
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=recipe.batch_size, shuffle=True, drop_last=True, num_workers=1,
+        generator=torch.Generator().manual_seed(recipe.seed))
+    optimizer = torch.optim.AdamW(model.sky.parameters(), lr=recipe.lr, weight_decay=1e-4)
+    started, step, losses = time.monotonic(), 0, []
+    while step < recipe.steps:
+        for batch in loader:
+            if step >= recipe.steps:
+                break
+            for group in optimizer.param_groups:
+                group['lr'] = 0.5 * recipe.lr * (1 + np.cos(np.pi * step / recipe.steps))
+            target, scored = sky_labels(batch['disparity'][:, None], batch['valid_dense'][:, None])
+            logits = model.sky_logits(batch['left'])
+            loss = F.binary_cross_entropy_with_logits(logits[scored], target[scored])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if log_every and step % log_every == 0:
+                print(f'sky head step {step}/{recipe.steps}: loss '
+                      f'{np.mean(losses[-log_every:]):.4f}', flush=True)
+    model.eval()
+    return dict(asdict(recipe), crop=list(recipe.crop), cache=str(cache_root),
+                seconds=round(time.monotonic() - started, 1),
+                final_loss=float(np.mean(losses[-min(len(losses), 50):])))
+
+
+@torch.no_grad()
+def sky_scores(model: torch.nn.Module, pairs: Iterable) -> Dict[str, float]:
+    """Sky recall and the share of surface pixels called sky, over rendered pairs."""
+    counts = np.zeros(4)  # sky, sky called sky, surface, surface called sky
+    for pair in pairs:
+        left, _ = normalize_pair(pair.left, pair.right, mode='joint')
+        called = (model.sky_logits(torch.from_numpy(left)[None, None]) > 0)[0, 0].numpy()
+        gt = pair.disparity
+        surface = ~pair.sky & (gt > 0) & (gt < model.max_disparity)
+        counts += (pair.sky.sum(), (pair.sky & called).sum(), surface.sum(),
+                   (surface & called).sum())
+    return dict(sky_recall=float(counts[1] / max(counts[0], 1)),
+                surface_called_sky=float(counts[3] / max(counts[2], 1)),
+                sky_pixels=int(counts[0]), surface_pixels=int(counts[2]))
