@@ -287,6 +287,11 @@ def test_init_refuses_weights_of_another_model_config(tmp_path):
         train(other, progress=False)
 
 
+def test_a_run_refuses_to_build_a_sky_head_it_cannot_train(tmp_path):
+    with pytest.raises(ValueError, match='thermostereo sky-head'):
+        _config(tmp_path, model={'sky_head': True})
+
+
 def test_init_from_weights_with_a_sky_head_starts_without_it(tmp_path):
     from thermostereo_ros.inference.checkpoint import build_from_checkpoint, save_checkpoint
     from thermostereo_ros.model import ThermoStereoRT

@@ -103,4 +103,8 @@ def load_config(path: Optional[pathlib.Path], overrides: Optional[Dict[str, Any]
         raise ValueError(f"precision must be auto, fp32 or bf16, got {config['precision']!r}")
     if config['supervision'] not in ('sparse', 'dense'):
         raise ValueError(f"supervision must be 'sparse' or 'dense', got {config['supervision']!r}")
+    if (config.get('model') or {}).get('sky_head'):
+        # The losses here never reach the head: it would mask pixels it never learnt about.
+        raise ValueError('model.sky_head: train does not train a sky head; `thermostereo '
+                         'sky-head` adds one to the weights a run ends with')
     return config
