@@ -16,6 +16,7 @@ from thermostereo_ros.inference.checkpoint import build_from_checkpoint
 from thermostereo_ros.inference.synthetic import synthetic_pair
 from thermostereo_ros.model import ThermoStereoRT
 from thermostereo_ros.training.sky import SkyRecipe, sky_labels, train_sky_head, with_sky_head
+from thermostereo_ros.training.trainer import weights_digest
 
 CONFIG = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,
               refinement_channels=4, normalize_features=True)
@@ -128,6 +129,8 @@ def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):
     model, meta = build_from_checkpoint(out)
     assert model.config['sky_head'] is True and meta['provenance']['steps'] == 7
     assert meta['provenance']['sky_head']['steps'] == 2
+    assert meta['provenance']['sky_head']['started_from'] == {
+        'path': str(source), 'digest': weights_digest(plain)}
     proc = sky_head(out, '--batch-size', '2')
     assert proc.returncode == 1 and 'already has a sky head' in proc.stderr
     proc = sky_head(source)  # the default batch of 8 from a cache of 2 pairs

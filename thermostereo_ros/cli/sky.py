@@ -37,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from thermostereo_ros.inference.checkpoint import (
         build_student, CheckpointError, save_checkpoint)
     from thermostereo_ros.training.sky import SkyRecipe, sky_scores, train_sky_head, with_sky_head
+    from thermostereo_ros.training.trainer import weights_digest
 
     try:
         model, meta = build_student(args.checkpoint, 'takes a sky head')
+        started_from = {'path': str(args.checkpoint), 'digest': weights_digest(model)}
         model = with_sky_head(model)
         if min(args.steps, args.batch_size) < 1:
             raise ValueError(f'--steps and --batch-size must be at least 1, got {args.steps} '
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         run_info['validation'] = sky_scores(model, validation_pairs(args.validation_pairs))
         print('validation: ' + json.dumps(run_info['validation']), flush=True)
     provenance = dict(meta.get('provenance', {}), sky_head=dict(
-        run_info, started_from=str(args.checkpoint), torch=torch.__version__))
+        run_info, started_from=started_from, torch=torch.__version__))
     save_checkpoint(args.out, model, arch='thermostereo_rt', config=model.config,
                     normalization=meta.get('normalization', {}), provenance=provenance)
     print(f'wrote {args.out}', flush=True)
