@@ -102,8 +102,8 @@ def test_training_moves_the_head_and_nothing_else(sky_cache):
     torch.manual_seed(0)
     model = with_sky_head(ThermoStereoRT(**CONFIG))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    info = train_sky_head(model, str(sky_cache), SkyRecipe(steps=3, batch_size=2, crop=(64, 128)),
-                          log_every=0)
+    recipe = SkyRecipe(steps=3, batch_size=2, crop=(64, 128), workers=0)
+    info = train_sky_head(model, str(sky_cache), recipe, log_every=0)
     after = model.state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert moved and all(k.startswith('sky.') for k in moved)

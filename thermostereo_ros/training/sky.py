@@ -32,6 +32,9 @@ class SkyRecipe:
     crop: Tuple[int, int] = (160, 384)
     lr: float = 2e-3
     seed: int = 0
+    # Data-loading processes (forked). 0 in a process that has loaded OpenVINO or another
+    # runtime with its own thread pool: forking one of those can crash the child.
+    workers: int = 1
 
 
 def with_sky_head(model: torch.nn.Module) -> torch.nn.Module:
@@ -67,8 +70,8 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
         raise ValueError(f'{cache_root}: {len(dataset)} cached pairs, fewer than a batch of '
                          f'{recipe.batch_size}')
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=recipe.batch_size, shuffle=True, drop_last=True, num_workers=1,
-        generator=torch.Generator().manual_seed(recipe.seed))
+        dataset, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
+        num_workers=recipe.workers, generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.sky.parameters(), lr=recipe.lr, weight_decay=1e-4)
     started, step, losses = time.monotonic(), 0, []
     while step < recipe.steps:
