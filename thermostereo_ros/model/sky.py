@@ -24,7 +24,8 @@ class SkyHead(nn.Module):
         super().__init__()
         # The matching features were not trained to tell sky from a distant wall; the image
         # itself (cold, smooth, wide) does, read at 1/8 with dilations that span the frame.
-        # Everything 3x3 runs at 1/8 or coarser: the head costs about 2 % of the network.
+        # Its 16-channel 3x3 convolutions run at 1/8 or coarser: 1.6 % of the network's FLOPs,
+        # 3-6 % of its time on a 2-core CPU (docs/PERFORMANCE.md).
         self.image = nn.Sequential(conv_bn_relu(1, width), conv_bn_relu(width, width),
                                    conv_bn_relu(width, width, dilation=2),
                                    conv_bn_relu(width, width, dilation=4),
