@@ -491,8 +491,7 @@ def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]
     differ = sorted(k for k in set(model.config) | set(source.config)
                     if model.config.get(k) != source.config.get(k))
     state = source.state_dict()
-    dropped = differ == ['sky_head'] and source.config['sky_head'] and not model.config.get(
-        'sky_head', False)
+    dropped = differ == ['sky_head'] and source.config['sky_head']  # and so not the model's
     if dropped:
         # A sky head reads the features it was trained on (frozen); a run that changes them
         # starts without it, and `thermostereo sky-head` trains a new one afterwards.
