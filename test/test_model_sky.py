@@ -124,15 +124,21 @@ def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):
              str(sky_cache), '--steps', '2', '--validation-pairs', '0', '--checkpoint',
              str(checkpoint), '--out', str(out), *extra], capture_output=True, text=True)
 
-    proc = sky_head(source, '--batch-size', '2')
+    proc = sky_head(source, '--batch-size', '2', '--crop', '128x64')
     assert proc.returncode == 0, proc.stderr
     model, meta = build_from_checkpoint(out)
     assert model.config['sky_head'] is True and meta['provenance']['steps'] == 7
     assert meta['provenance']['sky_head']['steps'] == 2
+    assert meta['provenance']['sky_head']['crop'] == [64, 128]
     assert meta['provenance']['sky_head']['started_from'] == {
         'path': str(source), 'digest': weights_digest(plain)}
     proc = sky_head(out, '--batch-size', '2')
     assert proc.returncode == 1 and 'already has a sky head' in proc.stderr
+    proc = sky_head(source, '--batch-size', '2', '--crop', f'{W + 32}x{H}')
+    assert proc.returncode == 1 and f'crop {W + 32}x{H} is larger than the cached frames' \
+        in proc.stderr
+    proc = sky_head(source, '--crop', '384')
+    assert proc.returncode == 1 and "--crop='384' is not WIDTHxHEIGHT" in proc.stderr
     proc = sky_head(source)  # the default batch of 8 from a cache of 2 pairs
     assert proc.returncode == 1 and '2 cached pairs, fewer than a batch of 8' in proc.stderr
 

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--steps', type=int, default=3000,
                         help='training steps (default 3000, as the shipped head)')
     parser.add_argument('--batch-size', type=int, default=8, help='pairs a step (default 8)')
+    parser.add_argument('--crop', default='384x160',
+                        help='training crop, WIDTHxHEIGHT (default 384x160); at most the '
+                             "cache's frame size")
     parser.add_argument('--validation-pairs', type=int, default=24,
                         help='validation pairs to score the head on (0: none)')
 
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from thermostereo_ros.data.heldout import validation_pairs
+    from thermostereo_ros.geometry.image_size import parse_size
     from thermostereo_ros.inference.checkpoint import (
         build_student, CheckpointError, save_checkpoint)
     from thermostereo_ros.training.sky import SkyRecipe, sky_scores, train_sky_head, with_sky_head
@@ -46,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if min(args.steps, args.batch_size) < 1:
             raise ValueError(f'--steps and --batch-size must be at least 1, got {args.steps} '
                              f'and {args.batch_size}')
-        run_info = train_sky_head(model, args.cache,
-                                  SkyRecipe(steps=args.steps, batch_size=args.batch_size))
+        run_info = train_sky_head(model, args.cache, SkyRecipe(
+            steps=args.steps, batch_size=args.batch_size, crop=parse_size(args.crop, '--crop')))
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f'sky-head: error: {exc}', file=sys.stderr)
         return 1

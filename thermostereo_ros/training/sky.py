@@ -66,6 +66,10 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
     dataset = CachedStereoDataset(
         cache_root, model.max_disparity, supervise_sky=True,
         augment=functools.partial(aug.augment, crop_size=tuple(recipe.crop), flip_prob=0.0))
+    frame = (int(dataset.cache.manifest['height']), int(dataset.cache.manifest['width']))
+    if recipe.crop[0] > frame[0] or recipe.crop[1] > frame[1]:
+        raise ValueError(f'crop {recipe.crop[1]}x{recipe.crop[0]} is larger than the cached '
+                         f'frames ({frame[1]}x{frame[0]}) of {cache_root}')
     if len(dataset) < recipe.batch_size:
         raise ValueError(f'{cache_root}: {len(dataset)} cached pairs, fewer than a batch of '
                          f'{recipe.batch_size}')
