@@ -11,11 +11,13 @@ import torch
 
 from thermostereo_ros.data import cache
 from thermostereo_ros.data.normalization import normalize_pair
+from thermostereo_ros.data.synthetic import render_pair
 from thermostereo_ros.inference import save_checkpoint, StereoEngine
 from thermostereo_ros.inference.checkpoint import build_from_checkpoint
 from thermostereo_ros.inference.synthetic import synthetic_pair
 from thermostereo_ros.model import ThermoStereoRT
-from thermostereo_ros.training.sky import SkyRecipe, sky_labels, train_sky_head, with_sky_head
+from thermostereo_ros.training.sky import (
+    fold_threshold, sky_scores, sky_sweep, SkyRecipe, sky_labels, train_sky_head, with_sky_head)
 from thermostereo_ros.training.trainer import weights_digest
 
 CONFIG = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,
@@ -98,6 +100,31 @@ def test_the_head_exports(tmp_path, backend):
     assert ((got.confidence == 0) == sky).mean() > 0.99
 
 
+def test_a_folded_threshold_moves_the_decision_only():
+    model, (left, right) = _half_sky(), _pair()
+    with torch.no_grad():
+        before = model.sky_logits(left)
+        threshold = float(before.quantile(0.75))  # the head calls about half of it sky
+        fold_threshold(model, threshold)
+        after = model.sky_logits(left)
+        disparity, confidence = model(left, right)
+    assert torch.allclose(after, before - threshold, atol=1e-5)
+    sky = after[0, 0] > 0
+    assert 0.15 < sky.float().mean() < 0.35
+    assert torch.all(disparity[0, 0][sky] == 0) and torch.all(confidence[0, 0][sky] == 0)
+
+
+def test_the_sweep_counts_every_pixel_at_the_extremes():
+    model = _half_sky()
+    pairs = [render_pair(11, 64, 160, 32, 'day')]
+    low, zero, high = sky_sweep(model, pairs, (-1e9, 0.0, 1e9))
+    assert low['sky_pixels'] > 0 and low['surface_pixels'] > 0
+    assert low['sky_recall'] == low['surface_called_sky'] == 1.0
+    assert high['sky_recall'] == high['surface_called_sky'] == 0.0
+    assert high['near_surface_called_sky'] == 0.0
+    assert sky_scores(model, pairs) == zero
+
+
 def test_training_moves_the_head_and_nothing_else(sky_cache):
     torch.manual_seed(0)
     model = with_sky_head(ThermoStereoRT(**CONFIG))
@@ -134,6 +161,21 @@ def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):
         'path': str(source), 'digest': weights_digest(plain)}
     proc = sky_head(out, '--batch-size', '2')
     assert proc.returncode == 1 and 'already has a sky head' in proc.stderr
+    # --steps 0 moves an existing head's threshold, and adds it to the one recorded.
+    moved = tmp_path / 'moved.safetensors'
+    for threshold, start, total in (('0.5', out, 0.5), ('-0.25', moved, 0.25)):
+        proc = sky_head(start, '--steps', '0', '--threshold', threshold, '--out', str(moved))
+        assert proc.returncode == 0, proc.stderr
+        _, moved_meta = build_from_checkpoint(moved)
+        assert moved_meta['provenance']['sky_head']['threshold'] == total
+        assert moved_meta['provenance']['sky_head']['crop'] == [64, 128]
+    trained, _ = build_from_checkpoint(out)
+    shifted, _ = build_from_checkpoint(moved)
+    assert torch.allclose(shifted.sky.logit.bias, trained.sky.logit.bias - 0.25)
+    proc = sky_head(source, '--steps', '0')
+    assert proc.returncode == 1 and 'has no sky head, so --steps 0' in proc.stderr
+    proc = sky_head(out, '--steps', '0', '--sweep', '0,x')
+    assert proc.returncode == 1 and "--sweep='0,x' is not a comma-separated" in proc.stderr
     proc = sky_head(source, '--batch-size', '2', '--crop', f'{W + 32}x{H}')
     assert proc.returncode == 1 and f'crop {W + 32}x{H} is larger than the cached frames' \
         in proc.stderr

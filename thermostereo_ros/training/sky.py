@@ -11,7 +11,7 @@ mask (1) against pixels with a surface in the search range (0); the rest is not 
 from dataclasses import asdict, dataclass
 import functools
 import time
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,6 +21,11 @@ from thermostereo_ros.data import augment as aug
 from thermostereo_ros.data.datasets import CachedStereoDataset
 from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.model import build_model
+
+
+# Near enough that a hole there may be an obstacle missed: on the renderer's rigs (fx 300-800
+# px, baselines 0.12-0.5 m; docs/DATA.md) 32 px of disparity is 1.1 to 12.5 m away.
+NEAR_DISPARITY = 32.0
 
 
 @dataclass(frozen=True)
@@ -102,16 +107,44 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
 
 
 @torch.no_grad()
-def sky_scores(model: torch.nn.Module, pairs: Iterable) -> Dict[str, float]:
-    """Sky recall and the share of surface pixels called sky, over rendered pairs."""
-    counts = np.zeros(4)  # sky, sky called sky, surface, surface called sky
+def fold_threshold(model: torch.nn.Module, threshold: float) -> None:
+    """Make the head call sky where its logit exceeds `threshold` instead of 0, in place.
+
+    The network calls sky where the logit is positive. Subtracting the threshold from the
+    last layer's bias moves that decision without a parameter anywhere else: the 4x bilinear
+    upsampling after it is a weighted mean, so it carries the shift through unchanged.
+    """
+    model.sky.logit.bias -= float(threshold)
+
+
+@torch.no_grad()
+def sky_sweep(model: torch.nn.Module, pairs: Iterable, thresholds: Sequence[float] = (0.0,)
+              ) -> List[Dict[str, float]]:
+    """Score a head at each logit threshold, over rendered pairs.
+
+    Per threshold: sky recall, and the share of surface pixels called sky, overall and among
+    near ones (GT disparity NEAR_DISPARITY px or more).
+    """
+    counts = np.zeros((len(thresholds), 3))  # sky, surface, near surface: called sky
+    totals = np.zeros(3)
     for pair in pairs:
         left, _ = normalize_pair(pair.left, pair.right, mode='joint')
-        called = (model.sky_logits(torch.from_numpy(left)[None, None]) > 0)[0, 0].numpy()
+        logits = model.sky_logits(torch.from_numpy(left)[None, None])[0, 0].numpy()
         gt = pair.disparity
         surface = ~pair.sky & (gt > 0) & (gt < model.max_disparity)
-        counts += (pair.sky.sum(), (pair.sky & called).sum(), surface.sum(),
-                   (surface & called).sum())
-    return dict(sky_recall=float(counts[1] / max(counts[0], 1)),
-                surface_called_sky=float(counts[3] / max(counts[2], 1)),
-                sky_pixels=int(counts[0]), surface_pixels=int(counts[2]))
+        near = surface & (gt >= NEAR_DISPARITY)
+        totals += (pair.sky.sum(), surface.sum(), near.sum())
+        for row, threshold in enumerate(thresholds):
+            called = logits > threshold
+            counts[row] += ((pair.sky & called).sum(), (surface & called).sum(),
+                            (near & called).sum())
+    rates = counts / np.maximum(totals, 1)
+    return [dict(threshold=float(t), sky_recall=float(r[0]), surface_called_sky=float(r[1]),
+                 near_surface_called_sky=float(r[2]), sky_pixels=int(totals[0]),
+                 surface_pixels=int(totals[1]), near_surface_pixels=int(totals[2]))
+            for t, r in zip(thresholds, rates)]
+
+
+def sky_scores(model: torch.nn.Module, pairs: Iterable) -> Dict[str, float]:
+    """Sky recall and the share of surface pixels called sky, as the network decides."""
+    return sky_sweep(model, pairs)[0]
