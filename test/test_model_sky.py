@@ -122,7 +122,7 @@ def test_the_sweep_counts_every_pixel_at_the_extremes():
     assert low['sky_recall'] == low['surface_called_sky'] == 1.0
     assert high['sky_recall'] == high['surface_called_sky'] == 0.0
     assert high['near_surface_called_sky'] == 0.0
-    assert sky_scores(model, pairs) == zero
+    assert sky_scores(model, pairs) == {k: v for k, v in zero.items() if k != 'threshold'}
 
 
 def test_training_moves_the_head_and_nothing_else(sky_cache):
@@ -169,6 +169,7 @@ def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):
         _, moved_meta = build_from_checkpoint(moved)
         assert moved_meta['provenance']['sky_head']['threshold'] == total
         assert moved_meta['provenance']['sky_head']['crop'] == [64, 128]
+        assert 'validation' not in moved_meta['provenance']['sky_head']  # none was scored
     trained, _ = build_from_checkpoint(out)
     shifted, _ = build_from_checkpoint(moved)
     assert torch.allclose(shifted.sky.logit.bias, trained.sky.logit.bias - 0.25)

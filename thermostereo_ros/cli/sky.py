@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             print('sweep: ' + json.dumps(row), flush=True)
     fold_threshold(model, args.threshold)
     head['threshold'] = head.get('threshold', 0.0) + args.threshold
+    head.pop('validation', None)  # a score of the head before this threshold would mislead
     if args.validation_pairs > 0:
         head['validation'] = sky_scores(model, validation_pairs(args.validation_pairs))
         print('validation: ' + json.dumps(head['validation']), flush=True)
