@@ -104,7 +104,7 @@ def test_a_folded_threshold_moves_the_decision_only():
     model, (left, right) = _half_sky(), _pair()
     with torch.no_grad():
         before = model.sky_logits(left)
-        threshold = float(before.quantile(0.75))  # the head calls about half of it sky
+        threshold = float(before.quantile(0.75))  # then about a quarter stays sky
         fold_threshold(model, threshold)
         after = model.sky_logits(left)
         disparity, confidence = model(left, right)
