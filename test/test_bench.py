@@ -108,7 +108,8 @@ def test_node_end_to_end_bench(tmp_path):
     assert result['export_cache'] == str(cache_home)
     if result['node_diagnostics']['backend'] in ('onnxruntime', 'openvino'):
         assert list((cache_home / 'thermostereo' / 'exports').glob('*_256x64.onnx'))
-    assert result['first_output_ms'] > 0
+    assert result['first_output_ms'] >= result['first_output_latency_ms'] > 0
+    assert result['pairs_before_first_output'] >= 0
     for topic in ('disparity', 'points2'):
         t = result['topics'][topic]
         assert t['delivered'] >= 1 and t['delivered'] + t['drops'] == 10

@@ -545,10 +545,15 @@ def markdown_report(report: Dict[str, Any]) -> str:
                              f"{_fmt(t['latency']['p95_ms'])} |")
             steady = node['topics']['disparity']['latency']['p50_ms']
             first = node.get('first_output_ms')
+            own = node.get('first_output_latency_ms')
             lines += ['', f"First output {_fmt(first)} ms after the first pair was sent "
                       f"({_fmt(first / steady) if first and steady else '-'}x the steady p50; "
                       f"warmup_size {node.get('warmup_size') or 'not set'}; export cache "
                       f"{node.get('export_cache', 'off')})."]
+            if own is not None:
+                lines[-1] += (f" It answered pair {node['pairs_before_first_output'] + 1} of "
+                              f"those sent, {_fmt(own)} ms after that pair "
+                              f"({_fmt(own / steady) if steady else '-'}x).")
             lines += ['', 'Share of the node pipeline (p50):', '']
             for key, value in node.get('breakdown', {}).items():
                 lines.append(f'- {key}: {_fmt(value) if isinstance(value, float) else value}')
