@@ -17,7 +17,7 @@ from thermostereo_ros.cli.train import parse_duration
 from thermostereo_ros.training.losses import (distillation_loss,
                                               distribution_distillation_loss, distribution_loss,
                                               masked_smooth_l1, scale_weights)
-from thermostereo_ros.training.trainer import train
+from thermostereo_ros.training.trainer import train, training_threads
 
 TINY = {
     'arch': 'thermostereo_rt',
@@ -365,3 +365,11 @@ def test_a_run_of_nan_gradients_ends_the_run_with_an_error(tmp_path, monkeypatch
     with pytest.raises(FloatingPointError, match='non-finite .* precision fp32'):
         train(config, progress=False)
     assert not (tmp_path / 'run' / 'final.safetensors').exists()
+
+
+def test_training_threads_leave_a_core_to_each_loader_worker():
+    assert training_threads(2, 1, {}) == 1
+    assert training_threads(16, 4, {}) == 12
+    assert training_threads(2, 0, {}) == 2
+    assert training_threads(1, 3, {}) == 1  # never fewer than one
+    assert training_threads(2, 1, {'OMP_NUM_THREADS': '2'}) is None  # the user's choice wins
