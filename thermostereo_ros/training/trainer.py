@@ -192,7 +192,8 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     rank = int(os.environ.get('RANK', '0'))
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
     device = _select_device(config['device'], local_rank)
-    threads = training_threads(os.cpu_count() or 1, config['data']['num_workers'], os.environ)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    threads = training_threads(cores or 1, config['data']['num_workers'], os.environ)
     if device.type == 'cpu' and threads:
         torch.set_num_threads(threads)
     distributed = world_size > 1
