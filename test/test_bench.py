@@ -122,3 +122,7 @@ def test_node_end_to_end_bench(tmp_path):
         outcomes = result['node_status']['by_outcome']
         assert sum(outcomes.values()) == 10 and outcomes.get('published', 0) >= 1, outcomes
         assert result['node_status']['inference_ms']['p50'] > 0
+        # The first output's own account: its inference is part of its end-to-end time.
+        stages = result['first_output_stages_ms']
+        assert 0 < stages['inference'] <= stages['end_to_end'], stages
+        assert sum(result['warmup_outcomes'].values()) >= 1

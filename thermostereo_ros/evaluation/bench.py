@@ -554,6 +554,11 @@ def markdown_report(report: Dict[str, Any]) -> str:
                 lines[-1] += (f" It answered pair {node['pairs_before_first_output'] + 1} of "
                               f"those sent, {_fmt(own)} ms after that pair "
                               f"({_fmt(own / steady) if steady else '-'}x).")
+            stages, status = node.get('first_output_stages_ms'), node.get('node_status', {})
+            if stages:
+                lines[-1] += ' In the node, that pair against the steady p50: ' + ', '.join(
+                    f"{stage} {_fmt(ms)} / {_fmt(status.get(stage + '_ms', {}).get('p50'))} ms"
+                    for stage, ms in stages.items()) + '.'
             lines += ['', 'Share of the node pipeline (p50):', '']
             for key, value in node.get('breakdown', {}).items():
                 lines.append(f'- {key}: {_fmt(value) if isinstance(value, float) else value}')

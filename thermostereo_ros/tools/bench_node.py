@@ -292,6 +292,15 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
         # DDS still matches the endpoints is not a slow first frame.
         result['first_output_latency_ms'] = (received - stamp) / 1e6
         result['pairs_before_first_output'] = sum(s < stamp for s in warm_stamps)
+        # Where the first output's time went, by the node's own ~/status for that pair (where
+        # msg/ is built): whether a slow first frame is the network, the queue or the messages.
+        time.sleep(0.2)  # the status is published after the outputs
+        with collector.lock:
+            first_status = [r for r in collector.statuses if r.stamp == stamp]
+            result['warmup_outcomes'] = _outcomes(
+                [r for r in collector.statuses if r.stamp <= stamp])
+        if first_status:
+            result['first_output_stages_ms'] = _stages(first_status[0])
         for _ in range(5):
             send(time.time_ns())
             time.sleep(1.0 / rate_hz)
@@ -359,23 +368,31 @@ def _wait_quiet(collector: _Collector, quiet_s: float) -> None:
             last, last_change = now, time.monotonic()
 
 
-def _status_summary(statuses: List[StatusRecord]) -> Dict[str, Any]:
-    """Outcomes by reason and the published pairs' inference / end-to-end p50/p95 (ms)."""
-    from thermostereo_ros.evaluation.report import percentiles
+def _outcomes(statuses: List[StatusRecord]) -> Dict[str, int]:
     outcomes: Dict[str, int] = {}
     for record in statuses:
         outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+    return outcomes
+
+
+def _stages(record: StatusRecord) -> Dict[str, float]:
+    """One published pair's node-side timings (ms), as its StereoStatus gave them."""
+    return {'queue_wait': record.queue_wait_ms, 'inference': record.inference_ms,
+            'postprocess': record.postprocess_ms, 'end_to_end': record.end_to_end_ms}
+
+
+def _status_summary(statuses: List[StatusRecord]) -> Dict[str, Any]:
+    """Outcomes by reason and the published pairs' per-stage p50/p95 (ms)."""
+    from thermostereo_ros.evaluation.report import percentiles
     published = [s for s in statuses if s.outcome == 'published']
-    return {'messages': len(statuses), 'by_outcome': outcomes,
-            'inference_ms': percentiles(s.inference_ms for s in published),
-            'end_to_end_ms': percentiles(s.end_to_end_ms for s in published)}
+    return {'messages': len(statuses), 'by_outcome': _outcomes(statuses),
+            **{f'{stage}_ms': percentiles(_stages(s)[stage] for s in published)
+               for stage in ('queue_wait', 'inference', 'postprocess', 'end_to_end')}}
 
 
 def _status_deltas(statuses: List[StatusRecord]) -> Dict[str, int]:
     """Return the counters of _counter_deltas, counted from the run's StereoStatus messages."""
-    outcomes: Dict[str, int] = {}
-    for record in statuses:
-        outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+    outcomes = _outcomes(statuses)
     taken = sum(outcomes.get(r, 0) for r in ('published', 'stale', 'no_subscribers'))
     return {keys.PAIRS_IN: taken, keys.PAIRS_OUT: outcomes.get('published', 0),
             keys.DROPS_STALE: outcomes.get('stale', 0),

@@ -26,6 +26,8 @@ class StatusRecord:
     valid_fraction: float
     inference_ms: float
     end_to_end_ms: float
+    queue_wait_ms: float = math.nan
+    postprocess_ms: float = math.nan
 
 
 class NodeReports:
@@ -50,7 +52,8 @@ class NodeReports:
     def on_status(self, msg: Any) -> None:
         """Subscription callback for thermostereo_ros/StereoStatus."""
         record = StatusRecord(stamp_ns(msg.header), msg.drop_reason or 'published',
-                              msg.valid_fraction, msg.inference_ms, msg.end_to_end_ms)
+                              msg.valid_fraction, msg.inference_ms, msg.end_to_end_ms,
+                              msg.queue_wait_ms, msg.postprocess_ms)
         with self.lock:
             self.statuses.append(record)
 
