@@ -138,6 +138,20 @@ def test_training_moves_the_head_and_nothing_else(sky_cache):
     assert info['steps'] == 3 and np.isfinite(info['final_loss']) and not model.training
 
 
+def test_training_takes_the_cores_left_by_the_loader(sky_cache, monkeypatch):
+    from thermostereo_ros.training.trainer import available_cores
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = with_sky_head(ThermoStereoRT(**CONFIG))
+        recipe = SkyRecipe(steps=1, batch_size=2, crop=(64, 128), workers=0)
+        info = train_sky_head(model, str(sky_cache), recipe, log_every=0)
+    finally:
+        torch.set_num_threads(before)
+    assert info['threads'] == available_cores()  # no loader process: every core
+
+
 def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):
     torch.manual_seed(0)
     plain = ThermoStereoRT(**CONFIG)

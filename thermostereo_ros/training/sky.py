@@ -10,6 +10,7 @@ mask (1) against pixels with a surface in the search range (0); the rest is not 
 
 from dataclasses import asdict, dataclass
 import functools
+import os
 import time
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
@@ -21,6 +22,7 @@ from thermostereo_ros.data import augment as aug
 from thermostereo_ros.data.datasets import CachedStereoDataset
 from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.model import build_model
+from thermostereo_ros.training.trainer import available_cores, training_threads
 
 
 # Near enough that a hole there may be an obstacle missed: on the renderer's rigs (fx 300-800
@@ -64,6 +66,9 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
                    log_every: int = 100) -> Dict[str, Any]:
     """Train `model.sky` in place on the cache at `cache_root`; returns the run's provenance."""
     torch.manual_seed(recipe.seed)
+    threads = training_threads(available_cores(), recipe.workers, os.environ)
+    if threads:  # as `thermostereo train`: a core for each loader worker (docs/TRAINING.md)
+        torch.set_num_threads(threads)
     model.eval().requires_grad_(False)
     model.sky.train().requires_grad_(True)
     # No flips: a flip swaps the views and warps the masks through the disparity, which
@@ -102,7 +107,7 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
                       f'{np.mean(losses[-log_every:]):.4f}', flush=True)
     model.eval()
     return dict(asdict(recipe), crop=list(recipe.crop), cache=str(cache_root),
-                seconds=round(time.monotonic() - started, 1),
+                seconds=round(time.monotonic() - started, 1), threads=torch.get_num_threads(),
                 final_loss=float(np.mean(losses[-min(len(losses), 50):])))
 
 

@@ -192,8 +192,7 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
     rank = int(os.environ.get('RANK', '0'))
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
     device = _select_device(config['device'], local_rank)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    threads = training_threads(cores or 1, config['data']['num_workers'], os.environ)
+    threads = training_threads(available_cores(), config['data']['num_workers'], os.environ)
     if device.type == 'cpu' and threads:
         torch.set_num_threads(threads)
     distributed = world_size > 1
@@ -590,6 +589,13 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def available_cores() -> int:
+    """Return the CPU cores this process may run on (its affinity where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def training_threads(cpu_count: int, num_workers: int, env: Mapping[str, str]) -> Optional[int]:
