@@ -95,9 +95,13 @@ def test_merge_disparity_metrics():
 
 
 @pytest.mark.ros
-def test_node_end_to_end_bench(tmp_path):
+def test_node_end_to_end_bench(tmp_path, monkeypatch):
     pytest.importorskip('rclpy')
+    from thermostereo_ros.ros.dds import PROFILE_VARIABLES
     from thermostereo_ros.tools.bench_node import run_node_bench
+
+    for var in PROFILE_VARIABLES:  # empty counts as unset; undone after the test
+        monkeypatch.setenv(var, '')
 
     checkpoint = tiny_checkpoint(tmp_path, max_disparity=192)
     cache_home = tmp_path / 'xdg'
@@ -108,6 +112,8 @@ def test_node_end_to_end_bench(tmp_path):
     assert result['export_cache'] == str(cache_home)
     if result['node_diagnostics']['backend'] in ('onnxruntime', 'openvino'):
         assert list((cache_home / 'thermostereo' / 'exports').glob('*_256x64.onnx'))
+    if result['rmw'].startswith('rmw_fastrtps'):  # the bench applies the large-data profile
+        assert result['dds_profile'].startswith('Fast DDS shared memory segment')
     assert result['first_output_ms'] >= result['first_output_latency_ms'] > 0
     assert result['pairs_before_first_output'] >= 0
     for topic in ('disparity', 'points2'):

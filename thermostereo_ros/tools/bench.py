@@ -26,10 +26,8 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
         import stereo_msgs.msg  # noqa: F401
     except ImportError as exc:
         return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
-    from thermostereo_ros.ros.dds import apply_profile
     from thermostereo_ros.tools.bench_node import run_node_bench
 
-    dds = apply_profile(args.dds_profile)
     size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]
     device = 'cpu' if args.device == 'cpu' else ('cuda' if args.device == 'cuda' else 'auto')
     print(f'bench: node end to end at {size_label(size)}, {args.node_rate} Hz ...', flush=True)
@@ -38,15 +36,16 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
                             warm_up_first=args.node_warmup,
                             export_cache_home=(str(pathlib.Path(args.node_export_cache)
                                                    .expanduser().resolve())
-                                               if args.node_export_cache else None))
+                                               if args.node_export_cache else None),
+                            dds_profile=args.dds_profile)
     if args.node_profile > 0 and not result.get('skipped'):
         print('bench: node under cProfile ...', flush=True)
         profiled = run_node_bench(checkpoint, size, rate_hz=args.node_rate,
                                   pairs=args.node_profile, device=device,
                                   precision=args.node_precision,
-                                  profile_out=out / 'node_profile.pstats')
+                                  profile_out=out / 'node_profile.pstats',
+                                  dds_profile=args.dds_profile)
         for key in ('profile_top', 'profile_own_time_top', 'profile_file', 'profile_error'):
             if key in profiled:
                 result[key] = profiled[key]
-    result.update(dds)
     return result

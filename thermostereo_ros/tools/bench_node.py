@@ -187,9 +187,13 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
                    profile_out: Optional[pathlib.Path] = None, start_timeout: float = 120.0,
                    first_output_timeout: float = 120.0,
                    warm_up_first: bool = False,
-                   export_cache_home: Optional[str] = None) -> Dict[str, Any]:
+                   export_cache_home: Optional[str] = None,
+                   dds_profile: str = 'large-shm') -> Dict[str, Any]:
     """Run the node as a subprocess, feed it `pairs` pairs at `rate_hz`, return the results.
 
+    `dds_profile` is applied to this process and the node first (`ros/dds.py`): with Fast
+    DDS's default 512 KiB shared-memory segment most 640x256 pairs are lost, so a bench
+    without the package's profile measures the transport, not the node.
     `warm_up_first` starts the node with warmup_size set to `size`. Without
     `export_cache_home` the node's export cache is off, so the first output is timed as on a
     first start; with it, the node keeps its cache under that folder (its XDG_CACHE_HOME),
@@ -205,7 +209,9 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
 
     from thermostereo_ros.inference.synthetic import synthetic_pair
     from thermostereo_ros.ros.conversions import numpy_to_image
+    from thermostereo_ros.ros.dds import apply_profile
 
+    dds = apply_profile(dds_profile)
     height, width = size
     fx, baseline = 0.9 * width, 0.24
     namespace = f'/tsbench_{os.getpid()}_{next(_RUN_IDS)}'
@@ -216,7 +222,7 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
     result: Dict[str, Any] = {'size': f'{width}x{height}', 'rate_hz': rate_hz,
                               'warmup_size': f'{width}x{height}' if warm_up_first else '',
                               'namespace': namespace, 'qos_input': 'sensor data (best effort)',
-                              'export_cache': export_cache_home or 'off'}
+                              'export_cache': export_cache_home or 'off', **dds}
 
     env = None if export_cache_home is None else {**os.environ,
                                                   'XDG_CACHE_HOME': export_cache_home}
