@@ -139,6 +139,7 @@ def test_training_moves_the_head_and_nothing_else(sky_cache):
 
 
 def test_training_takes_the_cores_left_by_the_loader(sky_cache, monkeypatch):
+    from thermostereo_ros.inference.cpu_features import cpu_info
     from thermostereo_ros.training.trainer import available_cores
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     before = torch.get_num_threads()
@@ -150,6 +151,7 @@ def test_training_takes_the_cores_left_by_the_loader(sky_cache, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert info['threads'] == available_cores()  # no loader process: every core
+    assert info['cpu'] == cpu_info().summary()
 
 
 def test_cli_adds_a_head_once_and_names_a_short_cache(tmp_path, sky_cache):

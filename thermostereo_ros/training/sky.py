@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from thermostereo_ros.data import augment as aug
 from thermostereo_ros.data.datasets import CachedStereoDataset
 from thermostereo_ros.data.normalization import normalize_pair
+from thermostereo_ros.inference.cpu_features import cpu_info
 from thermostereo_ros.model import build_model
 from thermostereo_ros.training.trainer import available_cores, training_threads
 
@@ -108,6 +109,8 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
     model.eval()
     return dict(asdict(recipe), crop=list(recipe.crop), cache=str(cache_root),
                 seconds=round(time.monotonic() - started, 1), threads=torch.get_num_threads(),
+                # The head's own machine: the checkpoint's `cpu` is the backbone's run.
+                cpu=cpu_info().summary(),
                 final_loss=float(np.mean(losses[-min(len(losses), 50):])))
 
 
