@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
-	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3 ablation-v2-ext4
+	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3 ablation-v2-ext4 training-state
 
 all: test
 
@@ -88,12 +88,20 @@ ablation: $(VENV)/.installed
 	  $(TRAIN) --config config/train/student_kd_norefine.yaml & wait
 	$(PY) -m thermostereo_ros.cli.main ablation --runs runs --out runs/ablation.json
 
+# Finished runs' weights (training_state/*.safetensors, 135 MB) left the tree after commit
+# TRAINING_STATE_AT, so that the tree fits the 64 MiB a GPU machine takes (see
+# training_state/README.md). This brings them back from history, untracked.
+TRAINING_STATE_AT := e89c464
+training-state:
+	git restore --source=$(TRAINING_STATE_AT) --worktree -- 'training_state/*.safetensors'
+
 # The ablation on renderer v2 data (issue #12): (a) sparse GT, (b) + distillation, (c) (b)
 # without the refinement, 2,000 steps each on the training cache (thermostereo synth --cache),
 # then the table on the held-out set. The teacher is student_v2 at step 16,000 (dense GT),
-# the shipped weights of commit 29b563c. Resumable: rerun after a stop. A finished run's weights
-# are committed as training_state/ablation_v2_<run>.final.safetensors (5 MB, not its 14 MB
-# state), and an unfinished run's state as training_state/ablation_v2_<run>.safetensors.
+# the shipped weights of commit 29b563c. Resumable: rerun after a stop. Finished runs' weights
+# were committed as training_state/ablation_v2_<run>.final.safetensors (5 MB, not the 14 MB
+# state; now in history, `make training-state`), an unfinished run's state would be
+# training_state/ablation_v2_<run>.safetensors.
 ABLATION_V2 := $(HOME)/.cache/thermostereo/runs/ablation_v2
 ABLATION_V2_EXT := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext
 ABLATION_V2_EXT2 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext2
@@ -103,6 +111,7 @@ ABLATION_V2_EXT4 := $(HOME)/.cache/thermostereo/runs/ablation_v2_ext4
 # One stage of the v2 ablation: $(1) is the config suffix ("", _ext, ... _ext4), $(2) its runs
 # folder. Each stage's folder holds a copy of the teacher, which the table reads.
 define ablation_v2_stage
+	test -s training_state/ablation_v2_kd.final.safetensors || $(MAKE) training-state
 	mkdir -p $(ABLATION_V2)/teacher $(2)/teacher
 	test -s $(ABLATION_V2)/teacher/final.safetensors || git show \
 	  29b563c:thermostereo_ros/weights/thermostereo_rt_default.safetensors \

@@ -16,18 +16,20 @@
 # under $OUT: temporary files, caches (pip, CUDA JIT, torch inductor/triton, ROS logs) and
 # the optional venv all live in bench_out/gpu_check/.
 #
-# Python: $GPU_CHECK_PYTHON (default python3) with torch+CUDA. When modules this package
-# needs are missing (typically safetensors, pyyaml), a venv with --system-site-packages is
-# made in bench_out/gpu_check/venv and they are installed from local wheels only, found in
-# $GPU_CHECK_WHEELS (default build/gpu_wheels, git-ignored). Prepare them beforehand on a
-# machine with network access, for the GPU machine's Python version (python3 -V there):
+# Python: $GPU_CHECK_PYTHON (default python3) with torch+CUDA. The lent H100/H200 machines'
+# python3 (3.12) has torch, onnx, onnxruntime, safetensors, pyyaml, pytest and OpenCV, but
+# no ROS. When rclpy and the message packages (or a required module) are missing and
+# $GPU_CHECK_WHEELS (default build/gpu_wheels, git-ignored) holds wheels, a venv in
+# bench_out/gpu_check/venv gets them, from those local files only. Prepare them here, with
+# network access: `scripts/gpu_wheels.sh` (the ROS 2 Kilted runtime for Python 3.12, about
+# 42 MiB; it checks that they and the working tree fit the 64 MiB a device call carries).
+# Then the whole check is one device call:
 #
-#   python3 -m pip download -d build/gpu_wheels --only-binary=:all: \
-#       --python-version 3.10 --platform manylinux2014_x86_64 safetensors pyyaml pytest
+#   run(command="scripts/gpu_check.sh", carry=["build/gpu_wheels"], timeout_s=560)
 #
-# and carry build/gpu_wheels with the run (it is ignored by git, so name it explicitly).
-# OpenCV is optional here (only the SGBM rows need it; ~50 MB wheel). Without the wheels
-# the script stops and lists what is missing.
+# Without the wheels the node part is skipped, with the reason in gpu_bench.json; without a
+# required module the script stops and lists what is missing. TensorRT (over 1 GB of
+# wheels) cannot travel: its rows are skipped unless the image has it.
 #
 # Environment:
 #   OUT                     where gpu_bench.json goes (default: bench_out/gpu_check)
@@ -79,6 +81,8 @@ ACCURACY_PAIRS="${GPU_CHECK_ACCURACY_PAIRS:-0}"
 command -v "$PYTHON" >/dev/null || { echo "gpu_check: $PYTHON not found" >&2; exit 3; }
 REQUIRED=(numpy torch safetensors yaml onnx onnxruntime pytest)
 OPTIONAL=(cv2 rclpy sensor_msgs stereo_msgs diagnostic_msgs tensorrt)
+# What carried wheels can supply (TensorRT is too big to carry).
+FROM_WHEELS=(rclpy sensor_msgs stereo_msgs diagnostic_msgs)
 declare -A PIP_NAME=([yaml]=pyyaml [cv2]=opencv-python-headless [rclpy]=ros-kilted-rclpy
                      [sensor_msgs]=ros-kilted-sensor-msgs [stereo_msgs]=ros-kilted-stereo-msgs
                      [diagnostic_msgs]=ros-kilted-diagnostic-msgs)
@@ -94,33 +98,38 @@ for name in sys.argv[1:]:
 EOF
 }
 
-PY="$PYTHON"
-mapfile -t MISSING < <(missing "${REQUIRED[@]}")
-if ((${#MISSING[@]})); then
-    log "missing with $PYTHON: ${MISSING[*]}"
-    if compgen -G "$WHEELS/*.whl" >/dev/null; then
-        log "venv (--system-site-packages) in $WORK/venv, installing from $WHEELS only"
-        [[ -x "$WORK/venv/bin/python" ]] || "$PYTHON" -m venv --system-site-packages "$WORK/venv"
-        PY="$WORK/venv/bin/python"
-        names=()
-        for m in "${MISSING[@]}"; do names+=("${PIP_NAME[$m]:-$m}"); done
-        "$PY" -m pip install -q --no-index --find-links "$WHEELS" "${names[@]}" || true
-        # Optional extras, if their wheels were carried too.
-        mapfile -t OPT_MISSING < <(missing "${OPTIONAL[@]}")
-        for m in "${OPT_MISSING[@]}"; do
-            [[ -n "${PIP_NAME[$m]:-}" ]] || continue
-            "$PY" -m pip install -q --no-index --find-links "$WHEELS" "${PIP_NAME[$m]}" \
-                >/dev/null 2>&1 || true
-        done
-        mapfile -t MISSING < <(missing "${REQUIRED[@]}")
+# A venv in the work folder that sees everything $PYTHON sees, plus the carried wheels. ROS
+# wheels find their libraries through sys.prefix, so they need a prefix of their own; and the
+# GPU machine's python3 is itself a venv, so a venv made from it would see the base
+# interpreter's packages, not torch: a .pth file adds $PYTHON's site folders.
+wheel_venv() {
+    local venv="$WORK/venv" sites site_dir
+    if [[ ! -x "$venv/bin/python" ]]; then
+        "$PYTHON" -m venv --system-site-packages --without-pip "$venv"
+        sites=$("$PYTHON" -c 'import site; print(site.getsitepackages())')
+        site_dir=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+        echo "import site; list(map(site.addsitedir, $sites))" \
+            > "$site_dir/zz_gpu_check_parent.pth"
+        # The venv has no pip of its own; --prefix installs into its layout with $PYTHON's.
+        "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --prefix "$venv" \
+            "$WHEELS"/*.whl
     fi
+    PY="$venv/bin/python"
+}
+
+PY="$PYTHON"
+mapfile -t MISSING < <(missing "${REQUIRED[@]}" "${FROM_WHEELS[@]}")
+if ((${#MISSING[@]})) && compgen -G "$WHEELS/*.whl" >/dev/null; then
+    log "missing with $PYTHON: ${MISSING[*]}; a venv with the wheels of $WHEELS"
+    wheel_venv
 fi
+mapfile -t MISSING < <(missing "${REQUIRED[@]}")
 if ((${#MISSING[@]})); then
     echo "gpu_check: cannot run, these Python modules are missing: ${MISSING[*]}" >&2
     names=()
     for m in "${MISSING[@]}"; do names+=("${PIP_NAME[$m]:-$m}"); done
     echo "gpu_check: put their wheels in $WHEELS (see the header of this script):" >&2
-    echo "  python3 -m pip download -d build/gpu_wheels --only-binary=:all:" \
+    echo "  python3 -m pip download -d build/gpu_wheels --no-deps --only-binary=:all:" \
          "--python-version $("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
          "--platform manylinux2014_x86_64 ${names[*]}" >&2
     exit 3
