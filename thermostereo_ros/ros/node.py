@@ -32,7 +32,7 @@ from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, In
 from thermostereo_ros.ros.engine_loader import (
     ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError)
 from thermostereo_ros.ros.frames import Frame, PairJob
-from thermostereo_ros.ros.outputs import build_messages, Products, TOPICS, wanted
+from thermostereo_ros.ros.outputs import iter_messages, Products, TOPICS, wanted
 from thermostereo_ros.ros.scoring import GroundTruthScorer
 from thermostereo_ros.ros.stamps import stamp_ns, StampGuard
 from thermostereo_ros.ros.sync import (
@@ -262,15 +262,19 @@ class ThermoStereoNode(Node):
                           doffs=camera.doffs, max_disparity=max_disparity,
                           confidence_threshold=config['confidence_threshold'],
                           min_contrast=config['min_contrast'], keep_adjusted=scoring)
+        # Each message goes out as soon as it is built: the disparity does not wait for the
+        # point cloud. Building counts as post-processing, the rest as publishing.
+        postprocess_ms, publish_ms = result.postprocess_ms, 0.0
         started = time.perf_counter()
-        messages = build_messages(Products(
-            result.disparity, result.valid, result.confidence, camera, job.right_fx,
-            max_disparity, job.left.image), job.left.header, topics, config)
-        postprocess_ms = result.postprocess_ms + (time.perf_counter() - started) * 1e3
-        started = time.perf_counter()
-        for topic, msg in messages.items():
+        for topic, msg in iter_messages(Products(
+                result.disparity, result.valid, result.confidence, camera, job.right_fx,
+                max_disparity, job.left.image), job.left.header, topics, config):
+            built = time.perf_counter()
             self._outputs[topic].publish(msg)
-        publish_ms = (time.perf_counter() - started) * 1e3
+            sent = time.perf_counter()
+            postprocess_ms += (built - started) * 1e3
+            publish_ms += (sent - built) * 1e3
+            started = sent
         if scoring:
             self._scored(job.left.header,
                          self._scorer.add_prediction(job.stamp_ns, result.adjusted, camera))
