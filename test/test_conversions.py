@@ -130,6 +130,25 @@ def test_pointcloud_layout_and_values():
     np.testing.assert_array_equal(cloud['intensity'], intensity)
 
 
+def test_messages_keep_their_buffer_and_serialise_it():
+    # The node's 5 MB cloud is stored, not copied (conversions._store_data); what goes over
+    # DDS must still be those bytes.
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from thermostereo_ros.ros.conversions import _point_buffer, _pointcloud_message
+
+    data, view = _point_buffer(3, 5)
+    view[...] = np.arange(3 * 5 * 4, dtype=np.float32).reshape(3, 5, 4)
+    msg = _pointcloud_message(_header(), 3, 5, data)
+    assert msg.data is data
+    back = deserialize_message(serialize_message(msg), sensor_msgs.PointCloud2)
+    np.testing.assert_array_equal(pointcloud_to_numpy(back), pointcloud_to_numpy(msg))
+    image = np.arange(12, dtype=np.float32).reshape(3, 4)
+    back = deserialize_message(serialize_message(numpy_to_image(image, _header())),
+                               sensor_msgs.Image)
+    np.testing.assert_array_equal(image_to_numpy(back), image)
+
+
 @pytest.mark.parametrize('step', [1, 3])
 def test_disparity_to_pointcloud_equals_points_then_make_pointcloud(step):
     """The one-buffer path gives the same bytes as disparity_to_points + make_pointcloud."""
