@@ -203,3 +203,26 @@ def test_channels_last_keeps_3d_weights_and_outputs():
         after = net['conv2d'](x2), net['conv3d'](x3)
     for a, b in zip(before, after):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_torch_folds_batch_norms_into_a_copy():
+    # The shipped weights: random ones have untrained (identity-like) norms, which would
+    # hide a wrong fold.
+    from thermostereo_ros.inference.torch_backend import fold_batch_norms
+
+    engine = StereoEngine.from_checkpoint(backend='torch', precision='fp32')
+    model = engine._runner.model
+    norms = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    before = sum(isinstance(m, norms) for m in model.modules())
+    folded = fold_batch_norms(model)
+    assert not any(isinstance(m, norms) for m in folded.modules())
+    assert before == 36 and sum(isinstance(m, norms) for m in model.modules()) == before
+    left, right = synthetic_pair(64, 160, disparity=12)
+    with torch.inference_mode():
+        inputs = [torch.from_numpy(x.astype(np.float32) / 65535.0)[None, None]
+                  for x in (left, right)]
+        plain, fast = model(*inputs)[0], folded(*inputs)[0]
+    # The same affine maps, summed in another order: float32 rounding, amplified a little by
+    # the soft-argmin at a few ambiguous pixels.
+    difference = (plain - fast).abs()
+    assert float(difference.mean()) < 1e-4 and float(difference.max()) < 1e-2

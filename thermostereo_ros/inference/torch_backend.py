@@ -23,6 +23,33 @@ def _as_float(output: Any) -> Any:
     return output.float() if torch.is_tensor(output) else output
 
 
+def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Return a copy of an eval-mode network with each batch norm folded into its convolution.
+
+    In eval mode a batch norm is a per-channel affine map, so one that directly follows a
+    convolution in a Sequential (every conv_bn_relu block) folds into that convolution's
+    weights and bias (torch.nn.utils.fusion). That saves a kernel and a pass over the
+    activations per block (36 in the shipped student). That matters most on a GPU, where one
+    pair at a time is bound by kernel launches, not arithmetic; on 2 CPU cores torch fp32 went
+    from 71-73 to 61 ms at 640x256. A copy, so the model itself still trains and exports.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for block in model.modules():
+        if not isinstance(block, torch.nn.Sequential):
+            continue
+        names = list(block._modules)
+        for conv_name, norm_name in zip(names, names[1:]):
+            conv, norm = block._modules[conv_name], block._modules[norm_name]
+            if (isinstance(conv, (torch.nn.Conv2d, torch.nn.Conv3d))
+                    and isinstance(norm, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d))
+                    and norm.track_running_stats):
+                block._modules[conv_name] = fuse_conv_bn_eval(conv, norm)
+                block._modules[norm_name] = torch.nn.Identity()
+    return model
+
+
 def autocast_only_inside(model: torch.nn.Module, modules, dtype: torch.dtype
                          ) -> torch.nn.Module:
     """Return a copy of `model` whose named sub-modules run under CPU autocast.
@@ -94,8 +121,9 @@ class TorchRunner:
         # On the CPU, bf16 only where the network allows it, if it says where.
         self.scoped = (not self.cuda and self.autocast_dtype is not None
                        and getattr(model, 'bf16_modules', None) is not None)
-        runnable = (autocast_only_inside(model, model.bf16_modules, self.autocast_dtype)
-                    if self.scoped else model)
+        runnable = fold_batch_norms(model)
+        if self.scoped:
+            runnable = autocast_only_inside(runnable, model.bf16_modules, self.autocast_dtype)
         # One fixed input size per engine is the intended use: dynamic=False gives the most
         # specialised kernels, and a new size simply recompiles.
         self.forward = torch.compile(runnable, dynamic=False) if compile else runnable
