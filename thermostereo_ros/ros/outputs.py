@@ -43,7 +43,7 @@ def iter_messages(products: Products, header: Header, wanted: Mapping[str, bool]
     """Yield (topic, message) for every topic in TOPICS that `wanted` asks for, built lazily.
 
     Cheapest first, so that a caller who publishes each as it comes does not hold the
-    disparity back while the point cloud (the costliest: 5 ms at 640x512 on a 2-core EPYC)
+    disparity back while the point cloud (the costliest: 4-5 ms at 640x512 on a 2-core EPYC)
     is built.
     """
     p, camera = products, products.camera
