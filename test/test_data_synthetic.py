@@ -1,6 +1,6 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Tests of the procedural thermal stereo renderer (v2): exact GT, occlusion, families, sensor."""
+"""The procedural thermal stereo renderer (v2 and v3): exact GT, occlusion, families, sensor."""
 
 import numpy as np
 import pytest
@@ -13,12 +13,18 @@ from thermostereo_ros.data.synthetic import FAMILIES, render_pair, render_sequen
 H, W = 128, 320
 
 
-@pytest.fixture(scope='module')
-def pairs():
-    return [render_pair(s, H, W, 96, c, family=f, keep_radiance=True)
+@pytest.fixture(scope='module', params=synthetic.RENDERER_VERSIONS)
+def pairs(request):
+    return [render_pair(s, H, W, 96, c, family=f, keep_radiance=True, version=request.param)
             for s, (c, f) in enumerate((('day', 'street'), ('night', 'street'),
                                         ('rain', 'street'), ('day', 'indoor'),
                                         ('night', 'flying'), ('rain', 'flying')))]
+
+
+# Share of the pixels that must be away from occlusions, reflections and depth edges (9x9
+# around each) for the exactness check: v3 streets are full of branches and poles, so at
+# 128x320 only a few percent of their pixels are that far from every edge.
+CLEAN_SHARE = {2: 0.1, 3: 0.03}
 
 
 def test_deterministic_by_seed():
@@ -39,7 +45,7 @@ def test_types_and_ranges(pairs):
         assert np.isfinite(p.disparity).all() and (p.disparity >= 0).all()
         assert (p.disparity[p.sky] == 0).all() and (p.disparity[~p.sky] > 0).all()
         assert p.camera.fx > 0 and 0.05 <= p.camera.baseline <= 0.5
-        assert p.meta['renderer_version'] == synthetic.RENDERER_VERSION
+        assert p.meta['renderer_version'] == p.version in synthetic.RENDERER_VERSIONS
 
 
 def test_families_and_rigs_vary():
@@ -103,7 +109,8 @@ def _warp_error(p, shift: float = 0.0):
     edge_r[:, 1:] |= ids_r[:, 1:] != ids_r[:, :-1]
     edge_r[1:] |= ids_r[1:] != ids_r[:-1]
     edge_r = cv2.dilate(edge_r.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    ys, xs = np.nonzero(~p.occluded & ~p.sky & ~edge)
+    # A wet mirror shows another surface's depth there: GT is the road's, not the image's.
+    ys, xs = np.nonzero(~p.occluded & ~p.sky & ~edge & ~p.reflective)
     xr = xs - d[ys, xs] - shift
     keep = (xr >= 0) & (xr < W - 1)
     ys, xs, xr = ys[keep], xs[keep], xr[keep]
@@ -119,7 +126,7 @@ def test_ground_truth_is_exact(pairs):
     """Warping the right view by the GT reproduces the left within the noise model."""
     for p in pairs:
         err, n = _warp_error(p)
-        assert n > 0.1 * H * W
+        assert n > CLEAN_SHARE[p.version] * H * W, (p.family, p.condition, n)
         assert np.median(err) < 0.25 * p.noise, (p.family, p.condition, np.median(err))
         assert np.mean(err) < 0.5 * p.noise, (p.family, p.condition, np.mean(err))
         wrong, _ = _warp_error(p, 2.0)
@@ -130,7 +137,7 @@ def test_sensor_images_match_at_gt_not_elsewhere(pairs):
     """On the noisy sensor images too, the GT shift explains the left far better than +6 px."""
     for p in pairs:
         left, right = p.left.astype(np.float64), p.right.astype(np.float64)
-        ys, xs = np.nonzero(~p.occluded & ~p.sky & (p.disparity > 1))
+        ys, xs = np.nonzero(~p.occluded & ~p.sky & (p.disparity > 1) & ~p.reflective)
         keep = xs - p.disparity[ys, xs] - 8 >= 0
         ys, xs = ys[keep], xs[keep]
         xr = xs - p.disparity[ys, xs]

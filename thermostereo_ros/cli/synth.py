@@ -11,6 +11,8 @@
 import argparse
 import json
 
+from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
+
 
 def _mix(text: str) -> dict:
     mix = {}
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--mix', type=_mix,
                         help='scene-family weights, e.g. street=0.45,indoor=0.2,flying=0.35')
     parser.add_argument('--workers', type=int, help='cache: processes (default: every core)')
+    parser.add_argument('--renderer-version', type=int, default=None,
+                        help='cache and gallery: renderer version (default: the current one)')
     parser.add_argument('--stats', help='gallery: also write the statistics table (Markdown)')
     parser.add_argument('--stats-pairs', type=int, default=6,
                         help='gallery: pairs per family and condition for --stats')
@@ -60,19 +64,24 @@ def run(args: argparse.Namespace) -> int:
         with tqdm(total=args.pairs, desc='pairs', unit='pair') as bar:
             manifest = write_cache(args.cache, args.pairs, args.height, args.width,
                                    args.max_disparity, args.first_seed, args.mix, conditions,
-                                   workers=args.workers, progress=bar)
+                                   workers=args.workers, progress=bar,
+                                   **({} if args.renderer_version is None
+                                      else {'version': args.renderer_version}))
         size = cache_size_bytes(args.cache)
         print(f'wrote {manifest}: {size / 1e6:.0f} MB, '
               f'{size / 1e6 / max(args.pairs, 1) * 1000:.0f} MB per 1000 pairs')
         return 0
     if args.gallery:
         from thermostereo_ros.data import gallery
+        version = args.renderer_version or RENDERER_VERSION
         gallery.gallery(args.gallery, height=args.height, width=args.width,
-                        max_disparity=args.max_disparity)
+                        max_disparity=args.max_disparity, version=version)
         print(f'wrote {args.gallery}')
         if args.stats:
-            rows = gallery.statistics(args.stats_pairs, args.height, args.width,
-                                      args.max_disparity)
+            # Every renderer version side by side: what the new one adds is the point.
+            rows = [row for v in RENDERER_VERSIONS
+                    for row in gallery.statistics(args.stats_pairs, args.height, args.width,
+                                                  args.max_disparity, version=v)]
             with open(args.stats, 'w') as f:
                 f.write(gallery.statistics_markdown(rows))
             with open(args.stats + '.json', 'w') as f:

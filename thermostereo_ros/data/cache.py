@@ -23,10 +23,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from thermostereo_ros.data.heldout import assert_training_seed
-from thermostereo_ros.data.synthetic import CONDITIONS, DEFAULT_MIX, RENDERER_VERSION, \
-    render_pair
+from thermostereo_ros.data.synthetic import (CONDITIONS, DEFAULT_MIXES, RENDERER_VERSION,
+                                             RENDERER_VERSIONS, render_pair)
 
-FLAG_OCCLUDED, FLAG_SKY, FLAG_SPARSE = 1, 2, 4
+FLAG_OCCLUDED, FLAG_SKY, FLAG_SPARSE, FLAG_REFLECTIVE = 1, 2, 4, 8
 MANIFEST = 'manifest.json'
 SHARD_SIZE = 64
 AGC_FRACTION = 0.25   # share of pairs written as 8-bit AGC frames, as many drivers publish
@@ -47,8 +47,8 @@ def _shard_paths(root: pathlib.Path, index: int) -> Dict[str, pathlib.Path]:
 
 
 def _write_shard(args: Tuple[str, int, List[int], int, int, float, Dict[str, float],
-                             Tuple[str, ...], float]) -> int:
-    root, index, seeds, height, width, max_disp, mix, conditions, agc = args
+                             Tuple[str, ...], float, int]) -> int:
+    root, index, seeds, height, width, max_disp, mix, conditions, agc, version = args
     paths = _shard_paths(pathlib.Path(root), index)
     if all(p.exists() for p in paths.values()):
         return index
@@ -60,11 +60,13 @@ def _write_shard(args: Tuple[str, int, List[int], int, int, float, Dict[str, flo
     meta = []
     for i, seed in enumerate(seeds):
         condition, bit_depth = pair_settings(seed, conditions, agc)
-        p = render_pair(seed, height, width, max_disp, condition, mix=mix, bit_depth=bit_depth)
+        p = render_pair(seed, height, width, max_disp, condition, mix=mix, bit_depth=bit_depth,
+                        version=version)
         arrays['left'][i], arrays['right'][i] = p.left, p.right
         arrays['disparity'][i] = np.minimum(p.disparity, 65000.0)
         arrays['flags'][i] = (p.occluded * FLAG_OCCLUDED | p.sky * FLAG_SKY
-                              | p.sparse_valid * FLAG_SPARSE)
+                              | p.sparse_valid * FLAG_SPARSE
+                              | p.reflective * FLAG_REFLECTIVE)
         meta.append(p.meta)
     for key, array in arrays.items():
         tmp = paths[key].with_suffix('.tmp.npy')
@@ -80,17 +82,19 @@ def write_cache(root: str, pairs: int, height: int = 256, width: int = 640,
                 max_disparity: float = 192, first_seed: int = 0,
                 mix: Optional[Dict[str, float]] = None,
                 conditions: Sequence[str] = CONDITIONS, agc_fraction: float = AGC_FRACTION,
-                workers: Optional[int] = None, progress: Optional[object] = None
-                ) -> pathlib.Path:
+                workers: Optional[int] = None, progress: Optional[object] = None,
+                version: int = RENDERER_VERSION) -> pathlib.Path:
     """Render `pairs` training pairs (seeds first_seed ...) into `root`; returns the manifest."""
     seeds = list(range(first_seed, first_seed + pairs))
     for s in (seeds[0], seeds[-1]):
         assert_training_seed(s)
-    mix = dict(mix or DEFAULT_MIX)
+    if version not in RENDERER_VERSIONS:
+        raise ValueError(f'renderer version {version} is not one of {RENDERER_VERSIONS}')
+    mix = dict(mix or DEFAULT_MIXES[version])
     out = pathlib.Path(root)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    header = dict(renderer_version=RENDERER_VERSION, height=height, width=width,
+    header = dict(renderer_version=version, height=height, width=width,
                   max_disparity=max_disparity, mix=mix, conditions=list(conditions),
                   agc_fraction=agc_fraction, first_seed=first_seed, shard_size=SHARD_SIZE)
     if manifest_path.exists():
@@ -100,7 +104,7 @@ def write_cache(root: str, pairs: int, height: int = 256, width: int = 640,
             raise ValueError(f'{root} holds a cache made with other settings {differs}; '
                              f'use another folder')
     jobs = [(str(out), i, seeds[i * SHARD_SIZE:(i + 1) * SHARD_SIZE], height, width,
-             float(max_disparity), mix, tuple(conditions), agc_fraction)
+             float(max_disparity), mix, tuple(conditions), agc_fraction, version)
             for i in range((pairs + SHARD_SIZE - 1) // SHARD_SIZE)]
     workers = workers or os.cpu_count() or 1
     done = []
@@ -133,10 +137,10 @@ class TrainingCache:
             raise FileNotFoundError(f'{manifest} not found: write the cache first with '
                                     f'`thermostereo synth --cache {root} --pairs N`')
         self.manifest = json.loads(manifest.read_text())
-        if self.manifest.get('renderer_version') != RENDERER_VERSION:
-            raise ValueError(f'{root} was rendered by renderer v'
-                             f'{self.manifest.get("renderer_version")}, this is v'
-                             f'{RENDERER_VERSION}: re-render it')
+        self.version = self.manifest.get('renderer_version')
+        if self.version not in RENDERER_VERSIONS:
+            raise ValueError(f'{root} was rendered by renderer v{self.version}; this renderer '
+                             f'renders {RENDERER_VERSIONS}: re-render it')
         self.shards = []
         self.meta: List[dict] = []
         for shard in self.manifest['shards']:
@@ -159,7 +163,8 @@ class TrainingCache:
         return dict(left=np.asarray(shard['left'][i]), right=np.asarray(shard['right'][i]),
                     disparity=np.asarray(shard['disparity'][i], np.float32),
                     occluded=(flags & FLAG_OCCLUDED) > 0, sky=(flags & FLAG_SKY) > 0,
-                    sparse=(flags & FLAG_SPARSE) > 0)
+                    sparse=(flags & FLAG_SPARSE) > 0,
+                    reflective=(flags & FLAG_REFLECTIVE) > 0)
 
 
 def cache_size_bytes(root: str) -> int:

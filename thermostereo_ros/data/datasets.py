@@ -69,8 +69,12 @@ class SyntheticStereoDataset(Dataset):
     def __init__(self, seeds: Iterable[int], height: int = 256, width: int = 640,
                  max_disparity: float = 192, conditions: Sequence[str] = ('day', 'night', 'rain'),
                  augment: AugmentArg = None, crop: Optional[Tuple[int, int]] = None,
-                 allow_heldout: bool = False, mix: Optional[dict] = None):
-        """Store the seed list and render settings; nothing is rendered here."""
+                 allow_heldout: bool = False, mix: Optional[dict] = None,
+                 version: Optional[int] = None):
+        """Store the seed list and render settings; nothing is rendered here.
+
+        `version` is the renderer version (None: the current one).
+        """
         from thermostereo_ros.data.heldout import assert_training_seed
 
         self.seeds = [int(s) for s in seeds]
@@ -83,6 +87,7 @@ class SyntheticStereoDataset(Dataset):
         self.augment = augment
         self.crop = tuple(crop) if crop is not None else None
         self.mix = mix
+        self.version = version
 
     def __len__(self) -> int:
         """Return the number of seeds."""
@@ -95,8 +100,9 @@ class SyntheticStereoDataset(Dataset):
         index, augment_seed = _split_index(index)
         seed = self.seeds[index]
         condition = self.conditions[seed % len(self.conditions)]
+        kwargs = {} if self.version is None else {'version': self.version}
         p = render_pair(seed, self.height, self.width, self.max_disparity, condition,
-                        mix=self.mix)
+                        mix=self.mix, **kwargs)
         dense = ~p.sky & np.isfinite(p.disparity) & (p.disparity > 0) & \
             (p.disparity < self.max_disparity)
         return _finish(p.left, p.right, p.disparity, dense, p.sparse_valid & dense, condition,

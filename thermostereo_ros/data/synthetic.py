@@ -24,29 +24,37 @@ sparse LiDAR-like mask with a two-scanner 16-beam pattern.
 from data of different versions are never compared silently.
 """
 
+import functools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
+from thermostereo_ros.data.render.atmosphere import draw_atmosphere
+from thermostereo_ros.data.render.radiance import view_radiance
+from thermostereo_ros.data.render.reflection import REFLECTIVE_WEIGHT, shade_view_v3
 from thermostereo_ros.data.render.rig import (DEFAULT_BASELINE_M, DEFAULT_FX_AT_640,
                                               default_camera, random_camera, rig_camera,
                                               ThermalCamera)
 from thermostereo_ros.data.render.scenes import (BUILDERS, DEFAULT_MIX, FAMILIES,
-                                                 FAMILY_BASELINE_M, FAMILY_SPEED, Scene,
-                                                 draw_family)
+                                                 FAMILY_BASELINE_M, FAMILY_SPEED, draw_family)
+from thermostereo_ros.data.render.scenes_v3 import BUILDERS_V3, DEFAULT_MIX_V3
 from thermostereo_ros.data.render.sensor import (COUNT_MAX, draw_sensor, expose, quantise,
                                                  shutter_frame)
 from thermostereo_ros.data.render.thermal import (CONDITIONS, check_condition, draw_condition,
-                                                  make_tiles, material_table, sky_radiance,
-                                                  surface_radiance)
+                                                  make_tiles, material_table, sky_radiance)
 
 __all__ = ['CONDITIONS', 'COUNT_MAX', 'DEFAULT_BASELINE_M', 'DEFAULT_FX_AT_640',
-           'DEFAULT_MIX', 'FAMILIES', 'RENDERER_VERSION', 'SyntheticPair', 'ThermalCamera',
+           'DEFAULT_MIX', 'DEFAULT_MIX_V3', 'DEFAULT_MIXES', 'FAMILIES', 'RENDERER_VERSION',
+           'RENDERER_VERSIONS', 'TAGS', 'SyntheticPair', 'ThermalCamera',
            'default_camera', 'render_pair', 'render_sequence']
 
-RENDERER_VERSION = 2
+RENDERER_VERSION = 3
+RENDERER_VERSIONS = (2, 3)
+DEFAULT_MIXES = {2: DEFAULT_MIX, 3: DEFAULT_MIX_V3}
+# Surface tags of `SyntheticPair.tags` (v3 scenes tag their surfaces; v2 ones only have sky).
+TAGS = ('', 'sky', 'road', 'vehicle', 'foliage', 'tree', 'thin')
 # LiDAR-like ground truth: two 16-beam scanners (2 degree spacing over +-15 degrees),
 # interleaved by 1 degree, 0.2 degree azimuth steps, 85 % returns, 80 m range. MS2's own
 # filtered depth comes from its LiDARs; this is our stated approximation of that pattern.
@@ -81,6 +89,9 @@ class SyntheticPair:
     radiance_right: Optional[np.ndarray] = None
     surface_left: Optional[np.ndarray] = None    # primitive index per pixel (-1 sky), ditto
     surface_right: Optional[np.ndarray] = None
+    reflective: Optional[np.ndarray] = None      # bool: a wet mirror shows another depth
+    tags: Optional[np.ndarray] = None            # uint8 index into TAGS per pixel
+    version: int = RENDERER_VERSION
 
     @property
     def meta(self) -> Dict[str, object]:
@@ -88,44 +99,7 @@ class SyntheticPair:
         return dict(family=self.family, variant=self.variant, condition=self.condition,
                     crossover=self.crossover, shutter=self.shutter, bit_depth=self.bit_depth,
                     seed=self.seed, fx=self.camera.fx, baseline=self.camera.baseline,
-                    renderer_version=RENDERER_VERSION)
-
-
-def _radiance(scene: Scene, table, tiles, camera: ThermalCamera, rays: pr.Rays,
-              r_cw: np.ndarray, centre: np.ndarray, zb: pr.ZBuffer) -> np.ndarray:
-    """Noise-free counts of one view from its z-buffer."""
-    sky = zb.ids < 0
-    out = np.empty(sky.shape, np.float32)
-    if sky.any():
-        rays_sky = np.stack([rays.x[sky], rays.y[sky], np.ones(int(sky.sum()))], -1)
-        out[sky] = sky_radiance(scene.condition, tiles, rays_sky @ r_cw.T)
-    hit = ~sky
-    if not hit.any():
-        return out
-    ids = zb.ids[hit]
-    z = zb.depth[hit]
-    ray = np.stack([rays.x[hit], rays.y[hit], np.ones_like(z)], -1)
-    point = centre + (ray * z[:, None]) @ r_cw.T
-    normal_c = zb.normal[hit]
-    facing = np.einsum('nj,nj->n', normal_c, ray)
-    normal_c[facing > 0] *= -1.0  # towards the camera
-    normal_w = (normal_c @ r_cw.T).astype(np.float32)
-    origins = np.array([p.origin for p in scene.primitives])
-    frames = np.array([p.frame for p in scene.primitives], np.float32)
-    planar = np.array([p.kind in ('plane', 'polygon') for p in scene.primitives])
-    material = np.array([p.material for p in scene.primitives])[ids]
-    rel = (point - origins[ids]).astype(np.float32)
-    f = frames[ids]
-    local = np.einsum('nji,nj->ni', f, rel)
-    normal_l = np.einsum('nji,nj->ni', f, normal_w)
-    # Metres of surface per pixel, stretched on slanted surfaces (1 / cos of the incidence):
-    # texture and pattern edges finer than that would alias differently in the two views.
-    ray_norm = np.linalg.norm(ray, axis=1)
-    cos_incidence = np.abs(facing) / ray_norm
-    footprint = (z * ray_norm / camera.fx / np.maximum(cos_incidence, 0.05)).astype(np.float32)
-    out[hit] = surface_radiance(table, material, local, normal_l, normal_w, footprint,
-                                scene.condition, tiles, planar[ids])
-    return out
+                    renderer_version=self.version)
 
 
 def _occlusion(disp_left: np.ndarray, disp_right: np.ndarray, sky: np.ndarray) -> np.ndarray:
@@ -159,7 +133,8 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
                     fps: float = 10.0, camera: Optional[ThermalCamera] = None,
                     family: Optional[str] = None, mix: Optional[Dict[str, float]] = None,
                     bit_depth: int = 14, ffc_period: float = 0.0,
-                    keep_radiance: bool = False) -> List[SyntheticPair]:
+                    keep_radiance: bool = False, version: int = RENDERER_VERSION
+                    ) -> List[SyntheticPair]:
     """Render `frames` consecutive pairs of one world along a smooth forward/turning path.
 
     The world is populated along the whole path, so it depends on (seed, frames);
@@ -168,14 +143,18 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
     makes each camera show its shutter for one frame every that many seconds (phases differ
     per camera, as real cameras trigger FFC independently). `pose` is the left camera's
     camera-to-world 4x4 transform (x right, y down, z forward); `timestamp` is i / fps s.
+    `version` 2 renders exactly what renderer v2 rendered (its held-out and validation sets
+    stay reproducible); 3 adds v3's scenes, sky, air and wet mirrors.
     """
+    if version not in RENDERER_VERSIONS:
+        raise ValueError(f'renderer version {version} is not one of {RENDERER_VERSIONS}')
     check_condition(condition)
     if frames < 1:
         raise ValueError('frames must be >= 1')
     if bit_depth not in (8, 14):
         raise ValueError(f'bit_depth must be 14 or 8, got {bit_depth}')
     rng = np.random.default_rng(seed)
-    family = family or draw_family(rng, mix or DEFAULT_MIX)
+    family = family or draw_family(rng, mix or DEFAULT_MIXES[version])
     if family not in FAMILIES:
         raise ValueError(f'unknown scene family {family!r}; choose from {FAMILIES}')
     if camera is None:
@@ -185,9 +164,13 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
                             float(rng.uniform(lo, hi)), width, height)
     cond = draw_condition(rng, condition)
     speed = float(rng.uniform(*FAMILY_SPEED[family]))
-    scene = BUILDERS[family](rng, camera, max_disparity, cond, speed * (frames - 1))
+    builders = BUILDERS if version == 2 else BUILDERS_V3
+    scene = builders[family](rng, camera, max_disparity, cond, speed * (frames - 1))
     table = material_table(scene.materials)
     tiles = make_tiles(rng)
+    atmosphere = draw_atmosphere(rng, cond) if version >= 3 else None
+    tag_of = np.array([TAGS.index(p.tag) for p in scene.primitives] + [TAGS.index('sky')],
+                      np.uint8)
     yaw_amp, yaw_w, yaw_ph = rng.uniform(0, 0.02), rng.uniform(0.05, 0.2), rng.uniform(0, 6.3)
     sensors = [draw_sensor(rng, height, width, cond.fpn, cond.blur, cond.ambient)
                for _ in range(2)]
@@ -211,8 +194,18 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
             disp_l = np.where(np.isfinite(zb_l.depth), camera.fb / zb_l.depth, 0.0)
             disp_r = np.where(np.isfinite(zb_r.depth), camera.fb / zb_r.depth, 0.0)
         disp_l, disp_r = disp_l.astype(np.float32), disp_r.astype(np.float32)
-        rad_l = _radiance(scene, table, tiles, camera, rays, r_cw, centre, zb_l)
-        rad_r = _radiance(scene, table, tiles, camera, rays, r_cw, right_centre, zb_r)
+        mirror = np.zeros(zb_l.ids.shape, np.float32)
+        if atmosphere is None:
+            sky_model = functools.partial(sky_radiance, cond, tiles)
+            rad_l = view_radiance(scene, table, tiles, camera, rays, r_cw, centre, zb_l,
+                                  sky_model)
+            rad_r = view_radiance(scene, table, tiles, camera, rays, r_cw, right_centre, zb_r,
+                                  sky_model)
+        else:
+            rad_l, mirror = shade_view_v3(scene, table, tiles, camera, rays, r_cw, centre,
+                                          zb_l, atmosphere)
+            rad_r, _ = shade_view_v3(scene, table, tiles, camera, rays, r_cw, right_centre,
+                                     zb_r, atmosphere)
         frame_rng = np.random.default_rng([seed, i])
         images, shutter = [], False
         for k, (rad, model) in enumerate(((rad_l, sensors[0]), (rad_r, sensors[1]))):
@@ -243,15 +236,18 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
             radiance_left=rad_l if keep_radiance else None,
             radiance_right=rad_r if keep_radiance else None,
             surface_left=zb_l.ids if keep_radiance else None,
-            surface_right=zb_r.ids if keep_radiance else None))
+            surface_right=zb_r.ids if keep_radiance else None,
+            reflective=(mirror > REFLECTIVE_WEIGHT) & ~sky, tags=tag_of[zb_l.ids],
+            version=version))
     return out
 
 
 def render_pair(seed: int, height: int = 256, width: int = 640, max_disparity: float = 192,
                 condition: str = 'day', camera: Optional[ThermalCamera] = None,
                 family: Optional[str] = None, mix: Optional[Dict[str, float]] = None,
-                bit_depth: int = 14, keep_radiance: bool = False) -> SyntheticPair:
+                bit_depth: int = 14, keep_radiance: bool = False,
+                version: int = RENDERER_VERSION) -> SyntheticPair:
     """Render one deterministic rectified thermal pair (see the module docstring)."""
     return render_sequence(seed, 1, height, width, max_disparity, condition, camera=camera,
                            family=family, mix=mix, bit_depth=bit_depth,
-                           keep_radiance=keep_radiance)[0]
+                           keep_radiance=keep_radiance, version=version)[0]

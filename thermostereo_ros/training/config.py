@@ -28,6 +28,9 @@ DEFAULTS: Dict[str, Any] = {
         'kind': 'synthetic',        # synthetic (rendered per step) | cache | ms2
         'root': None,               # MS2 root for kind=ms2, cache folder for kind=cache
         'mix': None,                # scene-family weights (None = the renderer's default)
+        # Renderer version of rendered pairs and of validation (None: a cache's own version,
+        # else the current renderer's).
+        'renderer_version': None,
         'exclude_families': [],     # leave-one-family-out: never trained or validated on
         'supervise_sky': False,     # cache: dense GT 0 on sky (at infinity) instead of none
         'split': 'train',

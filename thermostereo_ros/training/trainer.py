@@ -115,7 +115,7 @@ def _make_datasets(config: Dict[str, Any]):
                    for f, w in (mix or DEFAULT_MIX).items()}
         common = dict(height=data['height'], width=data['width'],
                       max_disparity=config['max_disparity'], conditions=data['conditions'],
-                      mix=mix)
+                      mix=mix, version=data['renderer_version'])
         if data['kind'] == 'cache':
             if not data['root']:
                 raise ValueError('data.kind cache needs data.root (a `synth --cache` folder)')
@@ -123,6 +123,12 @@ def _make_datasets(config: Dict[str, Any]):
                                                  augment=data['augment'], crop=crop,
                                                  supervise_sky=data['supervise_sky'],
                                                  exclude_families=data['exclude_families'])
+            cached = train.cache.version
+            if common['version'] is None:
+                common['version'] = cached      # validate on what the cache was rendered by
+            elif common['version'] != cached:
+                raise ValueError(f"data.renderer_version {common['version']} but the cache "
+                                 f"{data['root']} was rendered by v{cached}")
         else:
             train = datasets.SyntheticStereoDataset(
                 seeds=range(n_train), augment=data['augment'], crop=crop, **common)

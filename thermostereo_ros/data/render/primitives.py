@@ -14,7 +14,7 @@ shading needs (solar load, sky cooling, triplanar texture weights).
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -31,6 +31,11 @@ class Primitive:
     ellipsoid: centre `origin`, axes `frame` (columns), semi-axes `radii`.
     cylinder:  base centre `origin`, axis `frame[:, 2]`, `radii[0]` radius, `radii[2]` length,
                closed by two discs.
+    spheres:   many spheres, centres `points` (N, 3), radii `sizes` (N,) (`render.clusters`).
+    tubes:     many open cylinders, ends `points` (N, 2, 3), radii `sizes` (N,) (ditto).
+
+    `tag` names what the surface is ('foliage', 'tree', 'thin', 'road', 'vehicle', ...) for
+    statistics and label maps; it never changes how the surface renders.
     """
 
     kind: str
@@ -41,6 +46,9 @@ class Primitive:
     offset: float = 0.0
     vertices: Optional[np.ndarray] = None
     radii: Optional[np.ndarray] = None
+    points: Optional[np.ndarray] = None
+    sizes: Optional[np.ndarray] = None
+    tag: str = ''
 
 
 def _orthonormal(normal: np.ndarray, hint: np.ndarray) -> np.ndarray:
@@ -330,6 +338,18 @@ def _cast_cylinder(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Ray
     zb.normal[v0:v1, u0:u1][upd] = normal
 
 
+def _cast_plane_primitive(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays,
+                          zb: ZBuffer, index: int) -> None:
+    _cast_plane(p, r_wc @ p.normal, p.offset - p.normal @ centre, rays, zb, index)
+
+
+# One caster per primitive kind: a new kind is one function and one entry here (or an entry
+# its own module adds, as `render.clusters` does).
+CASTERS: Dict[str, Callable[[Primitive, np.ndarray, np.ndarray, Rays, ZBuffer, int], None]] = {
+    'plane': _cast_plane_primitive, 'polygon': _cast_polygon, 'ellipsoid': _cast_ellipsoid,
+    'cylinder': _cast_cylinder}
+
+
 def cast(primitives: List[Primitive], r_cw: np.ndarray, centre: np.ndarray,
          rays: Rays) -> ZBuffer:
     """Ray-cast every primitive from a camera at `centre` with rotation `r_cw` (camera->world).
@@ -340,14 +360,8 @@ def cast(primitives: List[Primitive], r_cw: np.ndarray, centre: np.ndarray,
     r_wc = r_cw.T
     zb = ZBuffer(rays.height, rays.width)
     for index, p in enumerate(primitives):
-        if p.kind == 'plane':
-            _cast_plane(p, r_wc @ p.normal, p.offset - p.normal @ centre, rays, zb, index)
-        elif p.kind == 'polygon':
-            _cast_polygon(p, r_wc, centre, rays, zb, index)
-        elif p.kind == 'ellipsoid':
-            _cast_ellipsoid(p, r_wc, centre, rays, zb, index)
-        elif p.kind == 'cylinder':
-            _cast_cylinder(p, r_wc, centre, rays, zb, index)
-        else:
-            raise ValueError(f'unknown primitive kind {p.kind!r}')
+        caster = CASTERS.get(p.kind)
+        if caster is None:
+            raise ValueError(f'unknown primitive kind {p.kind!r}; registered: {sorted(CASTERS)}')
+        caster(p, r_wc, centre, rays, zb, index)
     return zb

@@ -58,6 +58,8 @@ class Scene:
     pitch: float
     roll: float
     variant: str = ''
+    road: int = -1            # index of the road plane, -1 none (v3: the wet mirror)
+    wetness: float = 0.0      # 0 dry .. 1 flooded (v3)
 
 
 class _Builder:
@@ -287,17 +289,38 @@ def _ground_height(camera: ThermalCamera, max_disparity: float, pitch: float,
     return max(wanted, camera.fb * per_height / (0.7 * max_disparity))
 
 
+SKYLINE_STEPS = 30
+
+
+def street_pose(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
+                drone: bool, pitch_deg: Tuple[float, float]) -> Tuple[float, float, float]:
+    """Camera height, pitch and roll of a street scene (a drone's, or a car's in `pitch_deg`)."""
+    if drone:
+        height, pitch = rng.uniform(4.0, 12.0), np.radians(rng.uniform(20, 50))
+    else:
+        height, pitch = rng.uniform(1.2, 2.0), np.radians(rng.uniform(*pitch_deg))
+    height = _ground_height(camera, max_disparity, pitch, height)
+    return height, pitch, np.radians(rng.uniform(-1.5, 1.5))
+
+
+def skyline(camera: ThermalCamera, height: float, z_far: float, tops: np.ndarray,
+            material: int) -> pr.Primitive:
+    """Make a far silhouette with stepped tops (y of each step), for an irregular sky edge."""
+    n = len(tops)
+    xs = np.linspace(-1.2, 1.2, n) * z_far * (camera.width / 2) / camera.fx * 1.5
+    verts = [[xs[0], height, z_far]]
+    for i in range(n - 1):
+        verts += [[xs[i], tops[i], z_far], [xs[i + 1], tops[i], z_far]]
+    verts += [[xs[-1], height, z_far]]
+    return pr.polygon(np.array(verts), material, hint=X_AXIS)
+
+
 def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
                  condition: Condition, path_length: float) -> Scene:
     """Build an MS2-like street (or a yard seen from a drone) along the whole path."""
     b = _Builder(rng, condition)
     drone = rng.random() < 0.15
-    if drone:
-        height, pitch = rng.uniform(4.0, 12.0), np.radians(rng.uniform(20, 50))
-    else:
-        height, pitch = rng.uniform(1.2, 2.0), np.radians(rng.uniform(-3, 6))
-    height = _ground_height(camera, max_disparity, pitch, height)
-    roll = np.radians(rng.uniform(-1.5, 1.5))
+    height, pitch, roll = street_pose(rng, camera, max_disparity, drone, (-3.0, 6.0))
     z_min = _min_depth(camera, max_disparity)
     far = 80.0 + path_length
     road_m = b.asphalt()
@@ -328,16 +351,10 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
             z += w + rng.uniform(0.0, 6.0)
     # Skyline: a far silhouette with stepped building tops, so the sky edge is irregular.
     z_far = rng.uniform(150.0, 400.0) + path_length
-    n = 30
-    xs = np.linspace(-1.2, 1.2, n) * z_far * (camera.width / 2) / camera.fx * 1.5
-    tops = height - np.repeat(rng.uniform(5.0, 45.0, n // 2), 2)
-    verts = [[xs[0], height, z_far]]
-    for i in range(n - 1):
-        verts += [[xs[i], tops[i], z_far], [xs[i + 1], tops[i], z_far]]
-    verts += [[xs[-1], height, z_far]]
+    tops = height - np.repeat(rng.uniform(5.0, 45.0, SKYLINE_STEPS // 2), 2)
     sky_line = b.generic(textured=1.0)
     sky_line.amp = tuple(a * 0.5 for a in sky_line.amp)
-    b.add(pr.polygon(np.array(verts), b.material(sky_line), hint=X_AXIS))
+    b.add(skyline(camera, height, z_far, tops, b.material(sky_line)))
 
     def depth() -> float:
         return float(np.exp(rng.uniform(np.log(max(z_min, 3.0)), np.log(far * 0.7))))

@@ -22,6 +22,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from thermostereo_ros.data.render import textures
+from thermostereo_ros.data.render.textures import bilinear_wrap
+
 CONDITIONS = ('day', 'night', 'rain')
 TILE = 64
 
@@ -76,6 +79,9 @@ class Material:
     pattern_spread: float = 0.0                      # per-cell random extra (lit windows)
     solar: float = 1.0                               # absorptivity-like factor
     hot: List[Tuple[float, float, float, float, float]] = field(default_factory=list)
+    photo: int = -1                                  # index into textures.NAMES, -1 none
+    photo_amp: float = 0.0                           # counts per unit of the photo's std
+    photo_texel: float = 0.01                        # metres per photo texel (256-px level)
 
 
 @dataclass
@@ -118,22 +124,6 @@ def draw_condition(rng: np.random.Generator, name: str) -> Condition:
                      blur=float(rng.uniform(*p['blur'])), solar=solar,
                      cooling=float(p['cooling']) * float(rng.uniform(0.5, 1.5)),
                      sun=sun, crossover=crossover)
-
-
-def _bilinear_wrap(tile: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Sample a periodic tile at float texel coordinates (u along columns, v along rows).
-
-    cv2.remap needs image-shaped maps and limits their size; pixels here are flat lists of
-    arbitrary length, so this is four numpy gathers.
-    """
-    u0f, v0f = np.floor(u), np.floor(v)
-    fu, fv = (u - u0f).astype(np.float32), (v - v0f).astype(np.float32)
-    u0 = u0f.astype(np.int64) % TILE
-    v0 = v0f.astype(np.int64) % TILE
-    u1, v1 = (u0 + 1) % TILE, (v0 + 1) % TILE
-    top = tile[v0, u0] * (1 - fu) + tile[v0, u1] * fu
-    bottom = tile[v1, u0] * (1 - fu) + tile[v1, u1] * fu
-    return top * (1 - fv) + bottom * fv
 
 
 def _smooth_band(distance: np.ndarray, half_width: np.ndarray, footprint: np.ndarray
@@ -202,6 +192,9 @@ class MaterialTable:
     solar: np.ndarray
     hot: np.ndarray          # (M, H, 5): local x, y, z, amplitude, sigma
     salt: np.ndarray
+    photo: np.ndarray
+    photo_amp: np.ndarray
+    photo_texel: np.ndarray
 
 
 def material_table(materials: List[Material]) -> MaterialTable:
@@ -222,7 +215,10 @@ def material_table(materials: List[Material]) -> MaterialTable:
         pattern_delta=np.array([m.pattern_delta for m in materials], np.float32),
         pattern_spread=np.array([m.pattern_spread for m in materials], np.float32),
         solar=np.array([m.solar for m in materials], np.float32),
-        hot=hot, salt=np.arange(len(materials), dtype=np.float32))
+        hot=hot, salt=np.arange(len(materials), dtype=np.float32),
+        photo=np.array([m.photo for m in materials], np.int32),
+        photo_amp=np.array([m.photo_amp for m in materials], np.float32),
+        photo_texel=np.array([m.photo_texel for m in materials], np.float32))
 
 
 def sky_radiance(condition: Condition, tiles: Tuple[np.ndarray, ...], direction: np.ndarray
@@ -231,7 +227,7 @@ def sky_radiance(condition: Condition, tiles: Tuple[np.ndarray, ...], direction:
     dx, dy, dz = direction[..., 0], direction[..., 1], direction[..., 2]
     elev = np.arctan2(-dy, np.hypot(dx, dz))
     azim = np.arctan2(dx, dz)
-    clouds = _bilinear_wrap(tiles[0], azim * 40.0, elev * 80.0)
+    clouds = bilinear_wrap(tiles[0], azim * 40.0, elev * 80.0)
     low, high = condition.sky
     return high - (high - low) * np.clip(elev / 0.6, 0, 1) + condition.sky_amp * clouds
 
@@ -265,10 +261,25 @@ def surface_radiance(table: MaterialTable, material: np.ndarray, local: np.ndarr
             continue
         q = local[active] / texel[active, None]
         w = weights[active]
-        noise = (w[:, 0] * _bilinear_wrap(tile, q[:, 1], q[:, 2])
-                 + w[:, 1] * _bilinear_wrap(tile, q[:, 2] + 17.0, q[:, 0])
-                 + w[:, 2] * _bilinear_wrap(tile, q[:, 0] + 31.0, q[:, 1]))
+        noise = (w[:, 0] * bilinear_wrap(tile, q[:, 1], q[:, 2])
+                 + w[:, 1] * bilinear_wrap(tile, q[:, 2] + 17.0, q[:, 0])
+                 + w[:, 2] * bilinear_wrap(tile, q[:, 0] + 31.0, q[:, 1]))
         val[active] += (amp * fade)[active] * noise
+    photo = table.photo[material]
+    for k, name in enumerate(textures.NAMES):
+        m = photo == k
+        if not np.any(m):
+            continue
+        # Planar surfaces map the photo on their plane; curved ones on the local plane most
+        # facing their normal (a property of the surface point, so both views agree).
+        axis = np.where(planar[m], 2, np.argmax(np.abs(normal_local[m]), axis=1))
+        lm = local[m]
+        s_coord = np.where(axis == 0, lm[:, 1], lm[:, 0])
+        t_coord = np.where(axis == 2, lm[:, 1], lm[:, 2])
+        texel = table.photo_texel[material[m]]
+        val[m] += (table.photo_amp[material[m]] * condition.contrast
+                   * textures.sample(name, s_coord / texel, t_coord / texel,
+                                     footprint[m] / texel))
     kind = table.pattern[material]
     has = kind != PATTERN_NONE
     if np.any(has):
