@@ -12,7 +12,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.json', '**/*.yaml']},
+    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.json', '**/*.yaml',
+                           'data/render/textures/*.png', 'data/render/textures/README.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

@@ -3,6 +3,7 @@
 """Stereo-consistent augmentation: flip swaps views, scaling scales disparity."""
 
 import numpy as np
+import pytest
 
 from thermostereo_ros.data import augment as aug
 from thermostereo_ros.data.normalization import normalize_pair
@@ -64,3 +65,39 @@ def test_crop_and_photometric():
     np.testing.assert_array_equal(p['disparity'], s['disparity'])
     a = aug.augment(s, np.random.default_rng(1), crop_size=(64, 128))
     assert a['left'].shape == (64, 128)
+
+
+def test_shift_adds_k_to_every_disparity_exactly():
+    rng = np.random.default_rng(4)
+    h, w, k = 24, 96, 17
+    texture = rng.random((h, w + 80)).astype(np.float32)
+    d = 6.0
+    left = texture[:, 40:40 + w]
+    right = texture[:, 40 + int(d):40 + int(d) + w]     # right(x) = left(x + d)
+    sample = dict(left=left, right=right, disparity=np.full((h, w), d, np.float32),
+                  valid_dense=np.ones((h, w), bool), valid_sparse=np.zeros((h, w), bool))
+    out = aug.shift(sample, k, max_disparity=30.0)
+    assert out['left'].shape == out['right'].shape == (h, w - k)
+    np.testing.assert_array_equal(out['disparity'], d + k)
+    xs = np.arange(int(d) + k, w - k)
+    np.testing.assert_array_equal(out['left'][:, xs], out['right'][:, xs - int(d) - k])
+    # Beyond max_disparity after the shift: out of the masks.
+    far = aug.shift(sample, k, max_disparity=d + k)
+    assert not far['valid_dense'].any()
+    with pytest.raises(ValueError, match='does not leave'):
+        aug.shift(sample, w)
+
+
+def test_augment_shift_keeps_the_crop():
+    rng = np.random.default_rng(5)
+    h, w = 32, 128
+    sample = dict(left=rng.random((h, w)).astype(np.float32),
+                  right=rng.random((h, w)).astype(np.float32),
+                  disparity=np.full((h, w), 3.0, np.float32), valid_dense=np.ones((h, w), bool),
+                  valid_sparse=np.zeros((h, w), bool))
+    shifted = [aug.augment(sample, np.random.default_rng(i), crop_size=(16, 64),
+                           shift_prob=1.0, shift_max=40, scale_prob=0.0, flip_prob=0.0)
+               for i in range(20)]
+    assert all(s['left'].shape == (16, 64) for s in shifted)
+    ks = {float(s['disparity'][0, 0]) - 3.0 for s in shifted}
+    assert min(ks) >= 1 and max(ks) <= 40 and len(ks) > 5

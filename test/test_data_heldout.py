@@ -21,7 +21,7 @@ FINGERPRINTS = {
     'heldout_v2': '8431385c9373ac25',
     'validation_v2': 'c8b26f4b7e1a59db',
     'heldout_v3': '6f803e87f3f3f6b7',
-    'validation_v3': 'c0118478d989190f',
+    'validation_v3': 'f045847ae662eeda',
 }
 
 
@@ -54,7 +54,7 @@ def test_sets_pin_version_and_mix():
         assert name.endswith(f'_v{s.version}')
         pairs = _first_pairs(name)[:1]
         assert all(p.version == s.version for p in pairs)
-    seeds = {name: s.first_seed for name, s in heldout.SETS.items()}
+    seeds = {name: (s.version, s.first_seed) for name, s in heldout.SETS.items()}
     assert len(set(seeds.values())) == len(seeds)
     for name in ('heldout_v2', 'heldout_v3'):
         assert heldout.SETS[name].first_seed >= heldout.TRAINING_SEED_LIMIT

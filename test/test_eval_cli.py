@@ -58,7 +58,7 @@ def test_eval_without_checkpoint_scores_the_shipped_weights(tmp_path, capsys):
     assert rc == 0
     data = json.loads(out.read_text())
     assert data['checkpoint'] == str(default_checkpoint())
-    assert data['renderer_version'] == 2
+    assert data['renderer_version'] == {'heldout_flying': 2}   # the plain names are v2's
     results = data['results']['heldout_flying']
     network = results['network']
     assert network['frames'] >= 1 and np.isfinite(network['epe'])
@@ -85,14 +85,16 @@ def test_background_fill_takes_farther_neighbour():
     np.testing.assert_array_equal(filled, [[5, 5, 5, 9, 2, 2, 2]])
 
 
-def test_validation_split_is_what_training_validates_on():
+@pytest.mark.parametrize('version,split', [(None, 'validation_v3'), (2, 'validation')])
+def test_validation_split_is_what_training_validates_on(version, split):
     from thermostereo_ros.evaluation.evaluate import iter_frames
     from thermostereo_ros.training.config import load_config
     from thermostereo_ros.training.trainer import _make_datasets
-    config = load_config(None, {'data': {'height': 64, 'width': 160}, 'max_disparity': 192,
-                                'log': {'val_pairs': 4}})
+    config = load_config(None, {'data': {'height': 64, 'width': 160,
+                                         'renderer_version': version},
+                                'max_disparity': 192, 'log': {'val_pairs': 4}})
     _, validation = _make_datasets(config)
-    frames = list(iter_frames('synthetic', None, 'validation', 4, 192, (64, 160)))
+    frames = list(iter_frames('synthetic', None, split, 4, 192, (64, 160)))
     assert len(frames) == len(validation) == 4
     for frame, sample in zip(frames, validation):
         dense = np.asarray(sample['valid_dense']).reshape(frame.mask.shape)

@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+from thermostereo_ros.data.synthetic import RENDERER_VERSION
 from thermostereo_ros.inference.checkpoint import build_from_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -24,5 +25,5 @@ def test_gpu_train_dry_run(tmp_path):
         assert path.stat().st_size < 16 * 1024 * 1024  # what the device returns per file
         model, meta = build_from_checkpoint(str(path))
         assert meta['arch'] == arch and meta['provenance']['steps'] >= 1
-        assert meta['provenance']['renderer_version'] == 2
+        assert meta['provenance']['renderer_version'] == RENDERER_VERSION
         assert json.loads((tmp_path / f'{name}.curve.json').read_text())

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from thermostereo_ros.data.synthetic import RENDERER_VERSION
 from thermostereo_ros.training.config import load_config
 from thermostereo_ros.cli.train import parse_duration
 from thermostereo_ros.training.losses import (distillation_loss,
@@ -205,7 +206,7 @@ def test_time_budget_stops_with_state_and_bf16_state_resumes_close(tmp_path):
         if a[key].is_floating_point():
             torch.testing.assert_close(a[key], b[key], rtol=0.05, atol=5e-3, msg=key)
     provenance = json.loads((tmp_path / 'resumed' / 'provenance.json').read_text())
-    assert provenance['sessions'] == 2 and provenance['renderer_version'] == 2
+    assert provenance['sessions'] == 2 and provenance['renderer_version'] == RENDERER_VERSION
     assert provenance['ema_decay'] == 0.9
     assert provenance['precision'] in ('fp32', 'bf16') and 'cpu' in provenance
 

@@ -70,6 +70,38 @@ def crop(sample: Sample, top: int, left: int, height: int, width: int) -> Sample
     return out
 
 
+def shift(sample: Sample, k: int, max_disparity: Optional[float] = None) -> Sample:
+    """Add k px to every disparity, exactly: keep left[:, :W-k] and right[:, k:].
+
+    Dropping the right view's first k columns moves every right pixel k to the left, so each
+    left pixel's match lies k px further away. Street scenes have almost no pixels above
+    96 px; this opens the whole range to every scene. Ground truth at or beyond
+    `max_disparity` after the shift leaves the masks.
+    """
+    if k <= 0:
+        return dict(sample)
+    out = dict(sample)
+    w = np.asarray(sample['left']).shape[1]
+    if k >= w:
+        raise ValueError(f'shift {k} px does not leave any of a {w} px wide sample')
+    out['left'] = np.ascontiguousarray(np.asarray(sample['left'])[:, :w - k])
+    out['right'] = np.ascontiguousarray(np.asarray(sample['right'])[:, k:])
+    for key in _maps(sample):
+        out[key] = np.ascontiguousarray(np.asarray(sample[key])[:, :w - k])
+    if 'disparity' in out:
+        known = np.zeros(out['disparity'].shape, bool)
+        for key in _MASK_KEYS:
+            if key in out:
+                known |= np.asarray(out[key], bool)
+        disp = np.where(known, out['disparity'] + np.float32(k), out['disparity'])
+        out['disparity'] = disp.astype(np.float32)
+        if max_disparity is not None:
+            for key in _MASK_KEYS:
+                if key in out:
+                    out[key] = np.asarray(out[key], bool) & (disp < max_disparity)
+    return out
+
+
 def random_crop(sample: Sample, size: Tuple[int, int], rng: np.random.Generator) -> Sample:
     """Random window of `size` = (height, width); pads nothing, so size must fit."""
     h, w = np.asarray(sample['left']).shape[:2]
@@ -115,8 +147,13 @@ def photometric(sample: Sample, rng: np.random.Generator, gain: float = 0.1,
 
 def augment(sample: Sample, rng: np.random.Generator, crop_size: Optional[Tuple[int, int]] = None,
             flip_prob: float = 0.5, scale_range: Tuple[float, float] = (0.8, 1.2),
-            scale_prob: float = 0.3) -> Sample:
-    """Apply the default training augmentation: scale, flip (mirror + swap), crop, jitter."""
+            scale_prob: float = 0.3, shift_prob: float = 0.0, shift_max: int = 0,
+            max_disparity: Optional[float] = None) -> Sample:
+    """Apply the training augmentation: scale, flip (mirror + swap), shift, crop, jitter.
+
+    `shift_prob` of the samples get a disparity shift (`shift`) of up to `shift_max` px, as
+    far as the crop window still fits.
+    """
     if scale_prob > 0 and rng.random() < scale_prob:
         factor = float(rng.uniform(*scale_range))
         if crop_size is not None:
@@ -126,6 +163,10 @@ def augment(sample: Sample, rng: np.random.Generator, crop_size: Optional[Tuple[
         sample = rescale(sample, factor)
     if flip_prob > 0 and rng.random() < flip_prob:
         sample = hflip(sample)
+    if shift_prob > 0 and rng.random() < shift_prob:
+        room = np.asarray(sample['left']).shape[1] - (crop_size[1] if crop_size else 1)
+        k = int(rng.integers(1, max(min(shift_max, room), 1) + 1))
+        sample = shift(sample, k, max_disparity)
     if crop_size is not None:
         sample = random_crop(sample, crop_size, rng)
     return photometric(sample, rng)

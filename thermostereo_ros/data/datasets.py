@@ -9,8 +9,9 @@ bool HxW (LiDAR-like) and `condition` str. Synthetic: `valid_dense` = non-sky fi
 LiDAR pixels in (0, max_disparity). Arrays are numpy; the default collate turns them into
 tensors. torch is imported only here so the other data modules stay torch-free.
 
-`augment`: None/False = none, True = `augment.augment` with `crop` as its window, or a
-callable `(sample, rng) -> sample`. An item may be requested as `(index, augment_seed)`: the
+`augment`: None/False = none, True = `augment.augment` with `crop` as its window, a dict of
+`augment.augment` keyword arguments (e.g. the disparity shift), or a callable
+`(sample, rng) -> sample`. An item may be requested as `(index, augment_seed)`: the
 augmentation is then a pure function of that seed, which is how the trainer makes a resumed
 run see exactly the batches an uninterrupted one would (worker RNG state cannot be saved).
 A plain index draws the augmentation seed from torch's RNG.
@@ -25,7 +26,7 @@ from torch.utils.data import Dataset
 from thermostereo_ros.data import augment as aug
 from thermostereo_ros.data.normalization import normalize_pair
 
-AugmentArg = Union[None, bool, Callable]
+AugmentArg = Union[None, bool, dict, Callable]
 
 
 def _split_index(index: Union[int, Tuple[int, int]]) -> Tuple[int, Optional[int]]:
@@ -49,6 +50,8 @@ def _finish(left_raw: np.ndarray, right_raw: np.ndarray, disparity: np.ndarray,
             sample = augment(sample, rng)
             if crop is not None:
                 sample = aug.random_crop(sample, crop, rng)
+        elif isinstance(augment, dict):
+            sample = aug.augment(sample, rng, crop_size=crop, **augment)
         elif augment:
             sample = aug.augment(sample, rng, crop_size=crop)
         else:

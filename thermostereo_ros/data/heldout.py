@@ -26,7 +26,8 @@ HELDOUT_WIDTH = 640
 HELDOUT_MAX_DISPARITY = 192
 # The validation pairs that training scores every checkpoint on, for choosing among runs:
 # seeds just above the training seeds (data.train_seeds, 100,000 in every shipped config) and
-# as many as their log.val_pairs (24), condition by seed, 640x256.
+# as many as their log.val_pairs (24), condition by seed, 640x256, rendered by the version of
+# the run's data (validation_v2 and validation_v3 share the seeds, not the scenes).
 VALIDATION_FIRST_SEED = 100_000
 VALIDATION_PAIRS = 24
 
@@ -49,7 +50,7 @@ SETS: Dict[str, PairSet] = {s.name: s for s in (
     PairSet('heldout_v2', 2, _MIX_V2, HELDOUT_SEED_BASE, False),
     PairSet('validation_v2', 2, _MIX_V2, VALIDATION_FIRST_SEED, True),
     PairSet('heldout_v3', 3, _MIX_V3, 9_100_000, False),
-    PairSet('validation_v3', 3, _MIX_V3, 200_000, True),
+    PairSet('validation_v3', 3, _MIX_V3, VALIDATION_FIRST_SEED, True),
 )}
 # What `heldout_pairs` and `validation_pairs` render when no version is named: the sets the
 # shipped weights were chosen and reported on.

@@ -19,8 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from thermostereo_ros.data.ms2 import SPLIT_FILES
-from thermostereo_ros.data.synthetic import (CONDITIONS, SyntheticPair, default_camera,
-                                             render_sequence)
+from thermostereo_ros.data.synthetic import (CONDITIONS, default_camera, RENDERER_VERSION,
+                                             render_sequence, SyntheticPair)
 
 _SPLIT_ORDER = {'day': ('test_day', 'train', 'val'), 'night': ('test_night', 'train'),
                 'rain': ('test_rain', 'train')}
@@ -101,13 +101,14 @@ def write_split_lists(root: str, splits: Dict[str, List[str]]) -> None:
 def write_dataset(root: str, sequences: int, frames: int, height: int = 256, width: int = 640,
                   seed: int = 0, conditions: Iterable[str] = CONDITIONS,
                   max_disparity: float = 192, progress: Optional[object] = None,
-                  family: Optional[str] = 'street', random_rig: bool = False
-                  ) -> Dict[str, List[str]]:
+                  family: Optional[str] = 'street', random_rig: bool = False,
+                  version: int = RENDERER_VERSION) -> Dict[str, List[str]]:
     """Render and write `sequences` sequences of `frames` frames; returns split -> names.
 
     Sequence i uses condition `conditions[i % len]` and render seed `seed + i`. `family`
     defaults to street scenes, MS2's domain; None draws each sequence's family. The camera is
-    the default MS2-like rig (fx 430 px at 640 px, 0.30 m) unless `random_rig`.
+    the default MS2-like rig (fx 430 px at 640 px, 0.30 m) unless `random_rig`. `version` is
+    the renderer version.
     """
     conditions = list(conditions)
     for c in conditions:
@@ -123,7 +124,7 @@ def write_dataset(root: str, sequences: int, frames: int, height: int = 256, wid
         name = sequence_name(i, seed)
         camera = None if random_rig else default_camera(height, width)
         pairs = render_sequence(seed + i, frames, height, width, max_disparity, cond,
-                                camera=camera, family=family)
+                                camera=camera, family=family, version=version)
         start = (datetime.datetime.strptime(name, '_%Y-%m-%d-%H-%M-%S')
                  - datetime.datetime(1970, 1, 1)).total_seconds()
         write_sequence(root, name, pairs, start_time=start)

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='comma-separated splits (ms2: test_day,test_night,test_rain; '
                              'synthetic: heldout, heldout_day/_night/_rain or '
                              'heldout_street/_indoor/_flying, or validation (the pairs '
-                             'training validates on; same suffixes); cats: hazard name)')
+                             'training validates on; same suffixes); heldout_v3_... and '
+                             'validation_v3_... for renderer v3\'s sets, the plain names '
+                             'are v2\'s; cats: hazard name)')
     parser.add_argument('--checkpoint', default=None,
                         help='network checkpoint to evaluate (default: the shipped weights)')
     parser.add_argument('--no-network', action='store_true',
@@ -46,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar='D0,D1[,D2...]',
                         help='also score the GT pixels within each range [Di, Di+1) of GT '
                              'disparity (px), as <method>@gt[Di,Di+1)')
+    parser.add_argument('--planes', action='store_true',
+                        help='run the textured-plane suite instead of a split: the share of '
+                             'each plane within 3 px, per disparity up to 190 px')
     parser.add_argument('--no-progress', action='store_true')
 
 
@@ -94,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if not methods:
         print('nothing to evaluate: --no-network needs --baseline sgbm')
         return 2
+    if args.planes:
+        return _run_planes(methods, args.out)
     size = parse_size(args.size, '--size') if args.size else None
     thresholds = [float(t) for t in args.confidence.split(',')] if args.confidence else []
     results = {}
@@ -111,16 +118,41 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table({split: results[split]}))
     if args.out:
         with open(args.out, 'w') as f:
-            from thermostereo_ros.data.synthetic import RENDERER_VERSION
+            from thermostereo_ros.evaluation.evaluate import parse_synthetic_split
             from thermostereo_ros.inference import default_checkpoint
 
             checkpoint = None if args.no_network else str(args.checkpoint or
                                                           default_checkpoint())
             json.dump({'data': args.data, 'root': args.root, 'checkpoint': checkpoint,
-                       'renderer_version': (RENDERER_VERSION if args.data == 'synthetic'
+                       'renderer_version': ({split: parse_synthetic_split(split)[0]
+                                             for split in results} if args.data == 'synthetic'
                                             else None),
                        'max_disparity': args.max_disparity,
                        'averaging': 'pixel-weighted over each split',
                        'results': results}, f, indent=2)
         print(f'\nwrote {args.out}')
+    return 0
+
+
+def _run_planes(methods: dict, out: str) -> int:
+    """Score every method on the plane suite; print one row per method, optionally JSON."""
+    import json
+
+    from thermostereo_ros.evaluation import planes
+
+    suite = list(planes.cases())
+    shares = {name: planes.score(lambda left, right, m=method: m(left, right)[0]
+                                 if name == 'network' else m(left, right), suite)
+              for name, method in methods.items()}
+    head = '| method | ' + ' | '.join(f'{d:g} px' for d in planes.DISPARITIES) + \
+        ' | usable to (>= 95 %) |'
+    print(head + '\n|' + '---|' * (len(planes.DISPARITIES) + 2))
+    for name, by_d in shares.items():
+        print(f'| {name} | ' + ' | '.join(f'{100 * v:.0f}' for v in by_d.values())
+              + f' | {planes.usable_range(by_d):g} px |')
+    if out:
+        with open(out, 'w') as f:
+            json.dump({'suite': 'planes', 'within_px': planes.WITHIN_PX,
+                       'shares': {k: {str(d): v for d, v in by_d.items()}
+                                  for k, by_d in shares.items()}}, f, indent=2)
     return 0

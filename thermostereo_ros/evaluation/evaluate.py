@@ -51,6 +51,25 @@ class EvalFrame:
     sky: Optional[np.ndarray] = None  # where the view sees no surface, when known
 
 
+def parse_synthetic_split(split: str) -> Tuple[int, Optional[str]]:
+    """Renderer version and condition or family of `heldout|validation[_vN][_word]`.
+
+    A `vN` word names renderer vN's set (heldout_v3_day); without one, the v2 sets, on which
+    the shipped weights were chosen and reported.
+    """
+    from thermostereo_ros.data import heldout
+
+    kind = 'validation' if split.startswith('validation') else 'heldout'
+    words = [w for w in split[len(kind):].split('_') if w]
+    versions = [w for w in words if w[:1] == 'v' and w[1:].isdigit()]
+    rest = [w for w in words if w not in versions]
+    if not split.startswith(kind) or len(versions) > 1 or len(rest) > 1:
+        raise ValueError(f'split {split!r}: expected heldout|validation[_vN][_condition or '
+                         f'_family]')
+    version = int(versions[0][1:]) if versions else heldout.DEFAULT_VERSION
+    return version, (rest[0] if rest else None)
+
+
 def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple],
                     max_disparity: float) -> Iterator[EvalFrame]:
     # max_frames limits each condition, so `heldout` keeps all three conditions.
@@ -58,11 +77,11 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
     from thermostereo_ros.data.synthetic import FAMILIES
 
     validation = split.startswith('validation')
-    cond = split.replace('validation' if validation else 'heldout', '').strip('_') or None
+    version, cond = parse_synthetic_split(split)
     family = None
     if cond in FAMILIES:
         family, cond = cond, None
-    kwargs = {}
+    kwargs = {'version': version}
     if size is not None:
         kwargs.update(height=size[0], width=size[1])
     if max_frames is not None:

@@ -39,7 +39,7 @@ DEFAULTS: Dict[str, Any] = {
         'width': 640,
         'crop': [192, 448],         # random crop (h, w) for training
         'conditions': ['day', 'night', 'rain'],
-        'augment': True,
+        'augment': True,            # or augment.augment's keyword arguments (shift_prob, ...)
         'num_workers': 1,
     },
     'supervision': 'sparse',        # sparse (LiDAR-like, as MS2) | dense (synthetic GT)

@@ -443,14 +443,13 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
         return state_path
     final_path = out_dir / FINAL_FILE
     if rank == 0:
-        from thermostereo_ros.data.synthetic import RENDERER_VERSION
         shipped = ema_model or model
         metrics = _validate(shipped, val_set, device, max_disparity, precision) \
             if len(val_set) else {}
         provenance = {
             'data': _data_name(config), 'data_source': config['data']['kind'],
             'supervision': config['supervision'],
-            'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
+            'renderer_version': _renderer_version(config),
             'teacher': config['distillation']['teacher'],
             'distillation_weight': config['distillation']['weight'],
             'distillation_distribution_weight': config['distillation']['distribution_weight'],
@@ -520,7 +519,6 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
     For shipping a run that is still in progress: provenance records the steps done so far,
     the planned steps and the validation curve.
     """
-    from thermostereo_ros.data.synthetic import RENDERER_VERSION
     from thermostereo_ros.inference.checkpoint import save_checkpoint
     from thermostereo_ros.model import build_model
 
@@ -542,7 +540,7 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
     provenance = {
         'data': _data_name(config), 'data_source': config['data']['kind'],
         'supervision': config['supervision'],
-        'renderer_version': RENDERER_VERSION if config['data']['kind'] != 'ms2' else None,
+        'renderer_version': _renderer_version(config),
         'teacher': config['distillation']['teacher'], 'loss': config['loss'],
         'init': extra.get('init'), 'steps': step, 'planned_steps': config['optim']['steps'],
         'batch_size': config['optim']['batch_size'], 'crop': config['data']['crop'],
@@ -574,6 +572,24 @@ def _ignore_stop_signals(worker_id: int) -> None:
     # in the main process before it could save its state. The main process stops them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _renderer_version(config: Dict[str, Any]) -> Optional[int]:
+    """Renderer version of a run's rendered data (None: MS2, or a cache no longer on disk)."""
+    from thermostereo_ros.data.cache import MANIFEST
+    from thermostereo_ros.data.synthetic import RENDERER_VERSION
+
+    data = config['data']
+    if data['kind'] == 'ms2':
+        return None
+    if data['renderer_version'] is not None:
+        return int(data['renderer_version'])
+    if data['kind'] == 'cache':
+        manifest = pathlib.Path(str(data['root'])).expanduser() / MANIFEST
+        if not manifest.is_file():
+            return None
+        return json.loads(manifest.read_text()).get('renderer_version')
+    return RENDERER_VERSION
 
 
 def _data_name(config: Dict[str, Any]) -> str:
