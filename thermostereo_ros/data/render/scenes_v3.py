@@ -44,6 +44,11 @@ VEHICLES = {'car': ((3.8, 4.9), (1.65, 1.95), (0.6, 0.9), (0.45, 0.65)),
             'truck': ((6.0, 10.0), (2.3, 2.5), (2.4, 3.4), (0.0, 0.0))}
 
 
+def _tag(p: pr.Primitive, tag: str) -> pr.Primitive:
+    p.tag = tag
+    return p
+
+
 class _BuilderV3(_Builder):
     """v2's builder plus photo textures, plants, thin street furniture and more vehicles."""
 
@@ -115,22 +120,20 @@ class _BuilderV3(_Builder):
         return self.material(self.generic(textured=0.4))
 
     def street_light(self, foot: np.ndarray, side: float) -> np.ndarray:
-        """Add a pole with an arm over the road and a lamp; return the pole's top."""
+        """Add a pole with an arm over the road and a lamp; return a wire anchor on it."""
         rng = self.rng
         metal = self.metal()
         h = rng.uniform(5.0, 9.0)
         r = rng.uniform(0.03, 0.1)
         top = foot + UP * h
         tip = top + X_AXIS * -side * rng.uniform(0.8, 2.5) + UP * rng.uniform(0.0, 0.4)
-        self.add(pr.Primitive(**{**pr.cylinder(foot, UP, r, h, metal).__dict__,
-                                 'tag': 'thin'}))
+        self.add(_tag(pr.cylinder(foot, UP, r, h, metal), 'thin'))
         self.add(tube_set(np.array([top]), np.array([tip]), np.array([r * 0.6]), metal,
                           'thin'))
         lamp = self.material(self.warm((100, 900)) if self.c.name != 'day'
                              else self.generic(textured=0.2))
-        self.add(pr.Primitive(**{**pr.ellipsoid(tip + UP * -0.1, np.eye(3),
-                                                np.array([0.3, 0.08, 0.15]), lamp).__dict__,
-                                 'tag': 'thin'}))
+        self.add(_tag(pr.ellipsoid(tip + UP * -0.1, np.eye(3), np.array([0.3, 0.08, 0.15]),
+                                   lamp), 'thin'))
         return top + UP * -0.2
 
     def sign_post(self, foot: np.ndarray) -> None:
@@ -236,8 +239,8 @@ def _street_layout(b: _BuilderV3, rng: np.random.Generator, camera: ThermalCamer
     """Road, sidewalks, curbs, facades and skyline; returns the layout's dimensions."""
     road_m = b.asphalt()
     b.photo(road_m, 'gravel', 0.5)
-    b.add(pr.Primitive(**{**pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP,
-                                     b.material(road_m)).__dict__, 'tag': 'road'}))
+    b.add(_tag(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP,
+                        b.material(road_m)), 'road'))
     half_road = rng.uniform(3.0, 8.0)
     curb_h = rng.uniform(0.1, 0.18)
     walk_width = rng.uniform(1.5, 5.0)
@@ -272,7 +275,7 @@ def _street_layout(b: _BuilderV3, rng: np.random.Generator, camera: ThermalCamer
     line = b.leaves() if rng.random() < 0.4 else b.generic(textured=1.0)
     line.amp = tuple(a * 0.5 for a in line.amp)
     b.add(skyline(camera, height, z_far, tops, b.material(line)))
-    return dict(half_road=half_road, curb_h=curb_h, walk_width=walk_width, road_m=0)
+    return dict(half_road=half_road, curb_h=curb_h, walk_width=walk_width)
 
 
 def _street_furniture(b: _BuilderV3, rng: np.random.Generator, height: float, far: float,
