@@ -10,6 +10,7 @@
 
 import argparse
 import json
+import os
 
 from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                                                   args.max_disparity, version=v)]
             with open(args.stats, 'w') as f:
                 f.write(gallery.statistics_markdown(rows))
-            with open(args.stats + '.json', 'w') as f:
+            with open(os.path.splitext(args.stats)[0] + '.json', 'w') as f:
                 json.dump(rows, f, indent=1)
             print(f'wrote {args.stats}')
         return 0
