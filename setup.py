@@ -13,7 +13,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
     package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.json', '**/*.yaml',
-                           'data/render/textures/*.png', 'data/render/textures/README.md']},
+                            'data/render/textures/*.png', 'data/render/textures/README.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

@@ -52,7 +52,7 @@ class EvalFrame:
 
 
 def parse_synthetic_split(split: str) -> Tuple[int, Optional[str]]:
-    """Renderer version and condition or family of `heldout|validation[_vN][_word]`.
+    """Return the renderer version and condition or family of a synthetic split name.
 
     A `vN` word names renderer vN's set (heldout_v3_day); without one, the v2 sets, on which
     the shipped weights were chosen and reported.

@@ -1,6 +1,6 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""The textured-plane suite: can a matcher find a plane at every disparity it advertises?
+"""The textured-plane suite: whether a matcher finds a plane at every disparity it covers.
 
 The simplest stereo scene is a textured plane. Each case is a thermal-like 14-bit pair: a
 texture (smooth noise at a few scales, or a photograph) seen by the left view and, through the
@@ -100,7 +100,7 @@ def plane_case(rng: np.random.Generator, disparity: float, height: int, width: i
 
 def cases(height: int = 256, width: int = 640, disparities: Sequence[float] = DISPARITIES,
           seed: int = SEED) -> Iterator[PlaneCase]:
-    """The suite: per disparity, four variants (full/patch x fronto/slanted) over textures."""
+    """Yield the suite: per disparity, four variants (full/patch, fronto/slanted, textures)."""
     rng = np.random.default_rng(seed)
     variants = [(False, (0.0, 0.0), 'noise', 120.0), (False, (0.02, 0.03), 'gravel', 60.0),
                 (True, (0.0, 0.0), 'brick', 80.0), (True, (-0.03, 0.02), 'noise', 40.0)]

@@ -575,7 +575,7 @@ def _ignore_stop_signals(worker_id: int) -> None:
 
 
 def _renderer_version(config: Dict[str, Any]) -> Optional[int]:
-    """Renderer version of a run's rendered data (None: MS2, or a cache no longer on disk)."""
+    """Return the renderer version of a run's data (None: MS2, or a cache no longer on disk)."""
     from thermostereo_ros.data.cache import MANIFEST
     from thermostereo_ros.data.synthetic import RENDERER_VERSION
 
