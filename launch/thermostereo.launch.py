@@ -43,7 +43,7 @@ def _setup(context) -> list:
     """Check the arguments, then build the environment, the node and RViz."""
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
         'namespace', 'params_file', 'use_rviz', 'dds_profile', 'fixed_frame',
-        *TOPIC_ARGUMENTS, *launch_support.OVERRIDE_ARGUMENTS)}
+        *TOPIC_ARGUMENTS, *launch_support.OVERRIDE_ARGUMENTS, *launch_support.BOOL_ARGUMENTS)}
     use_rviz = arg['use_rviz'].lower() in ('true', '1', 'yes')
     problem = launch_support.launch_problem(arg['dds_profile'], use_rviz, arg['params_file'])
     if problem:
@@ -67,8 +67,10 @@ def _setup(context) -> list:
         config = launch_support.write_rviz_config(
             share / 'config' / 'thermostereo.rviz', pathlib.Path(tempfile.mkdtemp()),
             arg['namespace'], arg['fixed_frame'])
+        sim_time = {k: v for k, v in overrides.items() if k == 'use_sim_time'}
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
-                            namespace=arg['namespace'], arguments=['-d', str(config)]))
+                            namespace=arg['namespace'], arguments=['-d', str(config)],
+                            parameters=[sim_time] if sim_time else []))
     return actions
 
 
@@ -90,6 +92,9 @@ def generate_launch_description() -> LaunchDescription:
                                           '= the params file\'s value'),
         DeclareLaunchArgument('device', default_value='',
                               description='auto, cuda or cpu; empty = the params file\'s value'),
+        DeclareLaunchArgument('use_sim_time', default_value='',
+                              description='true to run on /clock (bags played with --clock, '
+                                          'simulators); empty = the params file\'s value'),
         DeclareLaunchArgument('use_rviz', default_value='false',
                               description='Also start RViz with config/thermostereo.rviz'),
         DeclareLaunchArgument('fixed_frame', default_value=launch_support.DEFAULT_FIXED_FRAME,

@@ -69,11 +69,14 @@ def test_every_launch_argument_maps_to_the_node():
     declared = _declared(tree)
     # The four topic arguments are declared in one generator over TOPIC_ARGUMENTS ('name').
     assert set(declared) == {'namespace', 'name', 'params_file', 'model_path', 'max_disparity',
-                             'device', 'use_rviz', 'fixed_frame', 'dds_profile'}
+                             'device', 'use_sim_time', 'use_rviz', 'fixed_frame',
+                             'dds_profile'}
     topics = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                   and getattr(node.targets[0], 'id', None) == 'TOPIC_ARGUMENTS')
     assert ast.literal_eval(topics) == TOPIC_ARGUMENTS
-    from thermostereo_ros.ros.launch_support import OVERRIDE_ARGUMENTS
+    from thermostereo_ros.ros.launch_support import BOOL_ARGUMENTS, OVERRIDE_ARGUMENTS
+    for name in BOOL_ARGUMENTS:
+        assert declared[name].value == '', name
     for name in OVERRIDE_ARGUMENTS:
         assert name in parameters.DEFAULTS, name
         # Empty by default, so that the params file decides unless the user gives a value.
@@ -219,3 +222,12 @@ def test_launch_fails_fast_and_leaves_nothing_behind(tmp_path):
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 1 and 'absent.xml: no such file' in output, output
     assert 'process started' not in output
+
+
+def test_use_sim_time_launch_argument():
+    from thermostereo_ros.ros.launch_support import parameter_overrides
+    assert parameter_overrides({'use_sim_time': 'true'}) == {'use_sim_time': True}
+    assert parameter_overrides({'use_sim_time': 'False'}) == {'use_sim_time': False}
+    assert parameter_overrides({'use_sim_time': ''}) == {}
+    with pytest.raises(ValueError, match='use_sim_time'):
+        parameter_overrides({'use_sim_time': 'maybe'})

@@ -566,6 +566,22 @@ def test_diagnostics_name_the_node_by_its_namespace(harness_factory):
     assert status.name == f'{name}: stereo depth'
 
 
+def test_diagnostics_keep_coming_with_sim_time_and_no_clock(harness_factory):
+    # A bag replayed without /clock under use_sim_time: ROS time stands at 0, yet the 1 Hz
+    # diagnostics must come (they run on the wall clock) and name the missing clock.
+    h = harness_factory(overrides={'use_sim_time': True},
+                        engine_factory=lambda cfg: OracleEngine())
+    assert h.node.get_clock().now().nanoseconds == 0
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    values = _latest_diagnostics(diagnostics, lambda v: 'clock' in v, timeout=8.0)
+    assert 'no /clock' in values['clock'] and '--clock' in values['clock']
+    # Outputs still carry the input stamps.
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 700 * SECOND)
+    assert _stamp(get(boxes['disparity'])) == 700 * SECOND
+
+
 def test_mono16_and_16uc1_images_pair(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine())
     boxes = _setup_io(h)

@@ -215,6 +215,21 @@ def test_replay_in_process_delivers_everything(bag, publisher_node):
     _check_received(received)
 
 
+def test_replay_clock_publishes_the_bag_time(bag, publisher_node):
+    from rosgraph_msgs.msg import Clock
+    receiver = Receiver({'/clock': Clock})
+    try:
+        summary = replay.replay_bag(bag, publisher_node, rate=4.0, clock=True,
+                                    start_delay_s=0.5)
+        received = receiver.wait_for(FRAMES * len(TOPICS))
+    finally:
+        receiver.close()
+    ticks = [msg.clock.sec * 10 ** 9 + msg.clock.nanosec for _, msg in received]
+    assert summary.total == FRAMES * len(TOPICS) and len(ticks) == summary.total
+    stamps = sorted(t for _, _, t, _ in bag_reader.iter_raw_cdr(bag))
+    assert ticks == stamps    # each message's bag time, in order
+
+
 def test_replay_ros1_bag(ros1_bag, publisher_node):
     receiver = Receiver(TOPICS)
     try:

@@ -24,9 +24,21 @@ OVERRIDE_ARGUMENTS = ('model_path', 'max_disparity', 'device')
 DEFAULT_FIXED_FRAME = 'thermal_left_optical_frame'
 
 
+# Launch arguments for parameters every ROS node has (not in the node's own table).
+BOOL_ARGUMENTS = ('use_sim_time',)
+_BOOL_WORDS = {'true': True, '1': True, 'yes': True, 'false': False, '0': False, 'no': False}
+
+
 def parameter_overrides(given: Mapping[str, str]) -> Dict[str, object]:
     """Return the typed parameters for the override arguments the user set (non-empty)."""
     out: Dict[str, object] = {}
+    for name in BOOL_ARGUMENTS:
+        text = given.get(name, '').strip().lower()
+        if text == '':
+            continue
+        if text not in _BOOL_WORDS:
+            raise ValueError(f'launch argument {name}:={given[name]!r} is not true or false')
+        out[name] = _BOOL_WORDS[text]
     for name in OVERRIDE_ARGUMENTS:
         text = given.get(name, '')
         if text == '':

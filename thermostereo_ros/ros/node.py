@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -41,6 +42,9 @@ from thermostereo_ros.ros.validation import BAD_INPUT_REASONS, BadInput, check_p
 from thermostereo_ros.ros.worker import LatestJobWorker
 
 NODE_NAME = 'thermostereo'
+CLOCK_MISSING = ('use_sim_time is true but no /clock has arrived: ROS time stands at 0. Play '
+                 'the bag with a clock (thermostereo replay --clock, ros2 bag play --clock) '
+                 'or set use_sim_time false')
 _SIDE = {LEFT_IMAGE: 'left', RIGHT_IMAGE: 'right'}
 __all__ = ['BAD_INPUT_REASONS', 'EngineLoadError', 'INVALID_DISPARITY', 'NODE_NAME',
            'ThermoStereoNode', 'default_engine_factory']
@@ -98,7 +102,14 @@ class ThermoStereoNode(Node):
             status.StereoEvaluation, '~/evaluation', 10) if typed and scoring else None
         self._reporter = diag.Reporter(time.monotonic())
         self._last_output = time.monotonic()
-        self._timer = self.create_timer(1.0, self._publish_diagnostics)
+        # Diagnostics and the stall watch run on the wall clock: with use_sim_time and no
+        # /clock (a bag played without --clock) a ROS-time timer would never fire, and the node
+        # would go silent exactly when a user replays data. Output stamps still come from the
+        # input messages.
+        self._started = time.monotonic()
+        self._clock_warned = -1e9
+        self._timer = self.create_timer(1.0, self._publish_diagnostics,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # Humble's rclpy has no post-set callback; there the rebuild is requested in the
         # on-set callback instead.
@@ -309,10 +320,22 @@ class ThermoStereoNode(Node):
             now, self._stats, inputs, self._active.error, now - self._last_output,
             self._sync.dropped, self._active.describe(),
             self._scorer.result() if self._config['evaluate_against'] else None)
+        if self._waiting_for_clock(now):
+            values = list(values) + [('clock', CLOCK_MISSING)]
         name = self.get_fully_qualified_name()
         self._pub_diagnostics.publish(status.diagnostic_array(
             diag.status_name(name), name, level, message, values,
             self.get_clock().now().to_msg()))
+
+    def _waiting_for_clock(self, now: float) -> bool:
+        """Tell whether use_sim_time is on and no /clock has come (a WARN every 30 s)."""
+        if not self.get_parameter('use_sim_time').value or \
+                self.get_clock().now().nanoseconds != 0 or now - self._started < 3.0:
+            return False
+        if now - self._clock_warned >= 30.0:
+            self._clock_warned = now
+            self.get_logger().warn(CLOCK_MISSING)
+        return True
 
     # Shutdown ---------------------------------------------------------------------------------
 

@@ -172,14 +172,18 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
                remaps: Optional[Dict[str, str]] = None, start_delay_s: float = 0.0,
                wait_for_subscribers: int = 0, wait_timeout_s: float = 10.0,
                topics: Optional[Sequence[str]] = None, max_passes: Optional[int] = None,
-               stop: Optional[threading.Event] = None, log: Any = None) -> ReplaySummary:
+               stop: Optional[threading.Event] = None, log: Any = None,
+               clock: bool = False) -> ReplaySummary:
     """Publish `bag` on `node` with the bag's timing scaled by `rate` (2.0 = twice as fast).
 
     Timing follows the bag (receive-time) timestamps; message contents are untouched.
+    `clock`: also publish /clock (rosgraph_msgs/Clock) with each message's bag time before
+    it, as `ros2 bag play --clock` does, for nodes running with use_sim_time.
     Runs until the bag ends, `max_passes` passes when looping, or `stop` is set. Does not
     spin `node`; publishing needs no executor. Publishers are destroyed before returning.
     """
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock as ClockMsg
 
     if not rate > 0:
         raise ValueError(f'rate must be positive, got {rate}')
@@ -198,6 +202,7 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
                      durability=DurabilityPolicy.VOLATILE)
     classes = {t: message_class(info.topics[t][0]) for t in selected}
     publishers = {t: node.create_publisher(classes[t], remaps.get(t, t), qos) for t in selected}
+    clock_pub = node.create_publisher(ClockMsg, '/clock', QoSProfile(depth=1)) if clock else None
     summary = ReplaySummary(published={remaps.get(t, t): 0 for t in selected},
                             bag_span_s=max(0, info.end_ns - info.start_ns) / 1e9)
     ros2 = info.is_ros2
@@ -225,6 +230,10 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
                     summary.interrupted = True
                     break
                 summary.max_lag_s = max(summary.max_lag_s, time.monotonic() - deadline)
+                if clock_pub is not None:
+                    tick = ClockMsg()
+                    tick.clock.sec, tick.clock.nanosec = divmod(int(timestamp), 1_000_000_000)
+                    clock_pub.publish(tick)
                 # rclpy publishes `bytes` as an already serialised message (publish_raw).
                 publishers[topic].publish(
                     payload if ros2 else to_rclpy(payload, classes[topic]))
@@ -239,7 +248,7 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
         summary.interrupted = True
     finally:
         summary.wall_s = time.monotonic() - started
-        for pub in publishers.values():
+        for pub in list(publishers.values()) + ([clock_pub] if clock_pub else []):
             node.destroy_publisher(pub)
     return summary
 
@@ -250,6 +259,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--rate', type=float, default=1.0,
                         help='playback speed factor (2.0 = twice as fast)')
     parser.add_argument('--loop', action='store_true', help='replay until interrupted')
+    parser.add_argument('--clock', action='store_true',
+                        help='also publish /clock from the bag\'s time (for use_sim_time)')
     parser.add_argument('--remap', nargs='+', action='extend', default=[],
                         metavar='FROM:=TO',
                         help='publish topic FROM under the name TO (give BAG first)')
@@ -300,7 +311,8 @@ def run(args: argparse.Namespace) -> int:
         summary = replay_bag(
             args.bag, node, rate=args.rate, loop=args.loop, remaps=remaps,
             start_delay_s=args.start_delay, wait_for_subscribers=args.wait_for_subscribers,
-            wait_timeout_s=args.wait_timeout, topics=args.topics, stop=stop, log=log)
+            wait_timeout_s=args.wait_timeout, topics=args.topics, stop=stop, log=log,
+            clock=args.clock)
         print(summary.format(), flush=True)  # before the teardown, which may be slow
     except (KeyError, ImportError, ValueError, OSError) as err:
         log(f'replay: error: {err}')
