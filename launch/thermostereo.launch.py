@@ -16,14 +16,12 @@ import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable,
-    Shutdown)
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from thermostereo_ros.ros import launch_support
-from thermostereo_ros.ros.dds import PROFILE_FILE, profile_variables
+from thermostereo_ros.ros.dds import PROFILE_FILE
 
 TOPIC_ARGUMENTS = {'left_image': 'left/image_rect', 'right_image': 'right/image_rect',
                    'left_camera_info': 'left/camera_info',
@@ -49,17 +47,20 @@ def _setup(context) -> list:
     if problem:
         raise RuntimeError(problem)
     actions = []
-    if arg['dds_profile']:
-        # Fast DDS 2.x (Jazzy) and 3.x (Kilted) read differently named variables.
-        actions += [SetEnvironmentVariable(name, arg['dds_profile'])
-                    for name in profile_variables()]
+    # The profile goes into the node's own environment only, so that a parent launch file's
+    # later processes keep theirs; a profile the user already set wins over our default.
+    environment = launch_support.node_environment(
+        arg['dds_profile'],
+        os.path.join(get_package_share_directory('thermostereo_ros'), 'config', PROFILE_FILE),
+        os.environ)
     parameters = [arg['params_file']] if arg['params_file'] else []
     overrides = launch_support.parameter_overrides(arg)
     if overrides:
         parameters.append(overrides)  # later entries win over the params file
     node = Node(package='thermostereo_ros', executable='thermostereo_node', name='thermostereo',
                 namespace=arg['namespace'], output='screen', parameters=parameters,
-                remappings=[(topic, arg[name]) for name, topic in TOPIC_ARGUMENTS.items()])
+                remappings=[(topic, arg[name]) for name, topic in TOPIC_ARGUMENTS.items()],
+                additional_env=environment)
     actions += [node, RegisterEventHandler(OnProcessExit(target_action=node,
                                                          on_exit=_node_exited))]
     if use_rviz:

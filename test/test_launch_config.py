@@ -88,17 +88,30 @@ def test_every_launch_argument_maps_to_the_node():
     assert keywords['name'].value == node.NODE_NAME
 
 
-def test_dds_profile_is_set_before_the_node_starts():
-    """dds_profile defaults to the shipped profile and is set before the node is created."""
+def test_dds_profile_goes_into_the_node_environment_only():
+    """dds_profile defaults to the shipped profile, set for the node's process alone."""
     from thermostereo_ros.ros.dds import PROFILE_FILE
     tree = ast.parse(LAUNCH.read_text())
     default = _declared(tree)['dds_profile']
     assert 'PROFILE_FILE' in {getattr(n, 'id', None) for n in ast.walk(default)}
     assert (ROOT / 'config' / PROFILE_FILE).is_file()
     setup = _function(tree, '_setup')
-    environment = next(_calls(setup, 'SetEnvironmentVariable'))
+    # No SetEnvironmentVariable: that would leak into every process a parent launch starts.
+    assert not list(_calls(setup, 'SetEnvironmentVariable'))
     node_call = next(c for c in _calls(setup, 'Node'))
-    assert environment.lineno < node_call.lineno
+    assert 'additional_env' in {k.arg for k in node_call.keywords}
+
+
+def test_node_environment_keeps_a_users_profile():
+    from thermostereo_ros.ros.dds import profile_variables
+    from thermostereo_ros.ros.launch_support import node_environment
+    shipped = str(ROOT / 'config' / 'x.xml')
+    variable = profile_variables()[0]
+    assert node_environment(shipped, shipped, {}) == {v: shipped for v in profile_variables()}
+    assert node_environment('', shipped, {}) == {}
+    assert node_environment(shipped, shipped, {variable: '/mine.xml'}) == {}   # the default
+    assert node_environment('/other.xml', shipped, {variable: '/mine.xml'}) == {
+        v: '/other.xml' for v in profile_variables()}                          # asked for
 
 
 def test_launch_file_imports_launch_only_inside_itself():

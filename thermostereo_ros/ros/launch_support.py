@@ -16,6 +16,7 @@ from typing import Dict, Mapping, Optional
 
 import yaml
 
+from thermostereo_ros.ros.dds import profile_environment, profile_variables
 from thermostereo_ros.ros.parameters import DEFAULTS
 
 # Launch arguments that override the params file, but only when the user gives them.
@@ -63,6 +64,22 @@ def launch_problem(dds_profile: str, use_rviz: bool, params_file: str) -> Option
         return ('use_rviz:=true but rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2, '
                 'or launch without use_rviz)')
     return None
+
+
+def node_environment(dds_profile: str, shipped_profile: str, environ: Mapping[str, str]
+                     ) -> Dict[str, str]:
+    """Environment entries for the node's process alone: the Fast DDS profile to load.
+
+    Empty for dds_profile:='' (the middleware's defaults), and when dds_profile is the shipped
+    default while the user already set a profile variable: a user's own profile is replaced
+    only when dds_profile names another file explicitly.
+    """
+    if not dds_profile:
+        return {}
+    if os.path.abspath(dds_profile) == os.path.abspath(shipped_profile) and any(
+            environ.get(name) for name in profile_variables()):
+        return {}
+    return profile_environment(dds_profile)
 
 
 def rviz_installed() -> bool:
