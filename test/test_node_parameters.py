@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Parameter checks, launch decisions and message limits, without a running node."""
 
+import os
 import numpy as np
 import pytest
 import yaml
@@ -54,6 +55,30 @@ def test_launch_refuses_to_start_on_missing_files(tmp_path, monkeypatch):
     monkeypatch.setattr(launch_support, 'rviz_installed', lambda: False)
     assert 'rviz2 is not installed' in launch_support.launch_problem('', True, '')
     assert launch_support.launch_problem(str(shipped_profile()), False, '') is None
+
+
+def test_rviz_counts_as_installed_only_where_launch_ros_finds_it(tmp_path, monkeypatch):
+    # An rviz2 on PATH but not in the ament index: launch_ros could not start it, and the node
+    # would be left running without its launch (defect 5 of the ROS contract issue).
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    fake = bin_dir / 'rviz2'
+    fake.write_text('#!/bin/sh\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{bin_dir}:{os.environ.get('PATH', '')}")
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path / 'empty_prefix'))
+    assert not launch_support.rviz_installed()
+    # In an ament prefix with its executable where launch_ros looks: installed.
+    prefix = tmp_path / 'prefix'
+    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'rviz2').write_text('')
+    executable = prefix / 'lib' / 'rviz2' / 'rviz2'
+    executable.parent.mkdir(parents=True)
+    executable.write_text('#!/bin/sh\nexit 0\n')
+    executable.chmod(0o755)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(prefix))
+    assert launch_support.rviz_installed()
 
 
 def test_rviz_follows_the_namespace_and_frame():

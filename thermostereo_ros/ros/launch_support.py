@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 from typing import Dict, Mapping, Optional
 
 import yaml
@@ -61,7 +60,9 @@ def launch_problem(dds_profile: str, use_rviz: bool, params_file: str) -> Option
     if params_file and not os.path.isfile(params_file):
         return f'params_file:={params_file}: no such file'
     if use_rviz and not rviz_installed():
-        return ('use_rviz:=true but rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2, '
+        return ('use_rviz:=true but rviz2 is not installed in a sourced ROS workspace (an '
+                'rviz2 on PATH alone cannot be started by launch_ros; apt install '
+                'ros-$ROS_DISTRO-rviz2, '
                 'or launch without use_rviz)')
     return None
 
@@ -83,13 +84,18 @@ def node_environment(dds_profile: str, shipped_profile: str, environ: Mapping[st
 
 
 def rviz_installed() -> bool:
-    """Return True if an rviz2 package is in the ament index or rviz2 is on PATH."""
+    """Return True if launch_ros can start rviz2: its package and executable in the index.
+
+    launch_ros resolves Node(package='rviz2') through the ament index, so an rviz2 on PATH
+    alone is not enough: the launch would start our node and then fail on RViz, leaving the
+    node running without its launch.
+    """
     try:
         from ament_index_python.packages import get_package_prefix
-        get_package_prefix('rviz2')
-        return True
+        prefix = get_package_prefix('rviz2')
     except Exception:  # not in the index (or no index at all)
-        return shutil.which('rviz2') is not None
+        return False
+    return os.access(os.path.join(prefix, 'lib', 'rviz2', 'rviz2'), os.X_OK)
 
 
 def rviz_config(template: str, namespace: str, fixed_frame: str) -> str:
