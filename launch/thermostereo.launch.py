@@ -12,7 +12,6 @@ use_rviz:=true without rviz2; and it ends, with an error, when the node exits wi
 
 import os
 import pathlib
-import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
@@ -66,7 +65,7 @@ def _setup(context) -> list:
     if use_rviz:
         share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
         config = launch_support.write_rviz_config(
-            share / 'config' / 'thermostereo.rviz', pathlib.Path(tempfile.mkdtemp()),
+            share / 'config' / 'thermostereo.rviz', launch_support.rviz_config_dir(),
             arg['namespace'], arg['fixed_frame'])
         sim_time = {k: v for k, v in overrides.items() if k == 'use_sim_time'}
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',

@@ -95,6 +95,19 @@ def test_rviz_follows_the_namespace_and_frame():
     assert '/points2' in topics
 
 
+def test_rviz_configs_are_one_file_per_namespace_and_no_leftovers(tmp_path, monkeypatch):
+    from thermostereo_ros.ros.dds import shipped_profile as profile
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    directory = launch_support.rviz_config_dir()
+    template = profile().parent / 'thermostereo.rviz'
+    paths = [launch_support.write_rviz_config(template, directory, ns, 'f')
+             for ns in ('front', '/front', 'rear/left', '', 'front')]
+    assert {p.name for p in paths} == {'thermostereo_front.rviz',
+                                       'thermostereo_rear_left.rviz', 'thermostereo_root.rviz'}
+    assert sorted(p.name for p in directory.iterdir()) == sorted({p.name for p in paths})
+    assert '/rear/left/points2' in paths[2].read_text()
+
+
 def test_the_largest_accepted_image_fits_the_shipped_dds_profile():
     """max_image_pixels and the profile's segment agree: points2 is the largest output."""
     largest = DEFAULTS['max_image_pixels'] * POINT_DTYPE.itemsize + 64 * 1024  # + headers

@@ -116,10 +116,23 @@ def rviz_config(template: str, namespace: str, fixed_frame: str) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def rviz_config_dir() -> pathlib.Path:
+    """Return $XDG_CACHE_HOME/thermostereo/rviz (~/.cache/... if unset)."""
+    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return pathlib.Path(base) / 'thermostereo' / 'rviz'
+
+
 def write_rviz_config(template_path: pathlib.Path, directory: pathlib.Path, namespace: str,
                       fixed_frame: str) -> pathlib.Path:
-    """Write rviz_config(...) of the template into `directory`; return its path."""
+    """Write rviz_config(...) of the template into `directory`; return its path.
+
+    One file per namespace, rewritten by every launch: launches leave no temporary files
+    behind, and two launches under different namespaces do not share a file.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    out = directory / 'thermostereo.rviz'
-    out.write_text(rviz_config(template_path.read_text(), namespace, fixed_frame))
+    name = namespace.strip('/').replace('/', '_') or 'root'
+    out = directory / f'thermostereo_{name}.rviz'
+    tmp = out.with_suffix(f'.{os.getpid()}.tmp')
+    tmp.write_text(rviz_config(template_path.read_text(), namespace, fixed_frame))
+    os.replace(tmp, out)   # a concurrent launch of the same namespace never reads half a file
     return out
