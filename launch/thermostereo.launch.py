@@ -64,9 +64,13 @@ def _setup(context) -> list:
                                                          on_exit=_node_exited))]
     if use_rviz:
         share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
+        # Included under GroupAction([PushRosNamespace('front'), ...]) the node lands in
+        # /front/<namespace>: RViz's absolute topics must say so too.
+        namespace = launch_support.effective_namespace(
+            context.launch_configurations.get('ros_namespace', ''), arg['namespace'])
         config = launch_support.write_rviz_config(
             share / 'config' / 'thermostereo.rviz', launch_support.rviz_config_dir(),
-            arg['namespace'], arg['fixed_frame'])
+            namespace, arg['fixed_frame'])
         sim_time = {k: v for k, v in overrides.items() if k == 'use_sim_time'}
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
                             namespace=arg['namespace'], arguments=['-d', str(config)],

@@ -95,6 +95,16 @@ def test_rviz_follows_the_namespace_and_frame():
     assert '/points2' in topics
 
 
+def test_the_namespace_under_push_ros_namespace():
+    ns = launch_support.effective_namespace
+    assert ns('', '') == '' and ns('', 'thermal') == '/thermal'
+    assert ns('front', '') == '/front' and ns('/front', 'thermal') == '/front/thermal'
+    assert ns('front/', '/abs') == '/abs'     # an absolute namespace ignores the pushed one
+    from thermostereo_ros.ros.dds import shipped_profile as profile
+    template = (profile().parent / 'thermostereo.rviz').read_text()
+    assert '/front/points2' in launch_support.rviz_config(template, ns('front', ''), 'f')
+
+
 def test_rviz_configs_are_one_file_per_namespace_and_no_leftovers(tmp_path, monkeypatch):
     from thermostereo_ros.ros.dds import shipped_profile as profile
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))

@@ -116,6 +116,18 @@ def rviz_config(template: str, namespace: str, fixed_frame: str) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def effective_namespace(pushed: str, own: str) -> str:
+    """Return the namespace a node ends up in: `own` under a PushRosNamespace's `pushed`.
+
+    As launch_ros composes them: an absolute `own` ignores what was pushed.
+    """
+    own, pushed = own.strip(), pushed.strip()
+    if own.startswith('/'):
+        return '/' + own.strip('/') if own.strip('/') else ''
+    parts = [p.strip('/') for p in (pushed, own) if p.strip('/')]
+    return '/' + '/'.join(parts) if parts else ''
+
+
 def rviz_config_dir() -> pathlib.Path:
     """Return $XDG_CACHE_HOME/thermostereo/rviz (~/.cache/... if unset)."""
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
