@@ -60,7 +60,7 @@ def _model_id(model_path: str) -> str:
 
 
 class ActiveEngine:
-    """The engine in use, the parameters it was built from, and the last reload failure.
+    """The engine in use, the parameters it was built from, and the reload failures.
 
     Only the worker thread rebuilds or warms it; callbacks only read.
     """
@@ -70,7 +70,10 @@ class ActiveEngine:
         self.factory = factory
         self.engine = load_engine(factory, config)
         self.config = dict(config)
-        self.error = ''
+        # A failed reload keeps the previous engine running: the node's state is that engine's,
+        # and the failure stays in a counter and the last error, not in the status level.
+        self.reload_failures = 0
+        self.last_reload_error = ''
         self.warm_size: Tuple[int, int] = (0, 0)
         self.model_id = _model_id(config['model_path'])
 
@@ -103,16 +106,17 @@ class ActiveEngine:
         return {k: self.config[k] for k in names if config[k] != self.config[k]}
 
     def rebuild(self, config: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
-        """Load an engine for `config`; on failure keep the old one and set `error`.
+        """Load an engine for `config`; on failure keep the old one and count the failure.
 
         Returns the {name: value in use} to set the parameters back to (empty on success).
         """
         try:
             engine = load_engine(self.factory, config)
         except EngineLoadError as exc:
-            self.error = f'{exc}; still running the previous model'
+            self.reload_failures += 1
+            self.last_reload_error = f'{exc}; still running the previous model'
             return self.differs(config, names)
-        self.engine, self.config, self.error = engine, dict(config), ''
+        self.engine, self.config = engine, dict(config)
         self.model_id = _model_id(config['model_path'])
         return {}
 

@@ -108,6 +108,7 @@ class ThermoStereoNode(Node):
         # input messages.
         self._started = time.monotonic()
         self._clock_warned = -1e9
+        self._reported_failures = 0
         self._timer = self.create_timer(1.0, self._publish_diagnostics,
                                         clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -160,8 +161,9 @@ class ThermoStereoNode(Node):
         config = dict(self._config)
         revert = self._active.rebuild(config, params.ENGINE_PARAMETERS)
         if revert:  # set the parameters back to what runs, so that they never lie
-            self.get_logger().error(f'{self._active.error}; parameters set back to ' + ', '.join(
-                f'{k}={v!r}' for k, v in sorted(revert.items())))
+            back = ', '.join(f'{k}={v!r}' for k, v in sorted(revert.items()))
+            self.get_logger().error(f'{self._active.last_reload_error}; parameters set back to '
+                                    f'{back}')
             self.set_parameters([Parameter(k, value=v) for k, v in revert.items()])
             return
         self._warn_cap()
@@ -317,11 +319,20 @@ class ThermoStereoNode(Node):
         now = time.monotonic()
         inputs = self._watch.fields(now, self._sync, self._stamps)
         level, message, values = self._reporter.report(
-            now, self._stats, inputs, self._active.error, now - self._last_output,
+            now, self._stats, inputs, '', now - self._last_output,
             self._sync.dropped, self._active.describe(),
             self._scorer.result() if self._config['evaluate_against'] else None)
         if self._waiting_for_clock(now):
             values = list(values) + [('clock', CLOCK_MISSING)]
+        failures = self._active.reload_failures
+        if failures:
+            values = list(values) + [('reload_failures', str(failures)),
+                                     ('last_reload_error', self._active.last_reload_error)]
+            if failures > self._reported_failures and level < diag.WARN:
+                # One WARN report for the attempt; afterwards the state is the running model's.
+                level = diag.WARN
+                message = f'model reload failed: {self._active.last_reload_error}'
+        self._reported_failures = failures
         name = self.get_fully_qualified_name()
         self._pub_diagnostics.publish(status.diagnostic_array(
             diag.status_name(name), name, level, message, values,
