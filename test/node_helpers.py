@@ -70,14 +70,15 @@ class Harness:
     """A driver node and the node under test spun by one executor on a background thread."""
 
     def __init__(self, overrides: Optional[Dict[str, Any]] = None,
-                 engine_factory: Optional[Callable] = None) -> None:
+                 engine_factory: Optional[Callable] = None,
+                 namespace: Optional[str] = None) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
 
         from thermostereo_ros.ros.node import ThermoStereoNode
 
-        self.namespace = f'/ts{next(_NAMESPACES)}'
+        self.namespace = namespace or f'/ts{next(_NAMESPACES)}'
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
@@ -125,8 +126,11 @@ class Harness:
                  'outputs not matched')
 
     def close(self) -> None:
-        """Destroy everything and shut the context down."""
+        """Destroy everything and shut the context down (once; later calls do nothing)."""
         import rclpy
+        if getattr(self, '_closed', False):
+            return
+        self._closed = True
         self.node.destroy_node()
         self.driver.destroy_node()
         rclpy.try_shutdown(context=self.context)

@@ -3,6 +3,7 @@
 """The thermostereo node end to end over real rclpy and Fast DDS (in-process)."""
 
 import math
+import os
 import threading
 import time
 
@@ -755,22 +756,29 @@ def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, c
 
 
 @pytest.mark.parametrize('export_cache', [True, False])
-def test_a_restart_warms_up_for_the_size_its_export_cache_served_last(
+def test_a_restart_warms_up_for_the_size_this_node_ran_at_last(
         harness_factory, checkpoint, tmp_path, monkeypatch, export_cache):
-    from thermostereo_ros.inference import StereoEngine
     from thermostereo_ros.inference.engine import resolve_backend
-    from thermostereo_ros.inference.export_cache import default_cache_dir
 
     if resolve_backend('auto', 'cpu') == 'torch':
         pytest.skip('backend auto is torch here, which has no export cache')
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
-    # A previous run of this model at two sizes, the node's size the latest.
-    previous = StereoEngine.from_checkpoint(checkpoint, device='cpu', backend='auto',
-                                            export_cache_dir=default_cache_dir())
-    for height, width in ((HEIGHT + 8, WIDTH), (HEIGHT, WIDTH)):
-        previous.warmup(height, width)
-    h = harness_factory(overrides={'model_path': checkpoint, 'max_disparity': 32,
-                                   'export_cache': export_cache})
+    overrides = {'model_path': checkpoint, 'max_disparity': 32, 'export_cache': export_cache}
+    namespace = f'/warm{os.getpid()}'
+    # The node's previous run saw this camera; another node then ran at a larger size.
+    first = harness_factory(overrides=overrides, namespace=namespace)
+    first_boxes = _setup_io(first)
+    _publish_infos(first)
+    _publish_pair(first, 40 * SECOND)
+    assert _stamp(get(first_boxes['disparity'])) == 40 * SECOND
+    first.close()
+    other = harness_factory(overrides=overrides, namespace=namespace + '_other')
+    assert other.node._active.warm_size == (0, 0)    # never ran: nothing to remember
+    other.node._active.new_size((HEIGHT + 8, WIDTH), 10 ** 7)
+    other.node._warm_up()
+    other.close()
+    # A restart of the first node warms up for its own camera, not the other node's.
+    h = harness_factory(overrides=overrides, namespace=namespace)
     assert h.node._active.warm_size == ((HEIGHT, WIDTH) if export_cache else (0, 0))
     boxes = _setup_io(h)
     _publish_infos(h)

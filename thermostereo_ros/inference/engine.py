@@ -354,6 +354,18 @@ class StereoEngine:
         blank = np.zeros((height, width), np.float32)
         self._runner.run(blank, blank)
 
+    def remember_size(self, owner: str, height: int, width: int) -> None:
+        """Record in the export cache that `owner` (a node's full name) runs at this size."""
+        cache = getattr(self._runner, 'export_cache', None)
+        if cache is not None:
+            cache.remember_warm_size(owner, (height, width))
+
+    def remembered_size(self, owner: str) -> Optional[Tuple[int, int]]:
+        """Return the size `owner` last ran at, if the export cache holds this network at it."""
+        cache = getattr(self._runner, 'export_cache', None)
+        size = cache.warm_size(owner) if cache is not None else None
+        return size if size is not None and size in self.cached_sizes() else None
+
     def cached_sizes(self) -> List[Tuple[int, int]]:
         """Return the (height, width) the export cache holds for this network, newest first.
 

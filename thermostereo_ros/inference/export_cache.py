@@ -82,6 +82,29 @@ class ExportCache:
         # Per model object, computed once: a runner's weights and metadata are fixed at load.
         self._fingerprints: 'weakref.WeakKeyDictionary[Any, str]' = weakref.WeakKeyDictionary()
 
+    def remember_warm_size(self, owner: str, size: Size) -> None:
+        """Record the (height, width) `owner` (a node's full name) last warmed up for."""
+        path = self._warm_size_path(owner)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f'.{os.getpid()}.tmp')
+        tmp.write_text(json.dumps({'owner': owner, 'size': [int(size[0]), int(size[1])]}))
+        os.replace(tmp, path)
+
+    def warm_size(self, owner: str) -> Optional[Size]:
+        """Return what `owner` last warmed up for, or None (never, or an unreadable record)."""
+        try:
+            record = json.loads(self._warm_size_path(owner).read_text())
+            height, width = (int(v) for v in record['size'])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (height, width) if record.get('owner') == owner else None
+
+    def _warm_size_path(self, owner: str) -> pathlib.Path:
+        # One small file per owner: nodes never share (or race on) a record.
+        safe = ''.join(c if c.isalnum() or c in '-_' else '_' for c in owner.strip('/'))
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:8]
+        return self.root / 'warm_sizes' / f'{safe or "root"}_{digest}.json'
+
     @property
     def openvino_dir(self) -> pathlib.Path:
         """Where OpenVINO keeps its compiled models (its CACHE_DIR)."""

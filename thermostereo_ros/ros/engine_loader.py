@@ -120,10 +120,20 @@ class ActiveEngine:
         self.model_id = _model_id(config['model_path'])
         return {}
 
-    def remembered_size(self) -> Optional[Tuple[int, int]]:
-        """Return the (height, width) the export cache last served this model at, or None."""
-        sizes = getattr(self.engine, 'cached_sizes', list)()
-        return (int(sizes[0][0]), int(sizes[0][1])) if sizes else None
+    def remembered_size(self, owner: str) -> Optional[Tuple[int, int]]:
+        """Return the (height, width) node `owner` last warmed this model up for, or None.
+
+        Per node: another node's last camera size says nothing about this node's camera.
+        """
+        recall = getattr(self.engine, 'remembered_size', None)
+        size = recall(owner) if recall is not None else None
+        return (int(size[0]), int(size[1])) if size else None
+
+    def remember_size(self, owner: str) -> None:
+        """Record `warm_size` as what node `owner` runs at (for its next start)."""
+        record = getattr(self.engine, 'remember_size', None)
+        if record is not None and self.warm_size[0] > 0:
+            record(owner, *self.warm_size)
 
     def new_size(self, size: Tuple[int, int], max_pixels: int) -> bool:
         """Make a plausible (height, width) from a camera_info the warm-up size; True if new."""

@@ -67,7 +67,8 @@ class ThermoStereoNode(Node):
         size, source = params.parse_size(self._config['warmup_size']), 'warmup_size'
         if size is None and self._config['export_cache']:
             # A restarted node most likely sees the camera it saw last: warm up for that size.
-            size, source = self._active.remembered_size(), 'the export cache\'s latest size'
+            size = self._active.remembered_size(self.get_fully_qualified_name())
+            source = 'the size this node ran at last'
         if size and self._active.new_size(size, self._config['max_image_pixels']):
             self._warm_up(source)  # before subscribing: the first pair is then as fast
         self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
@@ -148,6 +149,8 @@ class ThermoStereoNode(Node):
 
     def _warm_up(self, source: str = '') -> None:
         seconds = self._active.warm_up()
+        if seconds and self._config['export_cache']:
+            self._active.remember_size(self.get_fully_qualified_name())
         if seconds:
             height, width = self._active.warm_size
             self.get_logger().info(f'warmed up for {width}x{height}'

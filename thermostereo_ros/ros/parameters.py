@@ -86,7 +86,8 @@ PARAMETERS = (
                   read_only=True),
     ParameterSpec('warmup_size', '', 'WIDTHxHEIGHT (e.g. 640x512) to warm the engine up for '
                   'before subscribing, so that the first pair is as fast as the others; empty: '
-                  'the size the export cache served last (with export_cache), and the size '
+                  'the size this node (by its full name) ran at last (with export_cache), and '
+                  'the size '
                   'the first camera_info announces', read_only=True),
     ParameterSpec('export_cache', True, 'Keep ONNX exports, OpenVINO compiled models and '
                   'TensorRT engines in $XDG_CACHE_HOME/thermostereo/exports '
