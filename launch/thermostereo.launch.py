@@ -15,13 +15,15 @@ import pathlib
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument, LogInfo, OpaqueFunction, RegisterEventHandler, Shutdown)
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from thermostereo_ros.ros import launch_support
 from thermostereo_ros.ros.dds import PROFILE_FILE
 
+NODE_NAME = 'thermostereo'
 TOPIC_ARGUMENTS = {'left_image': 'left/image_rect', 'right_image': 'right/image_rect',
                    'left_camera_info': 'left/camera_info',
                    'right_camera_info': 'right/camera_info'}
@@ -46,6 +48,13 @@ def _setup(context) -> list:
     if problem:
         raise RuntimeError(problem)
     actions = []
+    namespace = launch_support.effective_namespace(
+        context.launch_configurations.get('ros_namespace', ''), arg['namespace'])
+    if arg['params_file']:
+        warning = launch_support.params_file_warning(
+            arg['params_file'], f"{namespace}/{NODE_NAME}")
+        if warning:
+            actions.append(LogInfo(msg=f'[WARN] {warning}'))
     # The profile goes into the node's own environment only, so that a parent launch file's
     # later processes keep theirs; a profile the user already set wins over our default.
     environment = launch_support.node_environment(
@@ -66,8 +75,6 @@ def _setup(context) -> list:
         share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
         # Included under GroupAction([PushRosNamespace('front'), ...]) the node lands in
         # /front/<namespace>: RViz's absolute topics must say so too.
-        namespace = launch_support.effective_namespace(
-            context.launch_configurations.get('ros_namespace', ''), arg['namespace'])
         config = launch_support.write_rviz_config(
             share / 'config' / 'thermostereo.rviz', launch_support.rviz_config_dir(),
             namespace, arg['fixed_frame'])

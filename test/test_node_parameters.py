@@ -95,6 +95,23 @@ def test_rviz_follows_the_namespace_and_frame():
     assert '/points2' in topics
 
 
+def test_a_params_file_that_sets_nothing_for_the_node_is_named(tmp_path):
+    warn = launch_support.params_file_warning
+    path = tmp_path / 'mine.yaml'
+    for key, applies in (('/**', True), ('**', True), ('/thermal/thermostereo', True),
+                         ('/*/thermostereo', True), ('/**/thermostereo', True),
+                         ('thermostereo', False), ('/thermostereo', False),
+                         ('/other/thermostereo', False)):
+        path.write_text(f'{key}:\n  ros__parameters:\n    max_disparity: 96\n')
+        text = warn(str(path), '/thermal/thermostereo')
+        assert (text is None) == applies, key
+        if text:
+            assert '/thermal/thermostereo' in text and "'/**:'" in text
+    path.write_text('thermostereo:\n  ros__parameters: {max_disparity: 96}\n')
+    assert warn(str(path), '/thermostereo') is None       # no namespace: the key applies
+    assert warn(str(tmp_path / 'absent.yaml'), '/thermostereo') is None
+
+
 def test_the_namespace_under_push_ros_namespace():
     ns = launch_support.effective_namespace
     assert ns('', '') == '' and ns('', 'thermal') == '/thermal'

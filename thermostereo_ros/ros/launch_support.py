@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from typing import Dict, Mapping, Optional
 
 import yaml
@@ -114,6 +115,34 @@ def rviz_config(template: str, namespace: str, fixed_frame: str) -> str:
             topic['Value'] = f'{prefix}/{value}'
     manager['Global Options']['Fixed Frame'] = fixed_frame
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _key_matches(key: str, full_name: str) -> bool:
+    """Whether a params-file key selects the node `full_name`, as rcl matches them."""
+    pattern = '/' + str(key).strip().lstrip('/')
+    regex = ''
+    for token in pattern.split('/')[1:]:
+        regex += '(/[^/]+)*' if token == '**' else '/' + re.escape(token).replace(r'\*', '[^/]*')
+    return re.fullmatch(regex, full_name) is not None
+
+
+def params_file_warning(path: str, full_name: str) -> Optional[str]:
+    """Return a warning when no top-level key of the params file selects the node, else None.
+
+    ROS applies a params file's section only to the node its key names (`/**` for any): a
+    file keyed `thermostereo:` sets nothing for `/thermal/thermostereo`, silently.
+    """
+    try:
+        data = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None          # launch_problem and the node report unreadable files
+    if not isinstance(data, dict) or not data:
+        return None
+    if any(_key_matches(key, full_name) for key in data):
+        return None
+    keys = ', '.join(repr(str(k)) for k in data)
+    return (f'params_file {path}: no section applies to the node {full_name} (keys: {keys}); '
+            f"use '/**:' for any node, or '{full_name}:'")
 
 
 def effective_namespace(pushed: str, own: str) -> str:
