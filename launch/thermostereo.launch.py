@@ -41,20 +41,20 @@ def _node_exited(event, context):
 def _setup(context) -> list:
     """Check the arguments, then build the environment, the node and RViz."""
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
-        'namespace', 'params_file', 'use_rviz', 'dds_profile', 'fixed_frame',
+        'namespace', 'params_file', 'use_rviz', 'dds_profile', 'fixed_frame', 'node_name',
+        'log_level', 'respawn', 'left_namespace', 'right_namespace',
         *TOPIC_ARGUMENTS, *launch_support.OVERRIDE_ARGUMENTS, *launch_support.BOOL_ARGUMENTS)}
     use_rviz = arg['use_rviz'].lower() in ('true', '1', 'yes')
     problem = launch_support.launch_problem(arg['dds_profile'], use_rviz, arg['params_file'])
     if problem:
         raise RuntimeError(problem)
-    actions = []
     namespace = launch_support.effective_namespace(
         context.launch_configurations.get('ros_namespace', ''), arg['namespace'])
+    warnings = launch_support.launch_argument_warnings(context.launch_configurations)
     if arg['params_file']:
-        warning = launch_support.params_file_warning(
-            arg['params_file'], f"{namespace}/{NODE_NAME}")
-        if warning:
-            actions.append(LogInfo(msg=f'[WARN] {warning}'))
+        warnings.append(launch_support.params_file_warning(
+            arg['params_file'], f"{namespace}/{arg['node_name']}"))
+    actions = [LogInfo(msg=f'[WARN] {text}') for text in warnings if text]
     # The profile goes into the node's own environment only, so that a parent launch file's
     # later processes keep theirs; a profile the user already set wins over our default.
     environment = launch_support.node_environment(
@@ -65,12 +65,19 @@ def _setup(context) -> list:
     overrides = launch_support.parameter_overrides(arg)
     if overrides:
         parameters.append(overrides)  # later entries win over the params file
-    node = Node(package='thermostereo_ros', executable='thermostereo_node', name='thermostereo',
-                namespace=arg['namespace'], output='screen', parameters=parameters,
-                remappings=[(topic, arg[name]) for name, topic in TOPIC_ARGUMENTS.items()],
-                additional_env=environment)
-    actions += [node, RegisterEventHandler(OnProcessExit(target_action=node,
-                                                         on_exit=_node_exited))]
+    remaps = launch_support.input_remappings(
+        {topic: arg[name] for name, topic in TOPIC_ARGUMENTS.items()},
+        arg['left_namespace'], arg['right_namespace'])
+    respawn = arg['respawn'].strip().lower() in ('true', '1', 'yes')
+    node = Node(package='thermostereo_ros', executable='thermostereo_node',
+                name=arg['node_name'], namespace=arg['namespace'], output='screen',
+                parameters=parameters, remappings=list(remaps.items()),
+                additional_env=environment, respawn=respawn,
+                ros_arguments=['--log-level', arg['log_level']])
+    actions.append(node)
+    if not respawn:  # a respawned node's exit is not the end of the launch
+        actions.append(RegisterEventHandler(OnProcessExit(target_action=node,
+                                                          on_exit=_node_exited)))
     if use_rviz:
         share = pathlib.Path(get_package_share_directory('thermostereo_ros'))
         # Included under GroupAction([PushRosNamespace('front'), ...]) the node lands in
@@ -93,6 +100,26 @@ def generate_launch_description() -> LaunchDescription:
                               description='Namespace of the node and its relative topics'),
         *(DeclareLaunchArgument(name, default_value=topic, description=f'Input for {topic}')
           for name, topic in TOPIC_ARGUMENTS.items()),
+        DeclareLaunchArgument('left_namespace', default_value='',
+                              description='stereo_image_proc\'s shorthand: <ns>/image_rect and '
+                                          '<ns>/camera_info as the left inputs'),
+        DeclareLaunchArgument('right_namespace', default_value='',
+                              description='Likewise for the right inputs'),
+        DeclareLaunchArgument('node_name', default_value=NODE_NAME,
+                              description='Name of the node'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='The node\'s log level (debug, info, warn, error)'),
+        DeclareLaunchArgument('respawn', default_value='false',
+                              description='Restart the node if it exits'),
+        DeclareLaunchArgument('approximate_sync', default_value='',
+                              description='Pair by nearest stamp (unsynchronised cameras); '
+                                          'empty = the params file\'s value'),
+        DeclareLaunchArgument('approximate_sync_tolerance_seconds', default_value='',
+                              description='Largest stamp difference paired; empty = the params '
+                                          'file\'s value'),
+        DeclareLaunchArgument('queue_size', default_value='',
+                              description='Messages kept per input while waiting for a '
+                                          'partner; empty = the params file\'s value'),
         DeclareLaunchArgument('params_file',
                               default_value=os.path.join(share, 'config', 'thermostereo.yaml'),
                               description='YAML with thermostereo parameters (any namespace)'),

@@ -70,7 +70,9 @@ def test_every_launch_argument_maps_to_the_node():
     # The four topic arguments are declared in one generator over TOPIC_ARGUMENTS ('name').
     assert set(declared) == {'namespace', 'name', 'params_file', 'model_path', 'max_disparity',
                              'device', 'use_sim_time', 'use_rviz', 'fixed_frame',
-                             'dds_profile'}
+                             'dds_profile', 'left_namespace', 'right_namespace', 'node_name',
+                             'log_level', 'respawn', 'approximate_sync',
+                             'approximate_sync_tolerance_seconds', 'queue_size'}
     topics = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                   and getattr(node.targets[0], 'id', None) == 'TOPIC_ARGUMENTS')
     assert ast.literal_eval(topics) == TOPIC_ARGUMENTS
@@ -85,7 +87,11 @@ def test_every_launch_argument_maps_to_the_node():
                         if any(k.arg == 'executable' and k.value.value == 'thermostereo_node'
                                for k in c.keywords))
     keywords = {k.arg: k.value for k in thermostereo.keywords}
-    assert keywords['name'].value == node.NODE_NAME
+    assert ast.unparse(keywords['name']) == "arg['node_name']"
+    assert ast.unparse(declared['node_name']) == 'NODE_NAME'
+    name = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                and getattr(n.targets[0], 'id', None) == 'NODE_NAME')
+    assert ast.literal_eval(name) == node.NODE_NAME
 
 
 def test_dds_profile_goes_into_the_node_environment_only():
@@ -247,3 +253,22 @@ def test_use_sim_time_launch_argument():
     assert parameter_overrides({'use_sim_time': ''}) == {}
     with pytest.raises(ValueError, match='use_sim_time'):
         parameter_overrides({'use_sim_time': 'maybe'})
+
+
+def test_stereo_image_proc_launch_arguments():
+    from thermostereo_ros.ros.launch_support import (input_remappings,
+                                                     launch_argument_warnings,
+                                                     parameter_overrides)
+    assert parameter_overrides({'approximate_sync': 'true', 'queue_size': '10',
+                                'approximate_sync_tolerance_seconds': '0.05'}) == {
+        'approximate_sync': True, 'queue_size': 10, 'approximate_sync_tolerance_seconds': 0.05}
+    assert parameter_overrides({'approximate_sync': 'false'}) == {'approximate_sync': False}
+    with pytest.raises(ValueError, match='approximate_sync'):
+        parameter_overrides({'approximate_sync': 'sometimes'})
+    defaults = {t: t for t in TOPIC_ARGUMENTS.values()}
+    remapped = input_remappings(defaults, '/stereo/left', '')
+    assert remapped['left/image_rect'] == '/stereo/left/image_rect'
+    assert remapped['left/camera_info'] == '/stereo/left/camera_info'
+    assert remapped['right/image_rect'] == 'right/image_rect'
+    lines = launch_argument_warnings({'disparity_range': '128', 'namespace': ''})
+    assert len(lines) == 1 and 'max_disparity' in lines[0] and 'launch argument' in lines[0]

@@ -599,6 +599,16 @@ def test_diagnostics_keep_coming_with_sim_time_and_no_clock(harness_factory):
     assert _stamp(get(boxes['disparity'])) == 700 * SECOND
 
 
+def test_stereo_image_proc_parameters_get_a_warning_naming_ours(harness_factory):
+    # disparity_range in a params file (or -p) used to be ignored without a word.
+    h = harness_factory(overrides={'disparity_range': 128, 'P1': 200, 'my_own': 1},
+                        engine_factory=lambda cfg: OracleEngine())
+    lines = h.node.ignored_parameters
+    assert len(lines) == 2     # not my_own: a name stereo_image_proc does not have either
+    assert "'disparity_range'" in lines[1] and 'max_disparity' in lines[1]
+    assert "'P1'" in lines[0] and 'learned its matching' in lines[0]
+
+
 def test_mono16_and_16uc1_images_pair(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine())
     boxes = _setup_io(h)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-from typing import Dict, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional
 
 import yaml
 
 from thermostereo_ros.ros.dds import profile_environment, profile_variables
-from thermostereo_ros.ros.parameters import DEFAULTS
+from thermostereo_ros.ros.parameters import DEFAULTS, stereo_image_proc_warnings
 
 # Launch arguments that override the params file, but only when the user gives them.
-OVERRIDE_ARGUMENTS = ('model_path', 'max_disparity', 'device')
+OVERRIDE_ARGUMENTS = ('model_path', 'max_disparity', 'device', 'approximate_sync',
+                      'approximate_sync_tolerance_seconds', 'queue_size')
 # The frame of the project's own bags and demo; RViz's Fixed Frame unless told otherwise.
 DEFAULT_FIXED_FRAME = 'thermal_left_optical_frame'
 
@@ -45,6 +46,12 @@ def parameter_overrides(given: Mapping[str, str]) -> Dict[str, object]:
         if text == '':
             continue
         kind = type(DEFAULTS[name])
+        if kind is bool:   # bool('false') is True: read the words instead
+            word = text.strip().lower()
+            if word not in _BOOL_WORDS:
+                raise ValueError(f'launch argument {name}:={text!r} is not true or false')
+            out[name] = _BOOL_WORDS[word]
+            continue
         try:
             out[name] = kind(text)
         except ValueError:
@@ -143,6 +150,30 @@ def params_file_warning(path: str, full_name: str) -> Optional[str]:
     keys = ', '.join(repr(str(k)) for k in data)
     return (f'params_file {path}: no section applies to the node {full_name} (keys: {keys}); '
             f"use '/**:' for any node, or '{full_name}:'")
+
+
+def input_remappings(topics: Mapping[str, str], left_namespace: str, right_namespace: str
+                     ) -> Dict[str, str]:
+    """Return {input topic: remapped name}, stereo_image_proc's `<side>_namespace` applied.
+
+    `topics` maps the node's inputs (left/image_rect, ...) to the launch arguments' values;
+    a non-empty `left_namespace` makes left/image_rect and left/camera_info
+    `<left_namespace>/image_rect` and `<left_namespace>/camera_info`, as stereo_image_proc's
+    launch file does (and likewise for the right side).
+    """
+    out = dict(topics)
+    for side, namespace in (('left', left_namespace), ('right', right_namespace)):
+        namespace = namespace.strip().rstrip('/')
+        if namespace:
+            out[f'{side}/image_rect'] = f'{namespace}/image_rect'
+            out[f'{side}/camera_info'] = f'{namespace}/camera_info'
+    return out
+
+
+def launch_argument_warnings(given: Iterable[str]) -> List[str]:
+    """Return a line per stereo_image_proc launch argument or parameter name this launch lacks."""
+    return [line.replace('parameter ', 'launch argument ', 1)
+            for line in stereo_image_proc_warnings(given)]
 
 
 def effective_namespace(pushed: str, own: str) -> str:

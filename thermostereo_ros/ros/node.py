@@ -64,6 +64,13 @@ class ThermoStereoNode(Node):
             raise ValueError(problem)
         self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
         self._warn_cap()
+        # Parameters given for this node (params file, -p) that it does not declare: rclpy
+        # keeps them as overrides and ignores them silently; stereo_image_proc's get a WARN.
+        self.ignored_parameters = params.stereo_image_proc_warnings(
+            name for name in getattr(self, '_parameter_overrides', {})
+            if name not in params.DEFAULTS)
+        for line in self.ignored_parameters:
+            self.get_logger().warning(line)
         size, source = params.parse_size(self._config['warmup_size']), 'warmup_size'
         if size is None and self._config['export_cache']:
             # A restarted node most likely sees the camera it saw last: warm up for that size.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import importlib.util
 import pathlib
-from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
@@ -95,6 +95,32 @@ PARAMETERS = (
                   'skips them'),
 )
 DEFAULTS: Config = {spec.name: spec.default for spec in PARAMETERS}
+
+# stereo_image_proc's disparity_node / point_cloud_node parameters that this node does not
+# have, and what to use instead (the README's "Coming from stereo_image_proc" table): one WARN
+# line at start-up instead of silence when a params file or -p still sets them.
+STEREO_IMAGE_PROC_EQUIVALENTS: Dict[str, str] = {
+    'disparity_range': 'max_disparity (the search is 0 to max_disparity)',
+    'min_disparity': 'none: the search starts at 0 (verged rigs are not supported)',
+    **dict.fromkeys(('prefilter_size', 'prefilter_cap', 'correlation_window_size', 'P1', 'P2',
+                     'full_dp', 'stereo_algorithm', 'sgbm_mode', 'disp12_max_diff'),
+                    'none: the network learned its matching'),
+    **dict.fromkeys(('uniqueness_ratio', 'texture_threshold', 'speckle_size',
+                     'speckle_range'),
+                    'confidence_threshold (ambiguous pixels), min_contrast (textureless '
+                    'frames), min_depth / max_depth (the cloud)'),
+    'use_color': 'none: points2 carries the raw thermal intensity',
+    'avoid_point_cloud_padding': 'none: points2 has no padding (16 bytes a point)',
+    'use_system_default_qos': 'the qos_overrides parameters of each topic',
+}
+
+
+def stereo_image_proc_warnings(names: Iterable[str]) -> List[str]:
+    """Return one line per stereo_image_proc parameter in `names`, naming our equivalent."""
+    return [f'parameter {name!r} is stereo_image_proc\'s and is ignored here; use '
+            f'{STEREO_IMAGE_PROC_EQUIVALENTS[name]}'
+            for name in sorted(set(names)) if name in STEREO_IMAGE_PROC_EQUIVALENTS]
+
 
 # Parameters whose change rebuilds the engine (on the worker) or reconfigures the synchroniser.
 ENGINE_PARAMETERS = frozenset(('model_path', 'device', 'precision', 'backend', 'max_disparity',
