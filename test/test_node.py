@@ -609,6 +609,38 @@ def test_stereo_image_proc_parameters_get_a_warning_naming_ours(harness_factory)
     assert "'P1'" in lines[0] and 'learned its matching' in lines[0]
 
 
+def test_most_images_unpaired_is_a_warning_naming_the_offset(harness_factory):
+    # Free-running cameras 30 ms apart with a 10 ms tolerance: nothing pairs. The status must
+    # not stay OK; it names the offset and a tolerance that would pair them.
+    h = harness_factory(overrides={'approximate_sync': True,
+                                   'approximate_sync_tolerance_seconds': 0.01},
+                        engine_factory=lambda cfg: OracleEngine())
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    _setup_io(h)
+    _publish_infos(h)
+    left, right = plane_images()
+    found = []
+
+    def warned():
+        for array in drain(diagnostics):
+            status = array.status[0]
+            values = {kv.key: kv.value for kv in status.values}
+            if 'unpaired' in values:
+                found.append((status.level, values['unpaired']))
+        return bool(found)
+    deadline = time.monotonic() + 10.0
+    stamp = 900 * SECOND
+    while not warned() and time.monotonic() < deadline:
+        stamp += SECOND // 20
+        _publish_pair(h, stamp, numpy_to_image(left, stamp_header(stamp, 'left_optical')),
+                      numpy_to_image(right, stamp_header(stamp + 30_000_000, 'right_optical')))
+        time.sleep(0.05)
+    assert found, 'no unpaired warning'
+    level, text = found[0]
+    assert level == DiagnosticStatus.WARN
+    assert '30.0 ms' in text and 'approximate_sync_tolerance_seconds 0.036' in text
+
+
 def test_mono16_and_16uc1_images_pair(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine())
     boxes = _setup_io(h)

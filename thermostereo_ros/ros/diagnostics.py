@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 import math
+import statistics
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -127,6 +128,35 @@ class Stats:
                     bad=sum(self.bad_input.values()), skipped=self.skipped_no_subscribers,
                     low_contrast=self.low_contrast, errors=self.inference_errors,
                     stale=self.stale)
+
+
+# A diagnostics period in which more than this share of the images found no partner, with at
+# least UNPAIRED_MIN_IMAGES images, is reported (stamps that never meet within the tolerance).
+UNPAIRED_WARN_SHARE = 0.5
+UNPAIRED_MIN_IMAGES = 6
+
+
+def unpaired_warning(new_unpaired: int, new_pairs: int, gaps_ns: List[int],
+                     approximate: bool, tolerance_s: float) -> Optional[str]:
+    """Return a WARN text when most images went unpaired, with the stamp offset seen, or None.
+
+    `new_unpaired` images were dropped without a partner and `new_pairs` pairs made in the
+    period; `gaps_ns` are recent left/right stamp gaps. The text names the median offset and
+    a tolerance (the 90th percentile gap plus 20 %) that would have paired them.
+    """
+    images = new_unpaired + 2 * new_pairs
+    if images < UNPAIRED_MIN_IMAGES or new_unpaired <= UNPAIRED_WARN_SHARE * images \
+            or not gaps_ns:
+        return None
+    ordered = sorted(gaps_ns)
+    median_ms = statistics.median(ordered) / 1e6
+    wanted_s = math.ceil(ordered[int(0.9 * (len(ordered) - 1))] * 1.2 / 1e6) / 1e3
+    fix = (f'approximate_sync_tolerance_seconds {wanted_s:g} would pair them (now '
+           f'{tolerance_s:g})' if approximate else
+           f'approximate_sync true with approximate_sync_tolerance_seconds {wanted_s:g} would '
+           f'pair them (now exact stamps)')
+    return (f'{new_unpaired} of {images} images found no partner; the left/right stamp offset '
+            f'is {median_ms:.1f} ms (median): {fix}')
 
 
 def percentile_text(values: Iterable[float], q: float) -> str:

@@ -117,6 +117,7 @@ class ThermoStereoNode(Node):
         self._started = time.monotonic()
         self._clock_warned = -1e9
         self._reported_failures = 0
+        self._sync_seen = (0, 0)   # the synchroniser's (dropped, matched) at the last report
         self._timer = self.create_timer(1.0, self._publish_diagnostics,
                                         clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -334,6 +335,16 @@ class ThermoStereoNode(Node):
             self._scorer.result() if self._config['evaluate_against'] else None)
         if self._waiting_for_clock(now):
             values = list(values) + [('clock', CLOCK_MISSING)]
+        dropped, matched = self._sync.dropped, self._sync.matched
+        unpaired = diag.unpaired_warning(
+            dropped - self._sync_seen[0], matched - self._sync_seen[1],
+            self._sync.stamp_gaps_ns(), self._config['approximate_sync'],
+            self._config['approximate_sync_tolerance_seconds'])
+        self._sync_seen = (dropped, matched)
+        if unpaired:
+            values = list(values) + [('unpaired', unpaired)]
+            if level < diag.WARN:
+                level, message = diag.WARN, unpaired
         failures = self._active.reload_failures
         if failures:
             values = list(values) + [('reload_failures', str(failures)),

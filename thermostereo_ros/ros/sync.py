@@ -7,9 +7,10 @@ Pure Python, no rclpy: messages are opaque objects keyed by an integer stamp in 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Deque, Dict, List, Optional
 
 LEFT_IMAGE = 'left_image'
 RIGHT_IMAGE = 'right_image'
@@ -56,6 +57,9 @@ class PairSynchronizer:
         self._latest_info: Dict[str, Any] = {LEFT_INFO: None, RIGHT_INFO: None}
         self.dropped = 0
         self.matched = 0
+        # |left - right| stamp gaps (ns) of recent images to the nearest queued image of the
+        # other side, whether or not they pair: what a tolerance would have to cover.
+        self._gaps: Deque[int] = deque(maxlen=64)
         self.configure(approximate_sync=approximate_sync, tolerance_seconds=tolerance_seconds,
                        queue_size=queue_size, cache_camera_info=cache_camera_info)
 
@@ -94,6 +98,10 @@ class PairSynchronizer:
             if stream in (LEFT_INFO, RIGHT_INFO):
                 # Kept in per-frame mode too, so that switching to the cache loses nothing.
                 self._latest_info[stream] = msg
+            if stream in (LEFT_IMAGE, RIGHT_IMAGE):
+                other = self._queues[RIGHT_IMAGE if stream == LEFT_IMAGE else LEFT_IMAGE]
+                if other:
+                    self._gaps.append(min(abs(o - int(stamp_ns)) for o, _ in other))
             if not (self.cache_camera_info and stream in (LEFT_INFO, RIGHT_INFO)):
                 queue = self._queues[stream]
                 queue.append((int(stamp_ns), msg))
@@ -114,6 +122,11 @@ class PairSynchronizer:
                 if stream is None or name == stream:
                     self.dropped += len(queue)
                     queue.clear()
+
+    def stamp_gaps_ns(self) -> List[int]:
+        """Return recent left/right image stamp gaps (ns), oldest first."""
+        with self._lock:
+            return list(self._gaps)
 
     def has_camera_info(self, stream: str) -> bool:
         """Return True if a camera_info of `stream` (LEFT_INFO or RIGHT_INFO) is available."""
