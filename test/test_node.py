@@ -641,6 +641,23 @@ def test_most_images_unpaired_is_a_warning_naming_the_offset(harness_factory):
     assert '30.0 ms' in text and 'approximate_sync_tolerance_seconds 0.036' in text
 
 
+def test_incompatible_qos_is_named_in_diagnostics(harness_factory):
+    # The subscription made reliable through qos_overrides, the camera publishing best effort:
+    # DDS never connects them. Diagnostics must say why, not only "no input".
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    namespace = f'/qos{os.getpid()}'
+    h = harness_factory(namespace=namespace, engine_factory=lambda cfg: OracleEngine(),
+                        overrides={f'qos_overrides.{namespace}/left/image_rect.subscription.'
+                                   'reliability': 'reliable'})
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    publisher = h.driver.create_publisher(
+        Image, 'left/image_rect', QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+    assert publisher is not None
+    key = f'incompatible_qos {namespace}/left/image_rect'
+    values = _latest_diagnostics(diagnostics, lambda v: key in v, timeout=8.0)
+    assert values[key].startswith('RELIABILITY')
+
+
 def test_mono16_and_16uc1_images_pair(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine())
     boxes = _setup_io(h)

@@ -185,9 +185,18 @@ class Snapshot:
     images_arriving: Dict[str, bool] = field(default_factory=dict)
     has_camera_info: Dict[str, bool] = field(default_factory=dict)
     last_stamp_ns: Dict[str, Optional[int]] = field(default_factory=dict)
+    incompatible_qos: Dict[str, str] = field(default_factory=dict)
+
+
+def _qos_cause(s: Snapshot) -> str:
+    topic, what = next(iter(s.incompatible_qos.items()))
+    return (f'a publisher of {topic} has QoS incompatible with the subscription: {what} '
+            f'(check qos_overrides, or the publisher\'s reliability and durability)')
 
 
 def _stall_cause(s: Snapshot) -> str:
+    if s.incompatible_qos:
+        return _qos_cause(s)
     sides = ('left', 'right')
     missing = [s.image_topics[side] for side in sides if not s.images_arriving.get(side)]
     if missing:
@@ -223,6 +232,8 @@ def assess(s: Snapshot) -> Tuple[int, str]:
         return level, (f'no output for {s.seconds_without_output:.0f} s: '
                        + _stall_cause(s))
     if not receiving and s.seconds_without_output >= STALL_WARN_S:
+        if s.incompatible_qos:
+            return WARN, 'no input: ' + _qos_cause(s)
         topics = ' and '.join(s.image_topics.values())
         return WARN, f'no input: no images on {topics} for {s.seconds_without_output:.0f} s'
     if s.new_bad and s.new_pairs_out == 0:
@@ -288,11 +299,24 @@ class InputWatch:
 
     SIDES = ('left', 'right')
 
-    def __init__(self, topics: Any) -> None:
-        """Watch the inputs of `topics` (a validation.Topics of resolved names)."""
+    def __init__(self, topics: Any = None) -> None:
+        """Watch the inputs of `topics` (a validation.Topics of resolved names), or later."""
+        self.image_topics: Dict[str, str] = {}
+        self.info_topics: Dict[str, str] = {}
+        if topics is not None:
+            self.watch(topics)
+        self.arrived: Dict[str, float] = {}
+        # Topic -> 'POLICY (n publishers' events)': publishers DDS refused to connect to us.
+        self.incompatible_qos: Dict[str, str] = {}
+
+    def watch(self, topics: Any) -> None:
+        """Set the watched topics (a validation.Topics of resolved names)."""
         self.image_topics = {'left': topics.left_image, 'right': topics.right_image}
         self.info_topics = {'left': topics.left_info, 'right': topics.right_info}
-        self.arrived: Dict[str, float] = {}
+
+    def qos_incompatible(self, topic: str, policy: str, total: int) -> None:
+        """Record an incompatible-QoS event of a subscription (from rclpy's event callback)."""
+        self.incompatible_qos[topic] = f'{policy} ({total} so far)'
 
     def fields(self, now: float, pairing: PairSynchronizer,
                stamps: StampGuard) -> Dict[str, object]:
@@ -303,7 +327,8 @@ class InputWatch:
                     has_camera_info={'left': pairing.has_camera_info(LEFT_INFO),
                                      'right': pairing.has_camera_info(RIGHT_INFO)},
                     last_stamp_ns={'left': stamps.last.get(LEFT_IMAGE),
-                                   'right': stamps.last.get(RIGHT_IMAGE)})
+                                   'right': stamps.last.get(RIGHT_IMAGE)},
+                    incompatible_qos=dict(self.incompatible_qos))
 
 
 class Reporter:

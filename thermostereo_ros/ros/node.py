@@ -16,9 +16,13 @@ from typing import Any, Callable, Optional
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble's rclpy names the module qos_event
+    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos import qos_policy_name_from_kind, qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -84,16 +88,18 @@ class ThermoStereoNode(Node):
         self._stamps = StampGuard()
 
         qos, overrides = qos_profile_sensor_data, QoSOverridingOptions.with_default_policies()
+        self._watch = diag.InputWatch(None)
         self._subs = {stream: self.create_subscription(
             kind, topic, lambda m, s=stream, cb=callback: cb(s, m), qos,
-            qos_overriding_options=overrides) for stream, kind, topic, callback in (
+            qos_overriding_options=overrides, event_callbacks=self._qos_events(topic))
+            for stream, kind, topic, callback in (
                 (LEFT_IMAGE, Image, 'left/image_rect', self._on_image),
                 (RIGHT_IMAGE, Image, 'right/image_rect', self._on_image),
                 (LEFT_INFO, CameraInfo, 'left/camera_info', self._on_info),
                 (RIGHT_INFO, CameraInfo, 'right/camera_info', self._on_info))}
         self._topics = Topics(*(self._subs[s].topic_name for s in (
             LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
-        self._watch = diag.InputWatch(self._topics)
+        self._watch.watch(self._topics)
         scoring = self._config['evaluate_against']
         if scoring:
             self._gt_sub = self.create_subscription(
@@ -345,6 +351,8 @@ class ThermoStereoNode(Node):
             values = list(values) + [('unpaired', unpaired)]
             if level < diag.WARN:
                 level, message = diag.WARN, unpaired
+        values = list(values) + [(f'incompatible_qos {topic}', what)
+                                 for topic, what in self._watch.incompatible_qos.items()]
         failures = self._active.reload_failures
         if failures:
             values = list(values) + [('reload_failures', str(failures)),
@@ -358,6 +366,17 @@ class ThermoStereoNode(Node):
         self._pub_diagnostics.publish(status.diagnostic_array(
             diag.status_name(name), name, level, message, values,
             self.get_clock().now().to_msg()))
+
+    def _qos_events(self, topic: str) -> SubscriptionEventCallbacks:
+        """Count incompatible-QoS events of a subscription for diagnostics (not only a log)."""
+        def incompatible(info: Any) -> None:
+            try:
+                policy = qos_policy_name_from_kind(info.last_policy_kind)
+            except Exception:  # noqa: BLE001 - an unknown kind must not stop the executor
+                policy = str(info.last_policy_kind)
+            self._watch.qos_incompatible(self.resolve_topic_name(topic), policy,
+                                         int(info.total_count))
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
 
     def _waiting_for_clock(self, now: float) -> bool:
         """Tell whether use_sim_time is on and no /clock has come (a WARN every 30 s)."""
