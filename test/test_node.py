@@ -658,6 +658,32 @@ def test_incompatible_qos_is_named_in_diagnostics(harness_factory):
     assert values[key].startswith('RELIABILITY')
 
 
+def test_a_latched_camera_info_published_before_the_node_starts_is_used(harness_factory):
+    # A static-calibration driver: camera_info once, transient local, before the node exists.
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    namespace = f'/latched{os.getpid()}'
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        driver = rclpy.create_node('calibration', namespace=namespace, context=context)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        left_info, right_info = camera_infos()
+        driver.create_publisher(CameraInfo, 'left/camera_info', latched).publish(left_info)
+        driver.create_publisher(CameraInfo, 'right/camera_info', latched).publish(right_info)
+        time.sleep(0.3)
+        h = harness_factory(namespace=namespace, engine_factory=lambda cfg: OracleEngine())
+        boxes = _setup_io(h)
+        wait_for(lambda: h.node._sync.has_camera_info('left_info')
+                 and h.node._sync.has_camera_info('right_info'), 10.0,
+                 'latched camera_info received')
+        _publish_pair(h, 950 * SECOND)
+        assert _stamp(get(boxes['disparity'])) == 950 * SECOND
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
 def test_mono16_and_16uc1_images_pair(harness_factory):
     h = harness_factory(engine_factory=lambda cfg: OracleEngine())
     boxes = _setup_io(h)

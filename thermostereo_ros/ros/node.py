@@ -22,7 +22,8 @@ except ImportError:  # Humble's rclpy names the module qos_event
     from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_policy_name_from_kind, qos_profile_sensor_data, QoSProfile
+from rclpy.qos import (DurabilityPolicy, qos_policy_name_from_kind, qos_profile_sensor_data,
+                       QoSProfile, ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -97,6 +98,18 @@ class ThermoStereoNode(Node):
                 (RIGHT_IMAGE, Image, 'right/image_rect', self._on_image),
                 (LEFT_INFO, CameraInfo, 'left/camera_info', self._on_info),
                 (RIGHT_INFO, CameraInfo, 'right/camera_info', self._on_info))}
+        if self._config['cache_camera_info']:
+            # Static calibrations are often published once, latched (transient local), before
+            # this node starts; the volatile subscriptions above never see them. A second,
+            # transient-local subscription per side gets them (a volatile publisher simply
+            # does not connect to it; its own events are silenced, being expected).
+            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
+            quiet = SubscriptionEventCallbacks(incompatible_qos=lambda info: None)
+            self._latched_info_subs = [self.create_subscription(
+                CameraInfo, topic, lambda m, s=stream: self._on_info(s, m), latched,
+                event_callbacks=quiet) for stream, topic in (
+                    (LEFT_INFO, 'left/camera_info'), (RIGHT_INFO, 'right/camera_info'))]
         self._topics = Topics(*(self._subs[s].topic_name for s in (
             LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
         self._watch.watch(self._topics)
