@@ -191,10 +191,15 @@ def test_size_cache_is_bounded_and_least_recently_used():
 def test_a_stamp_going_back_starts_a_new_timeline_and_staleness_stays_within_one():
     guard = StampGuard()
     guard.accept('left', 100)
-    assert guard.went_back('left', 150) == 0 and guard.timeline == 0
+    assert guard.went_back('left', 150) == (0, False) and guard.timeline == 0
     guard.accept('left', 150)
-    assert guard.went_back('left', 40) == 110 and guard.timeline == 1
-    assert guard.went_back('left', 40) == 0  # the new timeline is accepted from now on
+    guard.accept('right', 150)
+    assert guard.went_back('left', 40) == (110, True) and guard.timeline == 1
+    assert guard.went_back('left', 40) == (0, False)  # the new timeline is accepted from now on
+    # The other side's jump joins the timeline the first one started (one restart, not two).
+    assert guard.went_back('right', 41) == (109, False) and guard.timeline == 1
+    guard.accept('left', 60)
+    assert guard.went_back('left', 5) == (55, True) and guard.timeline == 2  # a second loop
     guard.processed(1, 500)
     assert guard.older_than_processed(1, 499)
     assert not guard.older_than_processed(2, 10)  # a later timeline's early stamps are new

@@ -41,6 +41,7 @@ BAD_INPUT_PREFIX = 'bad_input_'
 LOW_CONTRAST_FRAMES = 'low_contrast_frames'
 INFERENCE_ERRORS = 'inference_errors'
 SKIPPED_NO_SUBSCRIBERS = 'skipped_no_subscribers'
+TIMELINE_RESTARTS = 'timeline_restarts'
 DEVICE = 'device'
 BACKEND = 'backend'
 PRECISION = 'precision'
@@ -78,6 +79,7 @@ class Stats:
         self.low_contrast = 0
         self.pairs_in = 0
         self.pairs_out = 0
+        self.timeline_restarts = 0
         self.latency: Dict[str, deque] = {stage: deque(maxlen=WINDOW)
                                           for stage in LATENCY_STAGES}
 
@@ -127,7 +129,7 @@ class Stats:
         return dict(pairs_in=self.pairs_in, pairs_out=self.pairs_out,
                     bad=sum(self.bad_input.values()), skipped=self.skipped_no_subscribers,
                     low_contrast=self.low_contrast, errors=self.inference_errors,
-                    stale=self.stale)
+                    stale=self.stale, timeline_restarts=self.timeline_restarts)
 
 
 # A diagnostics period in which more than this share of the images found no partner, with at
@@ -270,7 +272,8 @@ def status_values(counts: Dict[str, int], new: Dict[str, int], elapsed_s: float,
               *((BAD_INPUT_PREFIX + reason, n) for reason, n in sorted(bad.items())),
               (LOW_CONTRAST_FRAMES, counts['low_contrast']),
               (INFERENCE_ERRORS, counts['errors']),
-              (SKIPPED_NO_SUBSCRIBERS, counts['skipped'])]
+              (SKIPPED_NO_SUBSCRIBERS, counts['skipped']),
+              (TIMELINE_RESTARTS, counts['timeline_restarts'])]
     return [(key, str(value)) for key, value in values]
 
 

@@ -213,12 +213,16 @@ class ThermoStereoNode(Node):
             self.get_logger().error(text)
 
     def _time_ok(self, stream: str, header: Header) -> bool:
-        back_ns = self._stamps.went_back(stream, stamp_ns(header))
+        back_ns, started = self._stamps.went_back(stream, stamp_ns(header))
         if back_ns:  # never pair across the jump: this stream's queue is the old timeline's
             self._sync.reset(stream)
-            self._bad_input(self._subs[stream].topic_name, 'time_backwards',
-                            f'stamp went backwards by {back_ns / 1e9:.3f} s')
-        return not back_ns
+        if started:  # a looped bag or a restarted clock: follow it, drop nothing
+            self._stats.count(timeline_restarts=1)
+            self.get_logger().info(
+                f'{self._subs[stream].topic_name}: stamps jumped back by {back_ns / 1e9:.3f} s '
+                f'(a looped bag or a restarted clock); following the new timeline '
+                f'({self._stats.timeline_restarts} so far)')
+        return True
 
     def _on_image(self, stream: str, msg: Image) -> None:
         received, started = time.monotonic(), time.perf_counter()

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Header stamps as integer nanoseconds (rclpy and rosbags messages alike), and their order."""
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 NS_PER_S = 1_000_000_000
 
@@ -20,27 +20,33 @@ def set_stamp(header: Any, nanoseconds: int) -> None:
 class StampGuard:
     """Each stream's last accepted stamp, and the timeline that a stamp going back starts.
 
-    Stamps are only compared within one timeline, so after a bag loop or a simulator reset
-    the new, earlier stamps are not discarded as stale.
+    A jump back of the input (a looped bag, a restarted simulator) starts a new timeline: the
+    first stream that jumps starts it, the others join it when they jump too. Stamps are only
+    compared within one timeline, so the new, earlier stamps are not discarded as stale.
     """
 
     def __init__(self) -> None:
         """Start with no stamps, on timeline 0."""
         self.last: Dict[str, int] = {}
         self.timeline = 0
+        self._joined: Dict[str, int] = {}   # the timeline each stream is on
         self._processed = (0, -1)  # (timeline, stamp) of the newest pair processed
 
-    def went_back(self, stream: str, stamp: int) -> int:
-        """Return how many ns `stamp` is before the stream's last one (0: not before).
+    def went_back(self, stream: str, stamp: int) -> Tuple[int, bool]:
+        """Return (ns `stamp` is before the stream's last one, whether a timeline started).
 
-        A stamp that went back is accepted from now on and starts a new timeline.
+        (0, False) when not before. A stamp that went back is accepted from now on; the first
+        stream to jump starts a new timeline, later ones join it.
         """
         last = self.last.get(stream)
         if last is None or stamp >= last:
-            return 0
+            return 0, False
         self.last[stream] = stamp
-        self.timeline += 1
-        return last - stamp
+        started = self._joined.get(stream, 0) == self.timeline
+        if started:
+            self.timeline += 1
+        self._joined[stream] = self.timeline
+        return last - stamp, started
 
     def accept(self, stream: str, stamp: int) -> None:
         """Record a message of `stream` that was accepted."""

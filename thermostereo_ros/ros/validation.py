@@ -16,7 +16,7 @@ from thermostereo_ros.ros.conversions import same_layout
 
 BAD_INPUT_REASONS = ('encoding', 'zero_size', 'too_large', 'big_endian', 'step', 'truncated',
                      'non_finite', 'size_mismatch', 'encoding_mismatch', 'camera_info',
-                     'calibration', 'frame_id', 'time_backwards', 'depth_gt')
+                     'calibration', 'frame_id', 'depth_gt')
 
 
 class BadInput(ValueError):
