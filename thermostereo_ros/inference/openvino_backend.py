@@ -8,6 +8,7 @@ outputs (docs/PERFORMANCE.md), which is why it is a backend of its own.
 
 import pathlib
 import tempfile
+import threading
 from typing import Any, Dict, Optional, Sequence, Tuple
 import xml.etree.ElementTree as ElementTree
 
@@ -76,6 +77,28 @@ def runtime_precisions(compiled: Any, layer_type: str = 'Convolution') -> Dict[s
     return counts
 
 
+# One OpenVINO Core per cache folder for the whole process, never destroyed. Destroying the
+# last Core unloads the CPU plugin, and after a live engine rebuild in the node (old runner
+# freed on the worker thread) the process then died of SIGSEGV at the next SIGINT/SIGTERM:
+# the kernel could no longer build the main thread's signal frame (its alternate signal stack
+# was unmapped). Keeping the plugin loaded avoids that, and a rebuild skips reloading it.
+_CORES: Dict[str, Any] = {}
+_CORES_LOCK = threading.Lock()
+
+
+def shared_core(cache_dir: str) -> Any:
+    """Return the process's OpenVINO Core for `cache_dir` ('' = no compiled-model cache)."""
+    import openvino
+
+    with _CORES_LOCK:
+        if cache_dir not in _CORES:
+            core = openvino.Core()
+            if cache_dir:
+                core.set_property({'CACHE_DIR': cache_dir})
+            _CORES[cache_dir] = core
+        return _CORES[cache_dir]
+
+
 class OpenVINORunner:
     """Run a network through OpenVINO on the CPU.
 
@@ -89,8 +112,6 @@ class OpenVINORunner:
                  num_threads: Optional[int] = None,
                  export_cache: Optional[ExportCache] = None) -> None:
         """Prepare the OpenVINO core; exactly one of `model` and `onnx_path` must be given."""
-        import openvino
-
         if (model is None) == (onnx_path is None):
             raise ValueError('give exactly one of model and onnx_path')
         if precision not in _PRECISION_HINTS:
@@ -98,9 +119,7 @@ class OpenVINORunner:
                              f'got {precision!r}')
         self.model = model
         self.export_cache = export_cache
-        self._core = openvino.Core()
-        if export_cache is not None:
-            self._core.set_property({'CACHE_DIR': str(export_cache.openvino_dir)})
+        self._core = shared_core(str(export_cache.openvino_dir) if export_cache else '')
         # Without native bf16 the CPU plugin quietly computes in f32; say so instead.
         if precision == 'bf16' and 'BF16' not in self._core.get_property(
                 'CPU', 'OPTIMIZATION_CAPABILITIES'):
