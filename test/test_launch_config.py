@@ -272,3 +272,15 @@ def test_stereo_image_proc_launch_arguments():
     assert remapped['right/image_rect'] == 'right/image_rect'
     lines = launch_argument_warnings({'disparity_range': '128', 'namespace': ''})
     assert len(lines) == 1 and 'max_disparity' in lines[0] and 'launch argument' in lines[0]
+
+
+def test_launch_testing_file_under_the_real_launch_system():
+    """test/launch/launch_testing_thermostereo.py through `launch_test`, where it can run."""
+    import subprocess
+    import sys
+    _installed_launch_file()
+    pytest.importorskip('launch_testing', reason='launch_testing is not installed')
+    proc = subprocess.run([sys.executable, '-m', 'launch_testing.launch_test',
+                           str(ROOT / 'test' / 'launch' / 'launch_testing_thermostereo.py')],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
