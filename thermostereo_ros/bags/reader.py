@@ -112,8 +112,3 @@ def iter_raw_cdr(bag: 'str | pathlib.Path', topics: Optional[Iterable[str]] = No
             data = raw if reader.is2 else reader.typestore.serialize_cdr(
                 reader.deserialize(raw, conn.msgtype), conn.msgtype)
             yield RawMessage(conn.topic, conn.msgtype, timestamp, bytes(data))
-
-
-def is_ros2_bag(bag: 'str | pathlib.Path') -> bool:
-    """Tell a rosbag2 directory (or storage file) from a ROS 1 .bag file, as AnyReader does."""
-    return pathlib.Path(bag).suffix != '.bag'

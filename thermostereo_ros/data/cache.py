@@ -18,7 +18,7 @@ import json
 import os
 import pathlib
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -170,8 +170,3 @@ class TrainingCache:
 def cache_size_bytes(root: str) -> int:
     """Bytes on disk of a cache folder."""
     return sum(p.stat().st_size for p in pathlib.Path(root).iterdir() if p.is_file())
-
-
-def iter_meta(root: str) -> Iterable[dict]:
-    """Per-pair metadata of a cache, in index order."""
-    return TrainingCache(root).meta

@@ -83,10 +83,6 @@ class Stats:
         self.latency: Dict[str, deque] = {stage: deque(maxlen=WINDOW)
                                           for stage in LATENCY_STAGES}
 
-    def add_latency(self, stage: str, milliseconds: float) -> None:
-        """Record one sample of a stage (call with the lock held)."""
-        self.latency[stage].append(milliseconds)
-
     def latency_sample(self, stage: str, milliseconds: float) -> None:
         """Record one sample of a stage (takes the lock)."""
         with self.lock:

@@ -4,7 +4,7 @@
 
 The whole online pipeline on one machine with nothing but this package: a day and a night
 synthetic sequence are written in the MS2 layout (`data.ms2_writer`), converted to bags with
-depth ground truth (`bags.ms2_to_bag`), and replayed (`ros.replay`) into the real node, run
+depth ground truth (`bags.ms2_to_bag`), and replayed (`tools.replay`) into the real node, run
 as a subprocess with `evaluate_against:=true`. What the node publishes is collected over DDS
 and scored against the ground truth next to the SGBM baseline on the same frames. Results
 go to `--out`: a colourised disparity strip, one frame's point cloud as PLY, summary.json.

@@ -276,11 +276,6 @@ def _min_depth(camera: ThermalCamera, max_disparity: float, share: float = 0.9) 
     return camera.fb / (share * max_disparity)
 
 
-def _lateral(rng: np.random.Generator, camera: ThermalCamera, z: float, spread: float = 1.0
-             ) -> float:
-    return float(rng.uniform(-1, 1)) * spread * z * (camera.width / 2) / camera.fx
-
-
 def _ground_height(camera: ThermalCamera, max_disparity: float, pitch: float,
                    wanted: float) -> float:
     """Camera height, raised if needed so the nearest ground stays below 0.7 of the budget."""
