@@ -6,7 +6,7 @@
   of branching street trees (leafy crowns with gaps, or bare winter trees), hedges and
   bushes; street lights with arms and the wires between them, sign posts, bollards, fence bars
   and bike racks at the curb (railings too), in front of the foliage and facades; vans, buses
-  and trucks out to 80 m in the lanes; wet roads that mirror the scene in rain; 40 % are
+  and trucks out to 72 m in the lanes; wet roads that mirror the scene in rain; 40 % are
   park-like streets with trees in depth.
 - indoor: v2's rooms plus thin chair and stool legs, cables and house plants.
 - flying: v2's random objects plus thin rods, wire bundles and leaf clouds, and in 15 % a large
@@ -346,7 +346,7 @@ def _street_furniture(b: _BuilderV3, rng: np.random.Generator, height: float, fa
 
 def _traffic(b: _BuilderV3, rng: np.random.Generator, height: float, far: float,
              z_min: float, half_road: float, corridor: float, n_scale: float) -> None:
-    """Parked vehicles at the curb, moving ones in the lanes out to 80 m."""
+    """Parked vehicles at the curb, moving ones in the lanes out to 72 m."""
     def depth(lo: float) -> float:
         return float(np.exp(rng.uniform(np.log(max(z_min, lo)), np.log(far * 0.9))))
 
