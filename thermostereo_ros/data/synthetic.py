@@ -1,8 +1,9 @@
 # Copyright 2026 thermostereo_ros contributors
 # SPDX-License-Identifier: Apache-2.0
-"""Procedural rectified thermal stereo pairs with exact disparity (renderer v2).
+"""Procedural rectified thermal stereo pairs with exact disparity (renderer v3; v2 on request).
 
-A scene is drawn from one of three families (`render.scenes`): MS2-like streets, indoor and
+A scene is drawn from one of three families (`render.scenes`; v3's in `render.scenes_v3`, with
+trees, thin street furniture, wet mirrors and far traffic): MS2-like streets, indoor and
 near-range clutter, and flying objects. Both views are ray-cast from their own camera centre
 (`render.primitives`): the depth of every pixel is the exact intersection of its ray with a
 plane, polygon, ellipsoid or cylinder, so the disparity fx * B / z is exact on curved
