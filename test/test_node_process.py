@@ -22,6 +22,18 @@ def _run(args, **kwargs):
                             text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'}, **kwargs)
 
 
+def _read_until(proc, text, timeout=60.0):
+    """Return the process's output lines up to the first containing `text` (asserted)."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        lines.append(line)
+        if text in line or time.monotonic() > deadline:
+            break
+    assert any(text in line for line in lines), lines
+    return lines
+
+
 @pytest.mark.parametrize('problem', ['missing', 'corrupt'])
 def test_bad_model_exits_non_zero_with_one_line(tmp_path, problem):
     path = tmp_path / 'model.safetensors'
@@ -45,13 +57,7 @@ def test_sigint_exits_zero(tmp_path):
     path = tiny_checkpoint(tmp_path)
     proc = _run(['-p', f'model_path:={path}', '-p', 'device:=cpu', '-r',
                  '__ns:=/sigint_test'])
-    lines = []
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        lines.append(line)
-        if 'waiting for' in line or time.monotonic() > deadline:
-            break
-    assert any('waiting for' in line for line in lines), lines
+    lines = _read_until(proc, 'waiting for')
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, ''.join(lines) + output
@@ -86,13 +92,7 @@ def test_exit_zero_after_a_live_engine_rebuild(number):
         assert future.result().results[0].successful
     finally:
         rclpy.try_shutdown(context=context)
-    lines = []
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        lines.append(line)
-        if 'engine rebuilt' in line or time.monotonic() > deadline:
-            break
-    assert any('engine rebuilt' in line for line in lines), lines
+    lines = _read_until(proc, 'engine rebuilt')
     proc.send_signal(number)
     output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, ''.join(lines) + output

@@ -212,7 +212,7 @@ class ThermoStereoNode(Node):
         if self._throttle.ready(key, time.monotonic()):
             self.get_logger().error(text)
 
-    def _time_ok(self, stream: str, header: Header) -> bool:
+    def _follow_timeline(self, stream: str, header: Header) -> None:
         back_ns, started = self._stamps.went_back(stream, stamp_ns(header))
         if back_ns:  # never pair across the jump: this stream's queue is the old timeline's
             self._sync.reset(stream)
@@ -222,13 +222,11 @@ class ThermoStereoNode(Node):
                 f'{self._subs[stream].topic_name}: stamps jumped back by {back_ns / 1e9:.3f} s '
                 f'(a looped bag or a restarted clock); following the new timeline '
                 f'({self._stats.timeline_restarts} so far)')
-        return True
 
     def _on_image(self, stream: str, msg: Image) -> None:
         received, started = time.monotonic(), time.perf_counter()
         self._watch.arrived[_SIDE[stream]] = received
-        if not self._time_ok(stream, msg.header):
-            return
+        self._follow_timeline(stream, msg.header)
         try:
             image = image_to_numpy(msg, self._config['max_image_pixels'])
         except InputError as exc:  # a rejected message leaves the stream's last stamp alone
@@ -244,8 +242,7 @@ class ThermoStereoNode(Node):
                                                          self._config['max_image_pixels']):
             self._worker.submit(self._warm_up)  # now, so that the first frame is not slow
         if not self._config['cache_camera_info']:
-            if not self._time_ok(stream, msg.header):
-                return
+            self._follow_timeline(stream, msg.header)
             self._stamps.accept(stream, stamp_ns(msg.header))
         self._offer(self._sync.add(stream, stamp_ns(msg.header), msg))
 
@@ -356,8 +353,23 @@ class ThermoStereoNode(Node):
             now, self._stats, inputs, '', now - self._last_output,
             self._sync.dropped, self._active.describe(),
             self._scorer.result() if self._config['evaluate_against'] else None)
+        values = list(values)
+        warnings = self._period_warnings(now, values)
+        if warnings and level < diag.WARN:
+            level, message = diag.WARN, warnings[0]
+        name = self.get_fully_qualified_name()
+        self._pub_diagnostics.publish(status.diagnostic_array(
+            diag.status_name(name), name, level, message, values,
+            self.get_clock().now().to_msg()))
+
+    def _period_warnings(self, now: float, values: list) -> list:
+        """Append this period's clock, pairing, QoS and reload entries; return its WARN texts.
+
+        The first WARN text names the status when nothing worse does.
+        """
+        warnings = []
         if self._waiting_for_clock(now):
-            values = list(values) + [('clock', CLOCK_MISSING)]
+            values.append(('clock', CLOCK_MISSING))
         dropped, matched = self._sync.dropped, self._sync.matched
         unpaired = diag.unpaired_warning(
             dropped - self._sync_seen[0], matched - self._sync_seen[1],
@@ -365,24 +377,19 @@ class ThermoStereoNode(Node):
             self._config['approximate_sync_tolerance_seconds'])
         self._sync_seen = (dropped, matched)
         if unpaired:
-            values = list(values) + [('unpaired', unpaired)]
-            if level < diag.WARN:
-                level, message = diag.WARN, unpaired
-        values = list(values) + [(f'incompatible_qos {topic}', what)
-                                 for topic, what in self._watch.incompatible_qos.items()]
+            values.append(('unpaired', unpaired))
+            warnings.append(unpaired)
+        values.extend((f'incompatible_qos {topic}', what)
+                      for topic, what in self._watch.incompatible_qos.items())
         failures = self._active.reload_failures
         if failures:
-            values = list(values) + [('reload_failures', str(failures)),
-                                     ('last_reload_error', self._active.last_reload_error)]
-            if failures > self._reported_failures and level < diag.WARN:
+            values += [('reload_failures', str(failures)),
+                       ('last_reload_error', self._active.last_reload_error)]
+            if failures > self._reported_failures:
                 # One WARN report for the attempt; afterwards the state is the running model's.
-                level = diag.WARN
-                message = f'model reload failed: {self._active.last_reload_error}'
+                warnings.append(f'model reload failed: {self._active.last_reload_error}')
         self._reported_failures = failures
-        name = self.get_fully_qualified_name()
-        self._pub_diagnostics.publish(status.diagnostic_array(
-            diag.status_name(name), name, level, message, values,
-            self.get_clock().now().to_msg()))
+        return warnings
 
     def _qos_events(self, topic: str) -> SubscriptionEventCallbacks:
         """Count incompatible-QoS events of a subscription for diagnostics (not only a log)."""
