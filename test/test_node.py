@@ -885,3 +885,49 @@ def test_warmup_size_warms_the_engine_before_the_first_pair(harness_factory, che
     _publish_infos(h)
     _publish_pair(h, 40 * SECOND)
     assert _stamp(get(boxes['disparity'])) == 40 * SECOND
+
+
+class _BoxOracle(OracleEngine):
+    """Exact disparities of a plane (4 px) with a nearer box (12 px), seen from both views."""
+
+    def __init__(self) -> None:
+        super().__init__(max_disparity=32)
+        from thermostereo_ros.data.augment import left_to_right_disparity
+        self.left = np.full((HEIGHT, WIDTH), 4.0, np.float32)
+        self.left[:, 30:50] = 12.0
+        self.right = left_to_right_disparity(self.left)
+
+    def infer_left_right(self, left, right):
+        result = self.infer(left, right)
+        result.disparity = self.left.copy()
+        return result, self.right.copy()
+
+
+def test_lr_check_invalidates_what_one_view_cannot_see(harness_factory):
+    """Over DDS: the plane left of the box, hidden from the right camera, comes out invalid."""
+    StereoStatus, _ = _status_types()
+    h = harness_factory(engine_factory=lambda cfg: _BoxOracle(),
+                        overrides={'max_disparity': 32, 'lr_check': True})
+    statuses = h.subscribe('thermostereo/status', StereoStatus)
+    diagnostics = h.subscribe('/diagnostics', DiagnosticArray)
+    boxes = _setup_io(h)
+    wait_for(lambda: h.node._pub_status.get_subscription_count() > 0, 10.0, 'status matched')
+    _publish_infos(h)
+    _publish_pair(h, 720 * SECOND)
+    published = image_to_numpy(get(boxes['disparity']).image)
+    valid = published != INVALID_DISPARITY
+    # Columns 22-29 see the plane, whose match in the right view lies behind the box;
+    # columns 0-3 match outside the right image (invalid with or without the check).
+    assert not valid[:, 22:30].any() and not valid[:, :4].any()
+    assert valid[:, 4:22].all() and valid[:, 30:].all()
+    msg = get(statuses)
+    assert msg.lr_kept_fraction == pytest.approx((76 - 8) / 76)
+    values = _latest_diagnostics(diagnostics, lambda v: v.get('lr_check_kept_share') not in
+                                 (None, 'n/a'))
+    assert float(values['lr_check_kept_share']) == pytest.approx((76 - 8) / 76, abs=1e-3)
+    # Without the check, infer() alone: its 12 px plane is valid from column 12 on.
+    h.node.set_parameters([Parameter('lr_check', value=False)])
+    _publish_pair(h, 721 * SECOND)
+    published = image_to_numpy(get(boxes['disparity']).image)
+    assert (published[:, 12:] != INVALID_DISPARITY).all()
+    assert math.isnan(get(statuses).lr_kept_fraction)

@@ -17,6 +17,7 @@ from thermostereo_ros.data.normalization import MODES, normalize_pair
 from thermostereo_ros.inference.checkpoint import (check_model_file, CheckpointError,
                                                    read_architecture)
 from thermostereo_ros.inference.export_cache import ExportCache
+from thermostereo_ros.inference.left_right import mirrored_pair, unmirror
 
 BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
 CPU_ONLY_BACKENDS = ('onnxruntime', 'openvino')
@@ -66,6 +67,10 @@ class DisparityEngine(Protocol):
 
     def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
         """Return disparity and confidence for a rectified pair."""
+
+    def infer_left_right(self, left: np.ndarray, right: np.ndarray
+                         ) -> Tuple[StereoResult, np.ndarray]:
+        """Return infer's result and the right view's disparity (for lr_check)."""
 
     def warmup(self, height: int, width: int) -> None:
         """Prepare for this input size so that the first real frame is not slow."""
@@ -397,6 +402,28 @@ class StereoEngine:
             for name, image in (('left', left), ('right', right)):
                 if not np.isfinite(image).all():
                     raise ValueError(f'{name} image contains NaN or infinite values')
+
+    def infer_left_right(self, left: np.ndarray, right: np.ndarray
+                         ) -> Tuple[StereoResult, np.ndarray]:
+        """Return the left view's result and the right view's disparity (left_right module).
+
+        With torch, the mirrored pair shares one batch and skips the refinement
+        (`forward_left_right`); the exported backends are traced for one pair and size, so
+        they run the mirrored pair as a second call.
+        """
+        self._check_pair(left, right)
+        left_n, right_n = normalize_pair(left, right, self._norm_mode, self._norm_low,
+                                         self._norm_high)
+        joint = getattr(self._runner, 'run_left_right', None)
+        outputs = joint(left_n, right_n) if joint is not None else None
+        if outputs is not None:
+            disparity, confidence, right_disparity = outputs
+        else:
+            disparity, confidence = self._runner.run(left_n, right_n)
+            right_disparity = unmirror(self._runner.run(*mirrored_pair(left_n, right_n))[0])
+        result = StereoResult(np.ascontiguousarray(disparity, dtype=np.float32),
+                              np.ascontiguousarray(confidence, dtype=np.float32))
+        return result, np.ascontiguousarray(right_disparity, dtype=np.float32)
 
     def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
         """Estimate left-view disparity for a rectified HxW thermal pair.

@@ -4,7 +4,7 @@
 
 import copy
 import functools
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
@@ -127,6 +127,7 @@ class TorchRunner:
         # One fixed input size per engine is the intended use: dynamic=False gives the most
         # specialised kernels, and a new size simply recompiles.
         self.forward = torch.compile(runnable, dynamic=False) if compile else runnable
+        self.runnable = runnable
         self._slots: SizeCache[_CudaSlot] = SizeCache()
 
     def _call(self, left: torch.Tensor, right: torch.Tensor):
@@ -148,6 +149,27 @@ class TorchRunner:
                         memory_format=torch.channels_last))
                 return disp[0, 0].float().numpy(), conf[0, 0].float().numpy()
             return self._run_cuda(left, right)
+
+    def run_left_right(self, left: np.ndarray, right: np.ndarray
+                       ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Map a normalised pair to (disparity, confidence, right view's disparity) HxW.
+
+        None where the network has no `forward_left_right` (the teacher) or CUDA graphs are
+        captured (for `run` alone): the engine then runs the mirrored pair itself.
+        """
+        forward = getattr(self.runnable, 'forward_left_right', None)
+        if forward is None or (self.cuda and self.cuda_graphs):
+            return None
+        with torch.inference_mode():
+            inputs = [torch.from_numpy(image)[None, None].to(self.device)
+                      .contiguous(memory_format=torch.channels_last) for image in (left, right)]
+            if self.autocast_dtype is None or self.scoped:
+                outputs = forward(*inputs)
+            else:
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                                    cache_enabled=False):
+                    outputs = forward(*inputs)
+            return tuple(o[0, 0].float().cpu().numpy() for o in outputs)
 
     def _slot(self, height: int, width: int) -> _CudaSlot:
         def create() -> _CudaSlot:

@@ -95,15 +95,49 @@ class ThermoStereoRT(nn.Module):
             if return_logits:
                 return predictions, [stem_logits, logits]
             return predictions
+        outputs = self._outputs(final, conf4, f4[:batch], f16[:batch], images[:batch],
+                                height, width)
+        return (outputs, [stem_logits, logits]) if return_logits else outputs
+
+    def forward_left_right(self, left: torch.Tensor, right: torch.Tensor):
+        """Eval: forward()'s (disparity, confidence), plus the right view's disparity.
+
+        The mirrored pair (right and left flipped and swapped: its left-view disparity is the
+        right view's) shares the batch through encoder, correlation, hourglass and
+        regression. It skips the refinement, the costliest stage: the left-right check needs
+        the right view to about a pixel, not its refined edges.
+        """
+        batch = left.shape[0]
+        lefts = torch.cat([left, right.flip(-1)], 0)
+        rights = torch.cat([right, left.flip(-1)], 0)
+        images, height, width = pad_to_multiple(torch.cat([lefts, rights], 0))
+        f2, f4, f8, f16 = self.encoder(images)
+        f4 = self._matching_features(f4)
+        views = 2 * batch
+        cost = correlation_volume(f4[:views], f4[views:], self.num_disparities)
+        logits, _ = self.aggregation(cost, f4[:views], f8[:views], f16[:views])
+        disp4, conf4 = self.regression(logits)
+        if self.refinement is not None:
+            image2 = nn.functional.avg_pool2d(images[:batch], 2)
+            final = self.refinement(disp4[:batch], image2, f2[:batch])
+        else:
+            final = upsample_disparity(disp4[:batch], 4)
+        disparity, confidence = self._outputs(final[..., :height, :width], conf4[:batch],
+                                              f4[:batch], f16[:batch], images[:batch],
+                                              height, width)
+        right_view = upsample_disparity(disp4[batch:], 4)[..., :height, :width].flip(-1)
+        return disparity, confidence, right_view.clamp(min=0.0)
+
+    def _outputs(self, final: torch.Tensor, conf4: torch.Tensor, f4: torch.Tensor,
+                 f16: torch.Tensor, images: torch.Tensor, height: int, width: int):
         confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
                                                align_corners=False)[..., :height, :width]
         if self.sky is not None:
             # Disparity 0 is "at infinity": every consumer of the output treats it as no depth.
-            sky = self._sky_logits(f4[:batch], f16[:batch], images[:batch], height, width) > 0
+            sky = self._sky_logits(f4, f16, images, height, width) > 0
             final = final.masked_fill(sky, 0.0)
             confidence = confidence.masked_fill(sky, 0.0)
-        outputs = final.clamp(min=0.0), confidence.clamp(0.0, 1.0)
-        return (outputs, [stem_logits, logits]) if return_logits else outputs
+        return final.clamp(min=0.0), confidence.clamp(0.0, 1.0)
 
     def sky_logits(self, left: torch.Tensor) -> torch.Tensor:
         """Full-resolution sky logits of the left view alone (what the sky head learns from)."""

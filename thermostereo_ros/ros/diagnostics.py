@@ -42,6 +42,10 @@ LOW_CONTRAST_FRAMES = 'low_contrast_frames'
 INFERENCE_ERRORS = 'inference_errors'
 SKIPPED_NO_SUBSCRIBERS = 'skipped_no_subscribers'
 TIMELINE_RESTARTS = 'timeline_restarts'
+# Mean share of the valid pixels that passed the left-right check over the last WINDOW
+# published pairs; 'n/a' when no pair in
+# the window was checked (lr_check off).
+LR_CHECK_KEPT = 'lr_check_kept_share'
 DEVICE = 'device'
 BACKEND = 'backend'
 PRECISION = 'precision'
@@ -82,6 +86,7 @@ class Stats:
         self.timeline_restarts = 0
         self.latency: Dict[str, deque] = {stage: deque(maxlen=WINDOW)
                                           for stage in LATENCY_STAGES}
+        self.lr_kept: deque = deque(maxlen=WINDOW)
 
     def latency_sample(self, stage: str, milliseconds: float) -> None:
         """Record one sample of a stage (takes the lock)."""
@@ -107,11 +112,17 @@ class Stats:
             self.inference_errors += 1
             self.last_inference_error = text
 
-    def count_output(self, latencies_ms: Dict[str, float], low_contrast: bool) -> None:
-        """Count one published pair with its stage latencies (keys from LATENCY_STAGES)."""
+    def count_output(self, latencies_ms: Dict[str, float], low_contrast: bool,
+                     lr_kept: float = math.nan) -> None:
+        """Count one published pair with its stage latencies (keys from LATENCY_STAGES).
+
+        lr_kept: the share the left-right check kept of this pair's valid pixels (NaN: none).
+        """
         with self.lock:
             self.pairs_out += 1
             self.low_contrast += int(low_contrast)
+            if math.isfinite(lr_kept):
+                self.lr_kept.append(lr_kept)
             for stage, value in latencies_ms.items():
                 self.latency[stage].append(value)
 
@@ -273,6 +284,12 @@ def status_values(counts: Dict[str, int], new: Dict[str, int], elapsed_s: float,
     return [(key, str(value)) for key, value in values]
 
 
+def lr_kept_text(shares: Iterable[float]) -> str:
+    """Return the mean kept share of the left-right check, 'n/a' when no pair had one."""
+    values = list(shares)
+    return f'{sum(values) / len(values):.3f}' if values else 'n/a'
+
+
 def engine_values(engine: Dict[str, object]) -> List[Tuple[str, str]]:
     """Return the key-value pairs of what runs (ActiveEngine.describe())."""
     return [(DEVICE, str(engine['device'])), (BACKEND, str(engine['backend'])),
@@ -348,7 +365,7 @@ class Reporter:
         elapsed, self._last = max(now - self._last, 1e-6), now
         with stats.lock:
             counts, bad = stats.counts(), dict(stats.bad_input)
-            latencies = latency_values(stats)
+            latencies = latency_values(stats) + [(LR_CHECK_KEPT, lr_kept_text(stats.lr_kept))]
             last_bad, last_error = stats.last_bad, stats.last_inference_error
         new = {k: v - self._previous.get(k, 0) for k, v in counts.items()}
         self._previous = counts

@@ -305,7 +305,9 @@ class ThermoStereoNode(Node):
         result = run_pair(self._active.engine, job.left.image, job.right.image,
                           doffs=camera.doffs, max_disparity=max_disparity,
                           confidence_threshold=config['confidence_threshold'],
-                          min_contrast=config['min_contrast'], keep_adjusted=scoring)
+                          min_contrast=config['min_contrast'], keep_adjusted=scoring,
+                          lr_tolerance=(config['lr_check_tolerance'] if config['lr_check']
+                                        else None))
         # Each message goes out as soon as it is built: the disparity does not wait for the
         # point cloud. Building counts as post-processing, the rest as publishing.
         postprocess_ms, publish_ms = result.postprocess_ms, 0.0
@@ -327,12 +329,14 @@ class ThermoStereoNode(Node):
         self._stats.count_output(dict(
             queue_wait=waited_ms, inference_latency=result.inference_ms,
             postprocess=postprocess_ms, publish=publish_ms, pipeline_latency=(now - last) * 1e3,
-            end_to_end_latency=(now - first) * 1e3), low_contrast=result.uniform)
+            end_to_end_latency=(now - first) * 1e3), low_contrast=result.uniform,
+            lr_kept=result.lr_kept)
         self._publish_status(job.left, job.right, timings=dict(
             queue_wait_ms=waited_ms, inference_ms=result.inference_ms,
             postprocess_ms=postprocess_ms, end_to_end_ms=(now - first) * 1e3),
-            summary=lambda: status.frame_summary(result.disparity, result.valid,
-                                                 result.confidence, camera.focal_baseline))
+            summary=lambda: dict(status.frame_summary(result.disparity, result.valid,
+                                                      result.confidence, camera.focal_baseline),
+                                 lr_kept_fraction=result.lr_kept))
 
     def _publish_status(self, left: Frame, right: Frame, timings: Optional[dict] = None,
                         summary: Optional[Callable[[], dict]] = None,

@@ -63,6 +63,14 @@ PARAMETERS = (
                   'while subscribed)'),
     ParameterSpec('confidence_threshold', 0.0, 'Pixels with lower confidence are invalid',
                   float_range=(0.0, 1.0)),
+    ParameterSpec('lr_check', False, 'Left-right consistency check: also estimate the right '
+                  'view\'s disparity (the mirrored pair, batched with the left one under '
+                  'torch) and invalidate pixels where the two disagree by more than '
+                  'lr_check_tolerance: occlusions, sky, wrong matches. Costs about 1.7-2x one '
+                  'inference on CPUs (docs/PERFORMANCE.md)'),
+    ParameterSpec('lr_check_tolerance', 1.0, 'Largest left-right disagreement kept by '
+                  'lr_check (px); stereo_image_proc\'s disp12_max_diff',
+                  float_range=(0.0, 64.0)),
     ParameterSpec('min_depth', 0.0, 'Nearer points are dropped from points2 and depth (m)',
                   float_range=(0.0, 1000.0)),
     ParameterSpec('max_depth', 100.0, 'Farther points are dropped from points2 and depth (m)',
@@ -103,12 +111,13 @@ STEREO_IMAGE_PROC_EQUIVALENTS: Dict[str, str] = {
     'disparity_range': 'max_disparity (the search is 0 to max_disparity)',
     'min_disparity': 'none: the search starts at 0 (verged rigs are not supported)',
     **dict.fromkeys(('prefilter_size', 'prefilter_cap', 'correlation_window_size', 'P1', 'P2',
-                     'full_dp', 'stereo_algorithm', 'sgbm_mode', 'disp12_max_diff'),
+                     'full_dp', 'stereo_algorithm', 'sgbm_mode'),
                     'none: the network learned its matching'),
     **dict.fromkeys(('uniqueness_ratio', 'texture_threshold', 'speckle_size',
                      'speckle_range'),
                     'confidence_threshold (ambiguous pixels), min_contrast (textureless '
                     'frames), min_depth / max_depth (the cloud)'),
+    'disp12_max_diff': 'lr_check with lr_check_tolerance (px)',
     'use_color': 'none: points2 carries the raw thermal intensity',
     'avoid_point_cloud_padding': 'none: points2 has no padding (16 bytes a point)',
     'use_system_default_qos': 'the qos_overrides parameters of each topic',

@@ -82,7 +82,8 @@ def status_message(header: Header, left_stamp: Time, right_stamp: Time,
                        drop_reason=drop_reason)
     for key in ('queue_wait_ms', 'inference_ms', 'postprocess_ms', 'end_to_end_ms'):
         setattr(msg, key, float(timings.get(key, NAN)))
-    for key in ('valid_fraction', 'mean_confidence', 'min_depth', 'max_depth'):
+    for key in ('valid_fraction', 'mean_confidence', 'min_depth', 'max_depth',
+                'lr_kept_fraction'):
         setattr(msg, key, float(summary.get(key, NAN)))
     msg.max_disparity = float(engine['max_disparity'])
     msg.backend, msg.device = str(engine['backend']), str(engine['device'])
