@@ -137,3 +137,15 @@ def test_sky_is_counted_only_for_the_methods_asked():
     result = evaluate_split(methods, iter([frame]), 192, sky_methods=('a',))
     assert result['a']['sky_valid'] == pytest.approx(0.25)  # x >= 30 of 40 columns match
     assert 'sky_valid' not in result['b']
+
+
+def test_lr_check_scores_what_it_keeps_and_counts_its_sky(tmp_path):
+    out = tmp_path / 'lr.json'
+    assert main(['eval', '--split', 'heldout_day', '--max-frames', '3', '--size',
+                 '160x64', '--lr-check', '1', '--out', str(out), '--no-progress']) == 0
+    results = json.loads(out.read_text())['results']['heldout_day']
+    kept = results['network+lr@kept']
+    assert 0.0 < kept['coverage'] < 1.0
+    assert kept['pixels'] < results['network']['pixels']
+    # The check only removes pixels: never more sky than without it.
+    assert results['network+lr']['sky_valid'] <= results['network']['sky_valid']

@@ -5,14 +5,28 @@
 import argparse
 from typing import List, Tuple
 
+from thermostereo_ros.bags.pairs import DEFAULT_LEFT_TOPIC, DEFAULT_RIGHT_TOPIC
 from thermostereo_ros.geometry.image_size import parse_size
+from thermostereo_ros.inference.left_right import consistent, DEFAULT_TOLERANCE_PX
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the eval options."""
-    parser.add_argument('--data', choices=('ms2', 'cats', 'synthetic'), default='synthetic')
+    parser.add_argument('--data', choices=('ms2', 'cats', 'synthetic', 'bag'),
+                        default='synthetic',
+                        help='bag: a rosbag2 (or ROS 1) bag at --root, with --no-gt only')
     parser.add_argument('--root', default=None,
-                        help='dataset root (synthetic without --root = held-out set)')
+                        help='dataset root (synthetic without --root = held-out set), or the '
+                             'bag')
+    parser.add_argument('--no-gt', action='store_true',
+                        help='measure quality without ground truth (left-right consistency, '
+                             'photometric residual, valid share, top rows without depth, '
+                             'temporal change on sequences); where the frames have GT, also '
+                             'how well each measure ranks them by D1')
+    parser.add_argument('--left-topic', default=DEFAULT_LEFT_TOPIC,
+                        help='--data bag: the left image topic (%(default)s)')
+    parser.add_argument('--right-topic', default=DEFAULT_RIGHT_TOPIC,
+                        help='--data bag: the right image topic (%(default)s)')
     parser.add_argument('--split', default=None,
                         help='comma-separated splits (ms2: test_day,test_night,test_rain; '
                              'synthetic: heldout, heldout_day/_night/_rain or '
@@ -48,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar='D0,D1[,D2...]',
                         help='also score the GT pixels within each range [Di, Di+1) of GT '
                              'disparity (px), as <method>@gt[Di,Di+1)')
+    parser.add_argument('--lr-check', type=float, nargs='?', const=DEFAULT_TOLERANCE_PX,
+                        default=None, metavar='PX',
+                        help='also evaluate the network with the node\'s lr_check at this '
+                        'tolerance (default %(const)s px): metrics of the pixels it keeps '
+                        '(network+lr@kept, with coverage) and its sky shares')
     parser.add_argument('--planes', action='store_true',
                         help='run the textured-plane suite instead of a split: the share of '
                              'each plane within 3 px, per disparity up to 190 px')
@@ -92,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
             return out.disparity, out.confidence
 
         methods['network'] = network
+        if args.no_gt:
+            return _run_no_gt(args, engine)
+        if args.lr_check is not None:
+            def checked(left, right, tolerance=args.lr_check):
+                out, right_view = engine.infer_left_right(left, right)
+                return (out.disparity, out.confidence,
+                        consistent(out.disparity, right_view, tolerance))
+
+            methods['network+lr'] = checked
+    elif args.no_gt or args.data == 'bag':
+        print('error: --no-gt and --data bag measure the network: drop --no-network')
+        return 2
+    if args.data == 'bag':
+        print('error: --data bag needs --no-gt (a bag has no ground truth)')
+        return 2
     if args.baseline == 'sgbm':
         from thermostereo_ros.evaluation.sgbm import SGBMBaseline
 
@@ -113,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                                         confidence_thresholds=thresholds,
                                         disparity_ranges=args.disparity_ranges,
                                         # SGBM's rows are hole-filled: its sky would be the fill's.
-                                        sky_methods=('network',))
+                                        sky_methods=('network', 'network+lr'))
         print(f'\n### {args.data} {split}\n')
         print(markdown_table({split: results[split]}))
     if args.out:
@@ -155,4 +189,45 @@ def _run_planes(methods: dict, out: str) -> int:
             json.dump({'suite': 'planes', 'within_px': planes.WITHIN_PX,
                        'shares': {k: {str(d): v for d, v in by_d.items()}
                                   for k, by_d in shares.items()}}, f, indent=2)
+    return 0
+
+
+def _run_no_gt(args: argparse.Namespace, engine) -> int:
+    """Measure quality without GT on one source; JSON with every frame's measures."""
+    import json
+
+    from thermostereo_ros.bags.pairs import iter_pairs
+    from thermostereo_ros.evaluation import no_gt
+    from thermostereo_ros.evaluation.evaluate import iter_frames
+
+    tolerance = DEFAULT_TOLERANCE_PX if args.lr_check is None else args.lr_check
+    results = {}
+    if args.data == 'bag':
+        if not args.root:
+            print('error: --data bag needs --root BAG')
+            return 2
+        runs = {args.root: ((no_gt.Pair(str(p.stamp_ns), p.left, p.right)
+                             for p in iter_pairs(args.root, args.left_topic, args.right_topic,
+                                                 args.max_frames)), True)}
+    else:
+        size = parse_size(args.size, '--size') if args.size else None
+        # MS2 and rendered trees are sequences; the held-out scenes are independent.
+        sequence = args.data == 'ms2' or (args.data == 'synthetic' and bool(args.root))
+        runs = {split.strip(): (iter_frames(args.data, args.root, split.strip(),
+                                            args.max_frames, args.max_disparity, size),
+                                sequence)
+                for split in (args.split or _default_split(args.data)).split(',')}
+    for name, (frames, sequence) in runs.items():
+        rows = no_gt.measure_run(engine, frames, args.max_disparity, sequence, tolerance)
+        stats = no_gt.summary(rows)
+        validation = no_gt.rank_validation(rows) if any('d1' in r for r in rows) else None
+        results[name] = {'summary': stats, 'rank_correlation_with_d1': validation,
+                         'frames': rows}
+        print('\n' + no_gt.markdown(name, stats, validation))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump({'data': args.data, 'root': args.root, 'no_gt': True,
+                       'lr_check_tolerance': tolerance, 'max_disparity': args.max_disparity,
+                       'results': results}, f, indent=2)
+        print(f'\nwrote {args.out}')
     return 0

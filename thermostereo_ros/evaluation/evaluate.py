@@ -31,9 +31,11 @@ from thermostereo_ros.inference.postprocess import validity
 # The node's default max_depth for points2: a sky pixel farther than this is not drawn.
 SKY_POINT_MAX_DEPTH_M = 100.0
 
-# A method maps (left, right) to a disparity, or to (disparity, confidence) when it has one.
+# A method maps (left, right) to a disparity, or to (disparity, confidence) when it has one,
+# or to (disparity, confidence, kept) when it also rejects pixels itself (the left-right check).
 Method = Callable[[np.ndarray, np.ndarray],
-                  Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]]
+                  Union[np.ndarray, Tuple[np.ndarray, np.ndarray],
+                        Tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
 @dataclass
@@ -164,7 +166,9 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     `disparity_ranges` adds `<method>@gt[lo,hi)`: the GT pixels with lo <= GT < hi, to see
     whether errors sit at near (large) or far (small) disparities. `sky_valid` and `sky_points`
     are counted for the methods named in `sky_methods` (None: all), whose output is what
-    they publish: not for a hole-filled one such as the default SGBM baseline.
+    they publish: not for a hole-filled one such as the default SGBM baseline. A method that
+    returns a `kept` mask gets `<method>@kept`: the GT pixels it kept, with `coverage`; its sky
+    counts are what it keeps.
     """
     accs = {name: MetricAccumulator(max_disparity) for name in methods}
     if edges_radius is not None:
@@ -185,8 +189,14 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                     for r in disparity_ranges}
         for name, method in methods.items():
             out = method(f.left, f.right)
-            pred, confidence = out if isinstance(out, tuple) else (out, None)
-            pred = np.asarray(pred, np.float32)
+            out = out if isinstance(out, tuple) else (out,)
+            pred = np.asarray(out[0], np.float32)
+            confidence = out[1] if len(out) > 1 else None
+            published = pred
+            if len(out) > 2:
+                accs.setdefault(f'{name}@kept', MetricAccumulator(max_disparity)).update(
+                    pred, f.disparity, mask=f.mask & out[2])
+                published = np.where(out[2], pred, np.nan)
             # GT (and the search) were shifted by f.offset; compare in shifted units, where
             # the range check 0 < gt < max_disparity applies to what the method searched.
             accs[name].update(pred, f.disparity, mask=f.mask,
@@ -197,7 +207,7 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
             for r, mask in in_range.items():
                 accs[ranged[name, r]].update(pred, f.disparity, mask=mask)
             if f.sky is not None and name in sky_counts:
-                sky_counts[name] += _sky_counts(pred, f, max_disparity)
+                sky_counts[name] += _sky_counts(published, f, max_disparity)
             for t in confidence_thresholds if confidence is not None else ():
                 accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
                     pred, f.disparity, mask=f.mask & (confidence >= t))
@@ -205,7 +215,9 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     for name, (sky, valid, points) in sky_counts.items():
         if sky > 0:
             results[name].update(sky_valid=valid / sky, sky_points=points / sky)
-    for (name, _), key in kept.items():
+    covered = [(name, key) for (name, _), key in kept.items()] + \
+        [(name, f'{name}@kept') for name in methods]
+    for name, key in covered:
         if key in results:
             results[key]['coverage'] = results[key]['pixels'] / max(results[name]['pixels'], 1)
     return results
