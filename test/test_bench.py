@@ -29,9 +29,15 @@ def test_bench_cli_writes_report(tmp_path):
     code = main(['bench', '--checkpoint', str(checkpoint), '--sizes', SIZES, '--runs', '3',
                  '--interleaved-seconds', '0',
                  '--warmup', '1', '--skip-node', '--accuracy-pairs', '1',
-                 '--accuracy-size', '256x64', '--device', 'cpu', '--out', str(out)])
+                 '--accuracy-size', '256x64', '--device', 'cpu', '--out', str(out),
+                 '--lr-check'])
     assert code == 0
     report = json.loads((out / 'bench.json').read_text())
+    # lr_check's cost next to each configuration: the right view too, so more than a plain call.
+    for row in report['latency']:
+        lr = row['lr_check']
+        assert lr['p50_ms'] > 0 and lr['plain_p50_ms'] > 0 and lr['paired_ratio_p50'] > 1.0
+    assert "lr_check: the left-right check's cost" in (out / 'bench.md').read_text()
     assert (out / 'bench.md').read_text().startswith('# thermostereo bench')
     for key in ('machine', 'model', 'latency', 'sgbm', 'accuracy', 'ratios', 'summary'):
         assert key in report, key

@@ -77,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--accuracy-size', default=None,
                         help='WIDTHxHEIGHT of held-out pairs, for smoke runs only '
                              '(default: the held-out size, 640x256)')
+    parser.add_argument('--lr-check', action='store_true',
+                        help="also time each configuration with the node's lr_check (the "
+                             'right view as well), alternating with plain calls, and report '
+                             'the cost as a ratio')
     parser.add_argument('--skip-node', action='store_true',
                         help='skip the node end-to-end run through DDS')
     parser.add_argument('--node-rate', type=float, default=10.0, help='input pair rate, Hz')
@@ -256,8 +260,13 @@ def tensorrt_importable() -> Tuple[bool, str]:
 
 
 def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, runs: int,
-                 warmup: int, pair: Tuple[np.ndarray, np.ndarray]) -> Dict[str, Any]:
-    """Build one engine configuration, warm it up at `size` and time `infer` on `pair`."""
+                 warmup: int, pair: Tuple[np.ndarray, np.ndarray],
+                 lr_check: bool = False) -> Dict[str, Any]:
+    """Build one engine configuration, warm it up at `size` and time `infer` on `pair`.
+
+    lr_check: also `lr_check`, the p50 of infer_left_right and its median ratio to the infer
+    call made just before it (paired, so that both see the same host).
+    """
     import torch
 
     from thermostereo_ros.inference import StereoEngine
@@ -277,9 +286,25 @@ def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, r
     result = dict(label=config['label'], size=size_label(size), setup_s=setup_s,
                   **time_calls(lambda: engine.infer(left, right), runs, warmup))
     result['peak_rss_mb'] = peak_rss_mb()
+    if lr_check:
+        result['lr_check'] = _paired_lr_check(engine, left, right, runs, warmup)
     if cuda:
         result['cuda_max_allocated_mb'] = torch.cuda.max_memory_allocated() / 2 ** 20
     return result
+
+
+def _paired_lr_check(engine: Any, left: np.ndarray, right: np.ndarray, runs: int,
+                     warmup: int) -> Dict[str, float]:
+    for _ in range(warmup):
+        engine.infer_left_right(left, right)
+    plain, checked = [], []
+    for _ in range(runs):
+        for call, times in ((engine.infer, plain), (engine.infer_left_right, checked)):
+            started = time.perf_counter()
+            call(left, right)
+            times.append((time.perf_counter() - started) * 1e3)
+    return {'p50_ms': float(np.median(checked)), 'plain_p50_ms': float(np.median(plain)),
+            'paired_ratio_p50': float(np.median(np.divide(checked, plain)))}
 
 
 def bench_startup(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size,
@@ -498,6 +523,17 @@ def markdown_report(report: Dict[str, Any]) -> str:
                   f"{_fmt(r['network']['p50_ms'])} | "
                   f"{_fmt(r['sgbm']['p50_ms'])} | {_fmt(r['ratio_p50'])}x | "
                   f"{_fmt(r['paired_ratio_p50'])}x |" for r in report['interleaved']]
+    checked = [r for r in report['latency'] if r.get('lr_check')]
+    if checked:
+        lines += ['', '## lr_check: the left-right check\'s cost', '',
+                  'Each call with the check follows a plain call; the ratio is the median of '
+                  'those pairs.', '',
+                  '| configuration | size | plain p50 ms | lr_check p50 ms | '
+                  'median paired ratio |',
+                  '|---|---|---|---|---|']
+        lines += [f"| {r['label']} | {r['size']} | {_fmt(r['lr_check']['plain_p50_ms'])} | "
+                  f"{_fmt(r['lr_check']['p50_ms'])} | "
+                  f"{_fmt(r['lr_check']['paired_ratio_p50'])}x |" for r in checked]
     for skipped in report.get('skipped', []):
         lines.append(f'\nSkipped: {skipped}')
     if report.get('startup'):
@@ -639,7 +675,8 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
         for config in configs:
             print(f"bench: {config['label']} at {size_label(size)} ...", flush=True)
             try:
-                row = bench_engine(checkpoint, config, size, args.runs, args.warmup, pair)
+                row = bench_engine(checkpoint, config, size, args.runs, args.warmup, pair,
+                                   getattr(args, 'lr_check', False))
             except Exception as exc:  # one failing backend must not lose the other numbers
                 report['errors'].append(f"{config['label']} @ {size_label(size)}: "
                                         f'{type(exc).__name__}: {exc}')
