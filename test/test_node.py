@@ -931,3 +931,33 @@ def test_lr_check_invalidates_what_one_view_cannot_see(harness_factory):
     published = image_to_numpy(get(boxes['disparity']).image)
     assert (published[:, 12:] != INVALID_DISPARITY).all()
     assert math.isnan(get(statuses).lr_kept_fraction)
+
+
+def test_a_new_output_is_one_spec_and_its_builder(harness_factory, monkeypatch):
+    """What CONTRIBUTING.md promises: an OutputSpec in OUTPUTS is a published topic."""
+    from thermostereo_ros.ros import node as node_module
+    from thermostereo_ros.ros import outputs
+
+    def valid_mask(products, header, config):
+        return numpy_to_image(products.valid.astype(np.uint8) * 255, header, 'mono8')
+
+    extended = outputs.OUTPUTS + (outputs.OutputSpec('valid_mask', Image, valid_mask),)
+    monkeypatch.setattr(outputs, 'OUTPUTS', extended)
+    monkeypatch.setattr(node_module, 'OUTPUTS', extended)
+    h = harness_factory(engine_factory=lambda cfg: OracleEngine(max_disparity=32),
+                        overrides={'max_disparity': 32})
+    masks = h.subscribe('valid_mask', Image)
+    boxes = _setup_io(h)
+    _publish_infos(h)
+    _publish_pair(h, 730 * SECOND)
+    published = image_to_numpy(get(boxes['disparity']).image)
+    mask = image_to_numpy(get(masks))
+    assert np.array_equal(mask == 255, published != INVALID_DISPARITY)
+
+
+def test_every_output_switch_is_a_bool_parameter():
+    from thermostereo_ros.ros.outputs import OUTPUTS
+    from thermostereo_ros.ros.parameters import DEFAULTS
+    switches = [spec.switch for spec in OUTPUTS if spec.switch is not None]
+    assert switches and all(isinstance(DEFAULTS[name], bool) for name in switches)
+    assert [spec.topic for spec in OUTPUTS][0] == 'disparity'  # cheapest first

@@ -25,9 +25,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, qos_policy_name_from_kind, qos_profile_sensor_data,
                        QoSProfile, ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
-from stereo_msgs.msg import DisparityImage
 
 from thermostereo_ros.inference.pipeline import run_pair
 from thermostereo_ros.inference.postprocess import INVALID_DISPARITY
@@ -38,7 +37,7 @@ from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, In
 from thermostereo_ros.ros.engine_loader import (
     ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError)
 from thermostereo_ros.ros.frames import Frame, PairJob
-from thermostereo_ros.ros.outputs import iter_messages, Products, TOPICS, wanted
+from thermostereo_ros.ros.outputs import iter_messages, OUTPUTS, Products, wanted
 from thermostereo_ros.ros.scoring import GroundTruthScorer
 from thermostereo_ros.ros.stamps import stamp_ns, StampGuard
 from thermostereo_ros.ros.sync import (
@@ -118,9 +117,9 @@ class ThermoStereoNode(Node):
             self._gt_sub = self.create_subscription(
                 Image, 'left/depth_gt', self._on_depth_gt, qos, qos_overriding_options=overrides)
         out = QoSProfile(depth=5)
-        self._outputs = {topic: self.create_publisher(
-            kind, topic, out, qos_overriding_options=overrides) for kind, topic in zip(
-                (DisparityImage, PointCloud2, Image, Image), TOPICS)}
+        self._outputs = {spec.topic: self.create_publisher(
+            spec.msg_type, spec.topic, out, qos_overriding_options=overrides)
+            for spec in OUTPUTS}
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         typed = status.AVAILABLE  # the per-frame messages of msg/, where they were built
         self._pub_status = self.create_publisher(status.StereoStatus, '~/status', 10) \
