@@ -26,7 +26,7 @@ RENDERER = 2
 def test_default_checkpoint_is_small_safetensors_with_provenance():
     path = default_checkpoint()
     assert path.suffix == '.safetensors' and path.stat().st_size < 10 * 1024 * 1024
-    engine = StereoEngine.from_checkpoint(device='cpu')
+    engine = StereoEngine.from_checkpoint(device='cpu', backend='torch')
     meta = engine.metadata
     assert meta['arch'] == 'thermostereo_rt'
     provenance = meta['provenance']
@@ -39,7 +39,7 @@ def test_default_checkpoint_is_small_safetensors_with_provenance():
 
 def test_default_weights_beat_sgbm_on_validation_pairs():
     assert max(VALIDATION_SEEDS) < TRAINING_SEED_LIMIT
-    engine = StereoEngine.from_checkpoint(device='cpu')
+    engine = StereoEngine.from_checkpoint(device='cpu', backend='torch')
     sgbm = SGBMBaseline(192)
     network, classical = MetricAccumulator(192), MetricAccumulator(192)
     for seed, condition in zip(VALIDATION_SEEDS, ('day', 'night', 'rain')):
@@ -53,7 +53,7 @@ def test_default_weights_beat_sgbm_on_validation_pairs():
 
 
 def test_engine_output_is_deterministic_and_in_range():
-    engine = StereoEngine.from_checkpoint(device='cpu')
+    engine = StereoEngine.from_checkpoint(device='cpu', backend='torch')
     pair = render_pair(VALIDATION_SEEDS[0], 256, 640, 192, 'day', version=RENDERER)
     first = engine.infer(pair.left, pair.right)
     second = engine.infer(pair.left, pair.right)
@@ -65,7 +65,7 @@ def test_engine_output_is_deterministic_and_in_range():
 def test_confidence_separates_matches_from_guesses():
     # What confidence_threshold relies on: across the pixels of three validation pairs, a pixel
     # whose error is under 3 px (a match) scores higher than one that is wrong (a guess).
-    engine = StereoEngine.from_checkpoint(device='cpu')
+    engine = StereoEngine.from_checkpoint(device='cpu', backend='torch')
     scores, correct = [], []
     for seed, condition in zip(VALIDATION_SEEDS, ('day', 'night', 'rain')):
         pair = render_pair(seed, 256, 640, 192, condition, version=RENDERER)
@@ -91,7 +91,7 @@ def test_default_weights_leave_most_of_the_sky_without_depth():
     # disparity 0, the same weights without the head 41 %, stretch 15's weights 79 %. On the
     # rain pair of VALIDATION_SEEDS (100102), the hardest, the shipped weights manage 32 %
     # (without the head 1 %, stretch 15's 8 %): rain is the head's weak condition.
-    engine = StereoEngine.from_checkpoint(device='cpu', precision='fp32')
+    engine = StereoEngine.from_checkpoint(device='cpu', precision='fp32', backend='torch')
     assert engine.metadata['config']['sky_head'] is True
     zero = sky = 0
     for seed in (100002, 100003, 100007, 100010, 100011):

@@ -8,7 +8,8 @@ import torch
 
 from thermostereo_ros.inference import (
     CheckpointError, default_checkpoint, save_checkpoint, StereoEngine, StereoResult)
-from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS, resolve_precision
+from thermostereo_ros.inference import backends
+from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS
 from thermostereo_ros.inference.onnx_io import export_onnx
 from thermostereo_ros.inference.synthetic import synthetic_pair
 from thermostereo_ros.model import build_model
@@ -32,9 +33,9 @@ def student_ckpt(tmp_path_factory):
 
 
 def test_infer_shapes_dtypes_and_properties(student_ckpt):
-    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu')
+    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch')
     # auto: bf16 where the CPU computes it natively (test_precision.py says when).
-    expected = resolve_precision('auto', 'cpu', 'torch', 'thermostereo_rt')
+    expected = backends.plan('cpu', 'torch', 'auto', arch='thermostereo_rt').precision
     assert (engine.device, engine.backend, engine.precision) == ('cpu', 'torch', expected)
     assert engine.max_disparity == 32 and engine.metadata['arch'] == 'thermostereo_rt'
     for dtype in (np.uint16, np.uint8, np.float32):
@@ -48,7 +49,7 @@ def test_infer_shapes_dtypes_and_properties(student_ckpt):
 
 
 def test_rejects_bad_inputs_with_clear_messages(student_ckpt):
-    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu')
+    engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch')
     a = np.zeros((40, 60), np.uint16)
     with pytest.raises(ValueError, match=r'\(40, 60\).*\(40, 61\)'):
         engine.infer(a, np.zeros((40, 61), np.uint16))
@@ -79,10 +80,10 @@ def test_rejects_bad_options(student_ckpt):
 def test_max_disparity_override(student_ckpt, tmp_path):
     # The student's weights depend on D/4 (disparity channels): refused.
     with pytest.raises(ValueError, match='weights depend'):
-        StereoEngine.from_checkpoint(student_ckpt, device='cpu', max_disparity=64)
+        StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch', max_disparity=64)
     # The teacher's 3-D convs do not: rebuilt with the new value.
     teacher = _checkpoint(tmp_path, 'teacher', TEACHER)
-    engine = StereoEngine.from_checkpoint(teacher, device='cpu', max_disparity=48)
+    engine = StereoEngine.from_checkpoint(teacher, device='cpu', backend='torch', max_disparity=48)
     assert engine.max_disparity == 48
     assert engine.infer(*synthetic_pair(32, 64)).disparity.shape == (32, 64)
 
@@ -92,7 +93,8 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     pytest.importorskip(backend)
     pytest.importorskip('onnx')
     left, right = synthetic_pair(50, 90, disparity=6)
-    ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu', precision='fp32').infer(
+    ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu', precision='fp32',
+                                       backend='torch').infer(
         left, right)
     # fp32 explicitly: on a CPU with native bf16, openvino's auto is bf16.
     exported = StereoEngine.from_checkpoint(student_ckpt, backend=backend, precision='fp32')
@@ -104,7 +106,7 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     np.testing.assert_allclose(got.disparity, ref.disparity, rtol=0, atol=1e-3)
     np.testing.assert_allclose(got.confidence, ref.confidence, rtol=0, atol=1e-4)
     # A .onnx file exported for this size runs on its own, with the stored metadata.
-    model = StereoEngine.from_checkpoint(student_ckpt, device='cpu')._runner.model
+    model = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch')._runner.model
     onnx_path = tmp_path / 'net.onnx'
     meta = {'arch': 'thermostereo_rt', 'config': model.config,
             'normalization': {'mode': 'joint'}, 'provenance': {}}
@@ -150,7 +152,7 @@ def test_default_checkpoint_missing_is_clear(monkeypatch):
         engine_module.default_checkpoint()
     assert 'absent.safetensors' in str(info.value)
     with pytest.raises(CheckpointError, match='pass the path'):
-        StereoEngine.from_checkpoint(device='cpu')
+        StereoEngine.from_checkpoint(device='cpu', backend='torch')
 
 
 def test_export_cli(student_ckpt, tmp_path, capsys):
@@ -171,17 +173,58 @@ def test_export_cli(student_ckpt, tmp_path, capsys):
 
 
 def test_backend_auto_picks_by_file_device_and_cpu():
-    import importlib.util
+    import pathlib
 
-    from thermostereo_ros.inference.engine import resolve_backend
-    openvino = all(importlib.util.find_spec(m) for m in ('openvino', 'onnx'))
-    assert resolve_backend('onnxruntime', 'cpu') == 'onnxruntime'  # a choice is kept
-    assert resolve_backend('auto', 'cpu', '.plan') == 'tensorrt'
-    assert resolve_backend('auto', 'cpu', '.onnx') == ('openvino' if openvino else 'onnxruntime')
+    openvino = backends.REGISTRY['openvino'].installed()
+
+    def auto(suffix='.safetensors', backend='auto'):
+        return backends.plan('cpu', backend, 'fp32', pathlib.Path('m' + suffix),
+                             cuda_available=False).backend
+    assert auto(backend='onnxruntime') == 'onnxruntime'  # a choice is kept
+    assert backends.auto_backend('auto', '.plan', False) == 'tensorrt'
+    assert auto('.onnx') == ('openvino' if openvino else 'onnxruntime')
     expected = 'openvino' if openvino else 'torch'
-    assert resolve_backend('auto', 'cpu') == expected
+    assert auto() == expected
     engine = StereoEngine.from_checkpoint(backend='auto', device='cpu')
     assert engine.backend == expected  # the engine reports what runs, never 'auto'
+    # The library's default is what the node runs with its default parameters.
+    from thermostereo_ros.ros.parameters import DEFAULTS
+    node = backends.plan(DEFAULTS['device'], DEFAULTS['backend'], DEFAULTS['precision'],
+                         arch='thermostereo_rt')
+    library = StereoEngine.from_checkpoint()
+    assert (library.backend, library.device, library.precision) == tuple(node)
+
+
+def test_a_backend_is_one_runner_and_one_spec(student_ckpt, monkeypatch):
+    """What CONTRIBUTING.md promises: a registered spec is a backend the engine can build."""
+    class NumpyReference:
+        """A toy backend: the torch network's answer, shifted by one pixel."""
+
+        def __init__(self, model):
+            self.torch = backends.spec('torch').from_model(model, {}, 'cpu', 'fp32', None, {})
+
+        def run(self, left, right):
+            disparity, confidence = self.torch.run(left, right)
+            return disparity + 1.0, confidence
+
+    toy = backends.BackendSpec(
+        'numpy_reference', ('numpy',), {'cpu': ('fp32',)},
+        from_model=lambda model, metadata, device, precision, cache, options:
+        NumpyReference(model))
+    monkeypatch.setitem(backends.REGISTRY, toy.name, toy)
+    engine = StereoEngine.from_checkpoint(student_ckpt, backend='numpy_reference',
+                                          precision='fp32')
+    reference = StereoEngine.from_checkpoint(student_ckpt, backend='torch', device='cpu',
+                                             precision='fp32')
+    left, right = synthetic_pair(32, 64)
+    assert (engine.backend, engine.device) == ('numpy_reference', 'cpu')
+    np.testing.assert_allclose(engine.infer(left, right).disparity,
+                               reference.infer(left, right).disparity + 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match='runs on the CPU only'):
+        backends.check(toy, 'cuda', 'fp32')
+    with pytest.raises(ValueError, match='runs precision fp32'):
+        StereoEngine.from_checkpoint(student_ckpt, backend='numpy_reference', device='cpu',
+                                     precision='bf16')
 
 
 def test_channels_last_keeps_3d_weights_and_outputs():

@@ -849,9 +849,9 @@ def test_live_switch_to_openvino_publishes_the_same_disparity(harness_factory, c
 @pytest.mark.parametrize('export_cache', [True, False])
 def test_a_restart_warms_up_for_the_size_this_node_ran_at_last(
         harness_factory, checkpoint, tmp_path, monkeypatch, export_cache):
-    from thermostereo_ros.inference.engine import resolve_backend
+    from thermostereo_ros.inference import backends
 
-    if resolve_backend('auto', 'cpu') == 'torch':
+    if backends.plan('cpu', 'auto', 'fp32', cuda_available=False).backend == 'torch':
         pytest.skip('backend auto is torch here, which has no export cache')
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
     overrides = {'model_path': checkpoint, 'max_disparity': 32, 'export_cache': export_cache}

@@ -5,12 +5,17 @@
 import pytest
 
 from thermostereo_ros.inference import cpu_features
-from thermostereo_ros.inference.engine import resolve_precision
+from thermostereo_ros.inference import backends
 
 torch = pytest.importorskip('torch')
 
 AMX = cpu_features.CpuInfo('Xeon', frozenset({'amx_bf16', 'amx_tile', 'avx512f'}))
 AVX2 = cpu_features.CpuInfo('EPYC', frozenset({'avx2'}))
+
+
+def resolve_precision(precision, device, backend, arch=None):
+    return backends.plan(device, backend, precision, arch=arch,
+                         cuda_available=device == 'cuda').precision
 
 
 def test_auto_is_bf16_only_for_a_network_that_declares_its_bf16_modules(monkeypatch):

@@ -28,6 +28,7 @@ import numpy as np
 
 from thermostereo_ros.evaluation import cpu_load
 from thermostereo_ros.evaluation.report import json_safe, percentiles
+from thermostereo_ros.inference import backends
 from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
 # The node end-to-end part, given by the caller (tools/bench.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
@@ -38,7 +39,9 @@ JSON_NAME = 'bench.json'
 MARKDOWN_NAME = 'bench.md'
 BENCH_MAX_DISPARITY = 192
 # Backends whose exports the export cache keeps (StereoEngine's export_cache_dir).
-CACHED_BACKENDS = ('onnxruntime', 'openvino')
+# The CPU backends whose start-up an export cache shortens (bench_startup times them).
+CACHED_BACKENDS = tuple(name for name, spec in backends.REGISTRY.items()
+                        if spec.caches_exports and 'cpu' in spec.devices)
 # Share of the CPUs taken by other processes above which the report says the run was loaded.
 BUSY_WARNING = 0.05
 # Disparity of the synthetic timing pair: the content does not change the cost of a dense
@@ -186,14 +189,12 @@ def machine_info() -> Dict[str, Any]:
         'numpy': np.__version__,
     }
     from thermostereo_ros.inference.cpu_features import cpu_info
-    from thermostereo_ros.inference.engine import resolve_backend, resolve_precision
     cpu = cpu_info().summary()
     # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto
     # chooses for the shipped architecture on the CPU backend auto picks.
-    backend = resolve_backend('auto', 'cpu')
+    auto = backends.plan('cpu', 'auto', 'auto', arch='thermostereo_rt')
     info.update(cpu_flags=cpu['flags'], cpu_native_bf16=cpu['native_bf16'],
-                cpu_auto_backend=backend,
-                cpu_auto_precision=resolve_precision('auto', 'cpu', backend, 'thermostereo_rt'))
+                cpu_auto_backend=auto.backend, cpu_auto_precision=auto.precision)
     for name, module in (('onnxruntime', 'onnxruntime'), ('openvino', 'openvino'),
                          ('opencv', 'cv2'), ('tensorrt', 'tensorrt')):
         try:
@@ -216,22 +217,15 @@ def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str
     configs = []
     if device in ('auto', 'cpu'):
         from thermostereo_ros.inference.cpu_features import cpu_info
-        configs += [dict(label='torch fp32 cpu', backend='torch', device='cpu',
-                         precision='fp32'),
-                    dict(label='onnxruntime fp32 cpu', backend='onnxruntime', device='cpu',
-                         precision='fp32')]
-        import importlib.util
-        from thermostereo_ros.inference.engine import BACKEND_MODULES
-        openvino = all(importlib.util.find_spec(m) for m in BACKEND_MODULES['openvino'])
-        if openvino:
-            configs.append(dict(label='openvino fp32 cpu', backend='openvino', device='cpu',
-                                precision='fp32'))
-        if cpu_info().native_bf16:  # emulated bf16 is slower than fp32: not worth timing
-            configs.append(dict(label='torch bf16 cpu', backend='torch', device='cpu',
-                                precision='bf16'))
-            if openvino:
-                configs.append(dict(label='openvino bf16 cpu', backend='openvino',
-                                    device='cpu', precision='bf16'))
+        # Every installed CPU backend at each precision it runs there; emulated bf16 is
+        # slower than fp32, so bf16 only where the CPU computes it natively.
+        native_bf16 = cpu_info().native_bf16
+        configs += [dict(label=f'{name} {precision} cpu', backend=name, device='cpu',
+                         precision=precision)
+                    for name, spec in backends.REGISTRY.items()
+                    if 'cpu' in spec.devices and spec.installed()
+                    for precision in spec.precisions['cpu']
+                    if precision != 'bf16' or native_bf16]
     if device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: torch.cuda.is_available() is False here')
     if device in ('auto', 'cuda') and torch.cuda.is_available():

@@ -7,24 +7,19 @@ that only need StereoResult or default_checkpoint.
 """
 
 import dataclasses
-import importlib.util
 import pathlib
 from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
 from thermostereo_ros.data.normalization import MODES, normalize_pair
+from thermostereo_ros.inference import backends
 from thermostereo_ros.inference.checkpoint import (check_model_file, CheckpointError,
                                                    read_architecture)
 from thermostereo_ros.inference.export_cache import ExportCache
 from thermostereo_ros.inference.left_right import mirrored_pair, unmirror
 
-BACKENDS = ('torch', 'onnxruntime', 'openvino', 'tensorrt')
-CPU_ONLY_BACKENDS = ('onnxruntime', 'openvino')
-# The Python packages a backend imports (onnxruntime and OpenVINO build graphs through onnx).
-BACKEND_MODULES = {'torch': ('torch',), 'onnxruntime': ('onnx', 'onnxruntime'),
-                   'openvino': ('onnx', 'openvino'), 'tensorrt': ('tensorrt',)}
-PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+BACKENDS = backends.backend_names()
 _INPUT_KINDS = ('u', 'f')
 PathLike = Union[str, pathlib.Path]
 
@@ -81,98 +76,15 @@ def resolve_checkpoint(path: Optional[PathLike]) -> pathlib.Path:
     return default_checkpoint() if not path else pathlib.Path(path).expanduser()
 
 
-def _resolve_device(device: str, backend: str) -> str:
-    import torch
-
-    if not isinstance(device, str):
-        raise ValueError(f'device must be a string such as "auto", "cpu" or "cuda:0", '
-                         f'got {device!r}')
-    if device == 'auto':
-        if backend in CPU_ONLY_BACKENDS:
-            return 'cpu'
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f'device {device!r} is not a valid torch device string') from exc
-    if parsed.type not in ('cpu', 'cuda'):
-        raise ValueError(f'device {device!r}: only "cpu", "cuda" and "cuda:N" are supported')
-    if parsed.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} requested but CUDA is not available here')
-    return str(parsed)
-
-
 def validate_options(backend: str, precision: str, device: str, cuda_graphs: bool = False,
                      compile: bool = False) -> None:
     """Raise ValueError naming the problem if this combination cannot run (device resolved)."""
-    if backend not in BACKENDS:
-        raise ValueError(f'backend {backend!r} is not one of {BACKENDS}')
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision {precision!r} is not one of {PRECISIONS}')
-    on_cuda = device.startswith('cuda')
-    if precision == 'fp16' and backend != 'tensorrt' and not on_cuda:
-        raise ValueError(f'precision {precision!r} needs a CUDA device (got {device!r}); '
-                         'use "bf16" (fast on CPUs with AMX or AVX512_BF16) or "fp32" on CPU')
-    if precision == 'bf16' and backend not in ('torch', 'openvino') and not on_cuda:
-        raise ValueError(f'precision "bf16" on CPU needs backend "torch" or "openvino", '
-                         f'got {backend!r}')
-    if backend == 'onnxruntime' and (on_cuda or precision != 'fp32'):
-        raise ValueError('backend "onnxruntime" runs fp32 on the CPUExecutionProvider only; '
-                         f'got device={device!r}, precision={precision!r}')
-    if backend == 'openvino' and on_cuda:
-        raise ValueError(f'backend "openvino" runs on the CPU only, got device={device!r}')
-    if backend == 'tensorrt' and not on_cuda:
-        raise ValueError(f'backend "tensorrt" needs a CUDA device, got {device!r}')
-    if backend == 'tensorrt' and precision == 'bf16':
-        raise ValueError('backend "tensorrt" supports precision "fp32" or "fp16"')
-    if cuda_graphs and (backend != 'torch' or not on_cuda):
+    backends.check(backends.spec(backend), device, precision)
+    options = backends.spec(backend).options
+    if cuda_graphs and ('cuda_graphs' not in options or not device.startswith('cuda')):
         raise ValueError('cuda_graphs=True needs backend="torch" on a CUDA device')
-    if compile and backend != 'torch':
+    if compile and 'compile' not in options:
         raise ValueError('compile=True applies to backend="torch" only')
-
-
-def resolve_backend(backend: str, device: str, suffix: str = '.safetensors') -> str:
-    """Return the backend 'auto' stands for here; any other value unchanged.
-
-    auto, measured rather than assumed (docs/PERFORMANCE.md): TensorRT for serialised engines;
-    for a .onnx file OpenVINO if installed, else onnxruntime. For a checkpoint: torch on CUDA;
-    on a CPU OpenVINO if installed (fp32 about 1.6x faster than torch on an AVX2 EPYC, and
-    faster on a Xeon too, where torch was only ahead in bf16, which 'auto' no longer picks),
-    else torch.
-    """
-    if backend != 'auto':
-        return backend
-    openvino = all(importlib.util.find_spec(m) is not None for m in BACKEND_MODULES['openvino'])
-    if suffix in ('.engine', '.plan'):
-        return 'tensorrt'
-    if suffix == '.onnx':
-        return 'openvino' if openvino else 'onnxruntime'
-    if _resolve_device(device, 'torch').startswith('cuda'):
-        return 'torch'
-    return 'openvino' if openvino else 'torch'
-
-
-def resolve_precision(precision: str, device: str, backend: str,
-                      arch: Optional[str] = None) -> str:
-    """Return the precision 'auto' stands for here; any other value unchanged.
-
-    auto: bf16 on a CPU with native bf16 (AMX or AVX512_BF16), for backends torch and openvino,
-    when the architecture `arch` names declares where bf16 is safe (`bf16_modules`): both
-    backends then run only those modules in bf16, within issue #15's parity bounds
-    (docs/PERFORMANCE.md; in the whole network bf16 costs 0.4-0.6 px, from the encoder and the
-    disparity arithmetic). fp32 everywhere else; CUDA waits for the fp16 path to be checked on
-    a lent GPU (scripts/gpu_check.sh). Training's 'auto' is cpu_features.auto_cpu_precision.
-    """
-    if precision != 'auto':
-        return precision
-    from thermostereo_ros.inference.cpu_features import cpu_info
-    from thermostereo_ros.model import ARCHITECTURES
-
-    scoped = getattr(ARCHITECTURES.get(arch or ''), 'bf16_modules', None) is not None
-    if device == 'cpu' and backend in ('torch', 'openvino') and scoped and \
-            cpu_info().native_bf16:
-        return 'bf16'
-    return 'fp32'
 
 
 def _validate_max_disparity(value: Any) -> int:
@@ -207,7 +119,7 @@ class StereoEngine:
 
     @classmethod
     def from_checkpoint(cls, path: Optional[PathLike] = None, device: str = 'auto',
-                        precision: str = 'auto', backend: str = 'torch',
+                        precision: str = 'auto', backend: str = 'auto',
                         max_disparity: Optional[int] = None, cuda_graphs: bool = False,
                         compile: bool = False,
                         warmup_size: Optional[Tuple[int, int]] = None,
@@ -217,10 +129,10 @@ class StereoEngine:
         path: .safetensors checkpoint (None = default_checkpoint()), or a .onnx file for
         backend 'onnxruntime'/'openvino'/'tensorrt', or a serialised TensorRT engine
         (.engine/.plan).
-        backend: one of BACKENDS, or 'auto' (see resolve_backend).
+        backend: one of BACKENDS, or 'auto' (the default, as the node: see backends.plan).
         device: 'auto' (CUDA when available, except onnxruntime and openvino), 'cpu', 'cuda',
         'cuda:N'.
-        precision: 'auto' (see resolve_precision), 'fp32', 'fp16'/'bf16' autocast on CUDA
+        precision: 'auto' (see backends.plan), 'fp32', 'fp16'/'bf16' autocast on CUDA
         ('fp16' builds a TensorRT fp16 engine), or 'bf16' on CPU with torch or openvino.
         max_disparity: override, only for architectures whose weights do not depend on it.
         cuda_graphs/compile: torch backend speed-ups for a fixed input size.
@@ -230,14 +142,12 @@ class StereoEngine:
         engines) in this folder, so that the next start at the same size skips them
         (onnxruntime, openvino, tensorrt from a checkpoint); None: no cache.
         """
-        if backend not in BACKENDS + ('auto',):
-            raise ValueError(f'backend {backend!r} is not one of {BACKENDS} or auto')
+        if backend != 'auto':
+            backends.spec(backend)  # an unknown name fails before the file is read
         path = resolve_checkpoint(path)
         suffix = path.suffix.lower()
-        backend = resolve_backend(backend, device, suffix)
-        device = _resolve_device(device, backend)
         arch = read_architecture(path) if precision == 'auto' else None
-        precision = resolve_precision(precision, device, backend, arch)
+        backend, device, precision = backends.plan(device, backend, precision, path, arch)
         validate_options(backend, precision, device, bool(cuda_graphs), bool(compile))
         if max_disparity is not None:
             max_disparity = _validate_max_disparity(max_disparity)
@@ -245,7 +155,7 @@ class StereoEngine:
                                         or min(int(v) for v in warmup_size) <= 0):
             raise ValueError(f'warmup_size must be (height, width) > 0, got {warmup_size!r}')
         cache = ExportCache(export_cache_dir) if export_cache_dir is not None else None
-        if suffix in ('.onnx', '.engine', '.plan'):
+        if suffix != backends.CHECKPOINT_SUFFIX:
             runner, metadata = cls._runner_from_exported(path, suffix, backend, device,
                                                          precision, max_disparity, cache)
         else:
@@ -286,41 +196,23 @@ class StereoEngine:
                 raise ValueError(f'max_disparity={max_disparity} is not valid for this '
                                  f'architecture: {exc}') from exc
             raise
-        if backend == 'torch':
-            from thermostereo_ros.inference.torch_backend import TorchRunner
-            return TorchRunner(model, device, precision, cuda_graphs, compile), metadata
-        if backend == 'onnxruntime':
-            from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
-            return (OnnxRuntimeRunner(model=model, metadata=metadata, export_cache=cache),
-                    metadata)
-        if backend == 'openvino':
-            from thermostereo_ros.inference.openvino_backend import OpenVINORunner
-            return (OpenVINORunner(model=model, metadata=metadata, precision=precision,
-                                   export_cache=cache), metadata)
-        from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
-        return TensorRTRunner(model=model, metadata=metadata, device=device,
-                              precision=precision, export_cache=cache), metadata
+        options = {'cuda_graphs': cuda_graphs, 'compile': compile} \
+            if backends.spec(backend).options else {}
+        return (backends.spec(backend).from_model(model, metadata, device, precision, cache,
+                                                  options), metadata)
 
     @staticmethod
     def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,
                               precision: str, max_disparity: Optional[int],
                               cache: Optional[ExportCache]):
         check_model_file(path)
-        if suffix == '.onnx' and backend == 'onnxruntime':
-            from thermostereo_ros.inference.onnx_backend import OnnxRuntimeRunner
-            runner = OnnxRuntimeRunner(onnx_path=path)
-        elif suffix == '.onnx' and backend == 'openvino':
-            from thermostereo_ros.inference.openvino_backend import OpenVINORunner
-            runner = OpenVINORunner(onnx_path=path, precision=precision, export_cache=cache)
-        elif backend == 'tensorrt':
-            from thermostereo_ros.inference.tensorrt_backend import TensorRTRunner
-            runner = TensorRTRunner(onnx_path=path if suffix == '.onnx' else None,
-                                    engine_path=path if suffix != '.onnx' else None,
-                                    device=device, precision=precision)
-        else:
+        chosen = backends.spec(backend)
+        if suffix not in chosen.files or chosen.from_file is None:
+            loaders = {name: b.files for name, b in backends.REGISTRY.items() if b.from_file}
             raise ValueError(f'{path}: a {suffix} file cannot run on backend {backend!r}; '
-                             'use backend="onnxruntime" or "openvino" for .onnx, "tensorrt" '
-                             'for .onnx/.engine/.plan, or pass the .safetensors checkpoint')
+                             f'exported files each backend loads: {loaders}, or pass the '
+                             '.safetensors checkpoint')
+        runner = chosen.from_file(path, device, precision, cache)
         metadata = runner.metadata
         stored = int(metadata['config']['max_disparity'])
         if max_disparity is not None and max_disparity != stored:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # fp32, the precision an export is checked against (auto may be bf16 on this CPU).
         reference = StereoEngine.from_checkpoint(args.checkpoint, device='cpu',
-                                                 precision='fp32',
+                                                 precision='fp32', backend='torch',
                                                  max_disparity=args.max_disparity)
     except (CheckpointError, ValueError) as exc:
         print(f'error: {exc}')

@@ -17,9 +17,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from thermostereo_ros.geometry import image_size
 from thermostereo_ros.inference.checkpoint import check_model_file, CheckpointError
-from thermostereo_ros.inference.engine import (
-    BACKEND_MODULES, BACKENDS, CPU_ONLY_BACKENDS, resolve_backend, resolve_precision,
-    validate_options)
+from thermostereo_ros.inference import backends
 
 Config = Dict[str, Any]
 
@@ -48,7 +46,7 @@ PARAMETERS = (
                   choices=('auto', 'fp32', 'fp16', 'bf16')),
     ParameterSpec('backend', 'auto', 'Inference runtime: auto = torch on CUDA, openvino on '
                   'the CPU when installed, else torch',
-                  choices=('auto',) + BACKENDS),
+                  choices=('auto',) + backends.backend_names()),
     ParameterSpec('approximate_sync', False, 'Pair left/right by nearest stamp within '
                   'approximate_sync_tolerance_seconds instead of identical stamps'),
     ParameterSpec('approximate_sync_tolerance_seconds', 0.01, 'Largest left/right stamp '
@@ -211,22 +209,14 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
     """
     changed = set(changed)
     backend, device, precision = config['backend'], config['device'], config['precision']
-    missing = [m for m in BACKEND_MODULES.get(backend, ())
+    missing = [m for m in (backends.spec(backend).modules if backend != 'auto' else ())
                if importlib.util.find_spec(m) is None]
     if 'backend' in changed and missing:
         return f'backend={backend!r}: the Python package {missing[0]!r} is not installed'
     if changed & {'device', 'precision', 'backend', 'model_path'}:
-        cuda = _cuda_available()
-        if device == 'cuda' and not cuda:
-            return 'device=\'cuda\': CUDA is not available on this machine'
-        suffix = pathlib.Path(config['model_path']).suffix.lower() if config['model_path'] \
-            else '.safetensors'
-        backend = resolve_backend(backend, device, suffix)
-        on_cuda = device == 'cuda' or (device == 'auto' and cuda and
-                                       backend not in CPU_ONLY_BACKENDS)
-        resolved = 'cuda' if on_cuda else 'cpu'
+        path = pathlib.Path(config['model_path']) if config['model_path'] else None
         try:  # the engine's own rules, for what 'auto' will resolve to
-            validate_options(backend, resolve_precision(precision, resolved, backend), resolved)
+            backends.plan(device, backend, precision, path, cuda_available=_cuda_available())
         except ValueError as exc:
             return str(exc)
     if 'model_path' in changed and config['model_path']:

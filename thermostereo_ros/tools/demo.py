@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from thermostereo_ros.evaluation.report import json_safe, percentiles
-from thermostereo_ros.inference.engine import resolve_backend
+from thermostereo_ros.inference import backends
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.ros.dds import apply_profile, PROFILE_CHOICES
 from thermostereo_ros.ros.stamps import stamp_ns
@@ -779,7 +779,8 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
     # 2-core EPYC: 51-56 of 60 frames and latency p50 320-350 ms without the profile; 60 of 60
     # and 131 ms with it.
     dds = apply_profile(dds_profile)
-    threads = node_threads or default_node_threads(resolve_backend('auto', 'cpu', path.suffix))
+    threads = node_threads or default_node_threads(
+        backends.plan('cpu', 'auto', 'fp32', path, cuda_available=False).backend)
     out.mkdir(parents=True, exist_ok=True)
     # A previous run's files must not pass for this run's if this one writes fewer.
     for name in OUTPUT_FILES:
