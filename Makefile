@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Two cores here: let torch use both, and no more.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup test test-kilted test-jazzy demo bench lint clean ablation ablation-v2 \
+.PHONY: all setup test test-kilted test-jazzy typecheck demo bench lint clean ablation ablation-v2 \
 	ablation-v2-ext ablation-v2-ext2 ablation-v2-ext3 ablation-v2-ext4 training-state
 
 all: test
@@ -47,9 +47,13 @@ setup: $(VENV)/.installed $(JAZZY_VENV)/.installed
 # the whole suite on Kilted, then the ROS-facing tests again on Jazzy.
 test: demo test-kilted test-jazzy
 
-test-kilted: $(VENV)/.installed
+test-kilted: $(VENV)/.installed typecheck
 	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) ROS_AUTOMATIC_DISCOVERY_RANGE=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
 	$(PY) -m pytest -rs -q test
+
+# mypy over the package, with setup.cfg's [mypy] sections (strict core, relaxed list).
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy thermostereo_ros
 
 test-jazzy: $(JAZZY_VENV)/.installed
 	$(JAZZY_PY) -m pytest -rs -q -m ros test

@@ -9,12 +9,12 @@ node's per-reason counters) and a message that says what is wrong.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 # encoding -> (dtype, channels) of the encodings read and written here
-ENCODINGS = {
+ENCODINGS: Dict[str, Tuple[np.dtype, int]] = {
     'mono16': (np.dtype(np.uint16), 1),
     '16UC1': (np.dtype(np.uint16), 1),
     'mono8': (np.dtype(np.uint8), 1),

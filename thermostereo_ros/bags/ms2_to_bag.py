@@ -25,7 +25,7 @@ import pathlib
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,7 +44,7 @@ DEFAULT_RATE_HZ = 15.0
 # stamp means "latest available" to tf2 and is treated as unset by several ROS tools.
 DEFAULT_START_TIME_S = 1_600_000_000.0
 STORAGES = ('mcap', 'sqlite3')
-BAG_VERSION = 8
+BAG_VERSION: Literal[8] = 8
 TYPESTORE = 'ROS2_HUMBLE'
 # Offered QoS recorded per topic (what `ros2 bag play` adapts its publishers to): reliable,
 # volatile, keep-last 10. Durations of 0 mean "unspecified", which every distribution reads.

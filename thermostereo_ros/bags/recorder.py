@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pathlib
 import threading
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from thermostereo_ros.bags.ms2_to_bag import BAG_VERSION, TYPESTORE
 
@@ -54,7 +54,8 @@ class BagRecorder:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         self._lock = threading.Lock()
-        self._writer = Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+        self._writer: Optional[Writer] = Writer(path, version=BAG_VERSION,
+                                                storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         typestore = typestore_with_interfaces()
         self._connections = {topic: self._writer.add_connection(topic, msgtype,

@@ -16,12 +16,12 @@ view (nearer wins), leaving pixels occluded in the old left view unknown (0). Fl
 without swapping (as the MS2 benchmark code does) yields pairs with negative disparity.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
-Sample = Dict[str, object]
+Sample = Dict[str, Any]
 _MASK_KEYS = ('valid_dense', 'valid_sparse')
 
 

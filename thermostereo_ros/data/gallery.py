@@ -10,7 +10,7 @@ training range but apart from the seeds caches and validation use by default.
 """
 
 import time
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import cv2
 import numpy as np
@@ -138,7 +138,7 @@ def pair_statistics(p: SyntheticPair, max_disparity: float) -> Dict[str, float]:
 
 def statistics(pairs_per_cell: int = 6, height: int = 256, width: int = 640,
                max_disparity: float = 192, families: Sequence[str] = FAMILIES,
-               version: int = RENDERER_VERSION) -> List[Dict[str, object]]:
+               version: int = RENDERER_VERSION) -> List[Dict[str, Any]]:
     """One row per (family, condition): mean pair statistics and render seconds per pair."""
     rows = []
     for family in families:
@@ -151,8 +151,8 @@ def statistics(pairs_per_cell: int = 6, height: int = 256, width: int = 640,
                                 version=version)
                 seconds.append(time.perf_counter() - started)
                 stats.append({**pair_statistics(p, max_disparity), **pair_content(p)})
-            row: Dict[str, object] = dict(version=version, family=family, condition=condition,
-                                          pairs=pairs_per_cell)
+            row: Dict[str, Any] = dict(version=version, family=family, condition=condition,
+                                       pairs=pairs_per_cell)
             for key in stats[0]:
                 row[key] = float(np.mean([s[key] for s in stats]))
             row['render_s'] = float(np.median(seconds))
@@ -160,7 +160,7 @@ def statistics(pairs_per_cell: int = 6, height: int = 256, width: int = 640,
     return rows
 
 
-def statistics_markdown(rows: List[Dict[str, object]]) -> str:
+def statistics_markdown(rows: List[Dict[str, Any]]) -> str:
     """Format the statistics as a Markdown table (shares in %), rows of all versions given."""
     head = ('| family | condition | renderer | 0-8 px | 8-32 | 32-96 | 96-192 | occluded | sky | '
             'textureless | thin (of non-sky) | foliage (of non-sky) | wet mirror | '

@@ -105,8 +105,8 @@ def list_frames(root: str, seq: str) -> List[str]:
 
 def thermal_paths(root: str, seq: str, frame: str) -> Tuple[str, str]:
     """(left, right) thermal PNG paths of a frame (existence is not checked)."""
-    return tuple(os.path.join(_image_dir(root, seq, side), f'{frame}.png')
-                 for side in ('left', 'right'))
+    return (os.path.join(_image_dir(root, seq, 'left'), f'{frame}.png'),
+            os.path.join(_image_dir(root, seq, 'right'), f'{frame}.png'))
 
 
 def _read_png16(path: str, what: str) -> np.ndarray:

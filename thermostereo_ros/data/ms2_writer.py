@@ -14,7 +14,7 @@ then to train (and val for day).
 
 import datetime
 import os
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def write_split_lists(root: str, splits: Dict[str, List[str]]) -> None:
 
 def write_dataset(root: str, sequences: int, frames: int, height: int = 256, width: int = 640,
                   seed: int = 0, conditions: Iterable[str] = CONDITIONS,
-                  max_disparity: float = 192, progress: Optional[object] = None,
+                  max_disparity: float = 192, progress: Optional[Any] = None,
                   family: Optional[str] = 'street', random_rig: bool = False,
                   version: int = RENDERER_VERSION) -> Dict[str, List[str]]:
     """Render and write `sequences` sequences of `frames` frames; returns split -> names.

@@ -27,7 +27,7 @@ from data of different versions are never compared silently.
 
 import functools
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class SyntheticPair:
     version: int = RENDERER_VERSION
 
     @property
-    def meta(self) -> Dict[str, object]:
+    def meta(self) -> Dict[str, Any]:
         """Scene facts worth storing next to the images."""
         return dict(family=self.family, variant=self.variant, condition=self.condition,
                     crossover=self.crossover, shutter=self.shutter, bit_depth=self.bit_depth,

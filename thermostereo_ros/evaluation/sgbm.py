@@ -51,7 +51,7 @@ class SGBMBaseline:
         self.num_disparities = int(np.ceil(max_disparity / 16.0)) * 16
         self.fill = fill
         self.params = params
-        self._matcher = cv2.StereoSGBM_create(
+        self._matcher = cv2.StereoSGBM_create(  # type: ignore[attr-defined]  # cv2's stubs
             minDisparity=0, numDisparities=self.num_disparities, blockSize=params['block_size'],
             P1=params['p1'], P2=params['p2'], disp12MaxDiff=params['disp12_max_diff'],
             preFilterCap=params['prefilter_cap'], uniquenessRatio=params['uniqueness_ratio'],

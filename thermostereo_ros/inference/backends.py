@@ -74,7 +74,7 @@ def register(spec: BackendSpec) -> BackendSpec:
 
 
 def backend_names() -> Tuple[str, ...]:
-    """The registered backends, in registration order."""
+    """Return the registered backends, in registration order."""
     return tuple(REGISTRY)
 
 

@@ -43,14 +43,14 @@ def _refuse_pickle(path: pathlib.Path, head: bytes) -> None:
         raise CheckpointError(f'{path}: file starts with a pickle protocol header; {why}')
 
 
-def _tensors_for_saving(model) -> Dict[str, Any]:
+def _tensors_for_saving(model: Any) -> Dict[str, Any]:
     # safetensors refuses tensors that share storage (e.g. tied weights or views), so each
     # one is copied into its own contiguous CPU buffer.
     return {name: tensor.detach().to('cpu').contiguous().clone()
             for name, tensor in model.state_dict().items()}
 
 
-def save_checkpoint(path: PathLike, model, arch: str, config: Dict[str, Any],
+def save_checkpoint(path: PathLike, model: Any, arch: str, config: Dict[str, Any],
                     normalization: Dict[str, Any], provenance: Dict[str, Any]) -> pathlib.Path:
     """Write `model`'s weights to a .safetensors file with JSON metadata; returns the path.
 
@@ -177,7 +177,8 @@ def read_architecture(path: PathLike) -> Optional[str]:
         raise CheckpointError(f'{path}: corrupt or truncated safetensors file: {exc}') from exc
 
 
-def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides: Any):
+def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides: Any
+                          ) -> Tuple[Any, Dict[str, Any]]:
     """Build the network a checkpoint describes and load its weights; returns (model, meta).
 
     `overrides` replace config entries before building (e.g. max_disparity for an
@@ -213,11 +214,11 @@ def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides
         raise CheckpointError(f'{path}: weights do not match architecture {arch!r} with '
                               f'config {config}: ' + '; '.join(parts))
     model.load_state_dict(state, strict=True)
-    meta = dict(meta, config=dict(model.config))
+    meta = dict(meta, config=dict(model.config))  # type: ignore[arg-type]
     return model.to(map_location).eval(), meta
 
 
-def build_student(path: PathLike, purpose: str):
+def build_student(path: PathLike, purpose: str) -> Tuple[Any, Dict[str, Any]]:
     """`build_from_checkpoint` for a student only; CheckpointError naming `purpose` otherwise."""
     model, meta = build_from_checkpoint(path)
     if meta['arch'] != 'thermostereo_rt':

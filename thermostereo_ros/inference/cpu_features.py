@@ -34,7 +34,8 @@ class CpuInfo:
 
 def parse_cpuinfo(text: str) -> CpuInfo:
     """Parse the first processor block of /proc/cpuinfo text."""
-    model, flags = platform.processor() or platform.machine(), frozenset()
+    model: str = platform.processor() or platform.machine()
+    flags: FrozenSet[str] = frozenset()
     for line in text.splitlines():
         key, _, value = line.partition(':')
         key = key.strip()

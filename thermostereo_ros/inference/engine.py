@@ -55,10 +55,21 @@ class FixedMaxDisparityError(ValueError):
 class DisparityEngine(Protocol):
     """What a node needs from an inference engine (StereoEngine is one)."""
 
-    device: str
-    backend: str
-    precision: str
-    max_disparity: int
+    @property
+    def device(self) -> str:
+        """Device the network runs on."""
+
+    @property
+    def backend(self) -> str:
+        """Backend that runs it."""
+
+    @property
+    def precision(self) -> str:
+        """Precision it runs in."""
+
+    @property
+    def max_disparity(self) -> int:
+        """Largest disparity it can output (px)."""
 
     def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
         """Return disparity and confidence for a rectified pair."""
@@ -171,7 +182,8 @@ class StereoEngine:
     def _runner_from_checkpoint(path: pathlib.Path, backend: str, device: str,
                                 precision: str, max_disparity: Optional[int],
                                 cuda_graphs: bool, compile: bool,
-                                cache: Optional[ExportCache]):
+                                cache: Optional[ExportCache]
+                                ) -> Tuple[backends.Runner, Dict[str, Any]]:
         from thermostereo_ros.inference.checkpoint import build_from_checkpoint, load_checkpoint
         from thermostereo_ros.model import ARCHITECTURES
 
@@ -204,7 +216,8 @@ class StereoEngine:
     @staticmethod
     def _runner_from_exported(path: pathlib.Path, suffix: str, backend: str, device: str,
                               precision: str, max_disparity: Optional[int],
-                              cache: Optional[ExportCache]):
+                              cache: Optional[ExportCache]
+                              ) -> Tuple[backends.Runner, Dict[str, Any]]:
         check_model_file(path)
         chosen = backends.spec(backend)
         if suffix not in chosen.files or chosen.from_file is None:
@@ -213,7 +226,7 @@ class StereoEngine:
                              f'exported files each backend loads: {loaders}, or pass the '
                              '.safetensors checkpoint')
         runner = chosen.from_file(path, device, precision, cache)
-        metadata = runner.metadata
+        metadata: Dict[str, Any] = getattr(runner, 'metadata')  # exported files carry it
         stored = int(metadata['config']['max_disparity'])
         if max_disparity is not None and max_disparity != stored:
             raise FixedMaxDisparityError(

@@ -12,7 +12,7 @@ from thermostereo_ros.inference.onnx_io import check_fixed_size, default_threads
 from thermostereo_ros.inference.size_cache import SizeCache
 
 
-def _session_options(num_threads: Optional[int]):
+def _session_options(num_threads: Optional[int]) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -49,12 +49,12 @@ class OnnxRuntimeRunner:
             self._sessions.get(self.fixed_size, lambda: session)
         self.metadata = metadata or {}
 
-    def _new_session(self, data: bytes):
+    def _new_session(self, data: bytes) -> Any:
         import onnxruntime as ort
 
         return ort.InferenceSession(data, self._options, providers=['CPUExecutionProvider'])
 
-    def session(self, height: int, width: int):
+    def session(self, height: int, width: int) -> Any:
         """Return the session for this input size, exporting the model if needed."""
         key = (height, width)
         check_fixed_size(self.fixed_size, height, width)

@@ -21,7 +21,7 @@ INPUT_NAMES = ('left', 'right')
 OUTPUT_NAMES = ('disparity', 'confidence')
 
 
-def export_onnx(model, height: int, width: int, metadata: Optional[Dict[str, Any]] = None,
+def export_onnx(model: Any, height: int, width: int, metadata: Optional[Dict[str, Any]] = None,
                 out: Optional[Union[str, pathlib.Path]] = None) -> bytes:
     """Trace an eval-mode network for a 1x1xHxW pair; returns the ONNX bytes (and writes `out`).
 
@@ -38,9 +38,10 @@ def export_onnx(model, height: int, width: int, metadata: Optional[Dict[str, Any
     # Tracing warns about shapes turned into constants; that is intended (fixed-size export).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(model, example, buffer, input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), opset_version=ONNX_OPSET,
-                          dynamo=False, do_constant_folding=True)
+        # torch's annotation names paths only; a file object is documented and works.
+        torch.onnx.export(model, example, buffer,  # type: ignore[arg-type]
+                          input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+                          opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True)
     proto = onnx.load_from_string(buffer.getvalue())
     for key, value in _metadata_props(metadata or {}, height, width).items():
         entry = proto.metadata_props.add()
@@ -62,7 +63,7 @@ def _metadata_props(metadata: Dict[str, Any], height: int, width: int) -> Dict[s
     return props
 
 
-def read_onnx_metadata(proto) -> Dict[str, Any]:
+def read_onnx_metadata(proto: Any) -> Dict[str, Any]:
     """Recover {'arch', 'config', 'normalization', 'provenance', 'input_size'} from ONNX."""
     props = {p.key: p.value for p in proto.metadata_props}
     meta: Dict[str, Any] = {'arch': props.get('thermostereo_arch', 'unknown')}

@@ -59,7 +59,7 @@ def run_pair(engine: DisparityEngine, left: np.ndarray, right: np.ndarray, *, do
     started = time.perf_counter()
     adjusted, valid = validity(raw, confidence, doffs, max_disparity, confidence_threshold)
     lr_kept = math.nan
-    if right_view is not None:
+    if right_view is not None and lr_tolerance is not None:
         checked = valid & consistent(raw, right_view, lr_tolerance)
         lr_kept, valid = kept_share(valid, checked), checked
     disparity = mask_invalid(adjusted, valid, copy=keep_adjusted)

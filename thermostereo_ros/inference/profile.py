@@ -10,10 +10,10 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 
-def _median_ms(fn, iters: int) -> float:
+def _median_ms(fn: Callable[[], Any], iters: int) -> float:
     fn()
     fn()
     times = []

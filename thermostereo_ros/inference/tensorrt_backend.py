@@ -21,7 +21,7 @@ from thermostereo_ros.inference.export_cache import export_for, ExportCache
 _WORKSPACE_BYTES = 1 << 30
 
 
-def _import_tensorrt():
+def _import_tensorrt() -> Any:
     try:
         import tensorrt
     except ImportError as exc:
@@ -73,7 +73,7 @@ def build_engine_file(model: Any, height: int, width: int, metadata: Dict[str, A
 class _EngineSlot:
     """A deserialised engine with its execution context and bound torch buffers."""
 
-    def __init__(self, trt, runtime, serialized: bytes, device) -> None:
+    def __init__(self, trt: Any, runtime: Any, serialized: bytes, device: Any) -> None:
         import torch
 
         self.engine = runtime.deserialize_cuda_engine(serialized)

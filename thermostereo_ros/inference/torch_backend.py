@@ -4,7 +4,7 @@
 
 import copy
 import functools
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def autocast_only_inside(model: torch.nn.Module, modules, dtype: torch.dtype
+def autocast_only_inside(model: torch.nn.Module, modules: Sequence[str], dtype: torch.dtype
                          ) -> torch.nn.Module:
     """Return a copy of `model` whose named sub-modules run under CPU autocast.
 
@@ -67,7 +67,7 @@ def autocast_only_inside(model: torch.nn.Module, modules, dtype: torch.dtype
         forward = module.forward
 
         @functools.wraps(forward)
-        def scoped(*args, _forward=forward, **kwargs):
+        def scoped(*args: Any, _forward: Any = forward, **kwargs: Any) -> Any:
             with torch.autocast('cpu', dtype=dtype, cache_enabled=False):
                 return _as_float(_forward(*args, **kwargs))
 
@@ -82,8 +82,8 @@ class _CudaSlot:
         self.host_in = torch.empty((2, 1, 1, height, width), dtype=torch.float32).pin_memory()
         self.host_out = torch.empty((2, height, width), dtype=torch.float32).pin_memory()
         self.dev_in = torch.empty((2, 1, 1, height, width), dtype=torch.float32, device=device)
-        self.graph = None
-        self.graph_out: Tuple[torch.Tensor, torch.Tensor] = None
+        self.graph: Optional[torch.cuda.CUDAGraph] = None
+        self.graph_out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
 
 def channels_last_2d(model: torch.nn.Module) -> torch.nn.Module:
@@ -122,15 +122,16 @@ class TorchRunner:
         self.scoped = (not self.cuda and self.autocast_dtype is not None
                        and getattr(model, 'bf16_modules', None) is not None)
         runnable = fold_batch_norms(model)
-        if self.scoped:
-            runnable = autocast_only_inside(runnable, model.bf16_modules, self.autocast_dtype)
+        if self.scoped and self.autocast_dtype is not None:
+            runnable = autocast_only_inside(runnable, getattr(model, 'bf16_modules'),
+                                            self.autocast_dtype)
         # One fixed input size per engine is the intended use: dynamic=False gives the most
         # specialised kernels, and a new size simply recompiles.
         self.forward = torch.compile(runnable, dynamic=False) if compile else runnable
         self.runnable = runnable
         self._slots: SizeCache[_CudaSlot] = SizeCache()
 
-    def _call(self, left: torch.Tensor, right: torch.Tensor):
+    def _call(self, left: torch.Tensor, right: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if self.autocast_dtype is None or self.scoped:
             return self.forward(left, right)
         # Graph capture forbids autocast's weight-cast cache, so it is off in every path
@@ -180,7 +181,7 @@ class TorchRunner:
 
         return self._slots.get((height, width), create)
 
-    def _inputs(self, slot: _CudaSlot):
+    def _inputs(self, slot: _CudaSlot) -> Tuple[torch.Tensor, torch.Tensor]:
         left = slot.dev_in[0].contiguous(memory_format=torch.channels_last)
         right = slot.dev_in[1].contiguous(memory_format=torch.channels_last)
         return left, right
@@ -205,6 +206,7 @@ class TorchRunner:
         slot.dev_in.copy_(slot.host_in, non_blocking=True)
         if slot.graph is not None:
             slot.graph.replay()
+            assert slot.graph_out is not None  # captured with the graph
             disp, conf = slot.graph_out
         else:
             disp, conf = self._call(*self._inputs(slot))

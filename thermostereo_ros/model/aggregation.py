@@ -7,6 +7,8 @@ third spatial axis: on the 2-core CPU target 3-D convolutions were several times
 the same receptive field (see docs/ARCHITECTURE.md).
 """
 
+from typing import Optional, Tuple
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -63,7 +65,7 @@ class AttentionHourglass(nn.Module):
         self.stem_head = nn.Conv2d(a, num_disparities, 3, 1, 1)
 
     def forward(self, cost: torch.Tensor, f4: torch.Tensor, f8: torch.Tensor,
-                f16: torch.Tensor):
+                f16: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Aggregate a BxDxH/4xW/4 volume; returns (logits, stem logits or None in eval)."""
         x4 = self.exc4_in(self.stem(cost), f4)
         x8 = self.exc8_in(self.down8(x4), f8)

@@ -48,7 +48,7 @@ def _keep(aggregation: nn.Module, channels: int) -> Dict[str, torch.Tensor]:
     scores: Dict[str, torch.Tensor] = {}
     for conv, (_, out_group) in _CONVS.items():
         bn = modules.get(_bn_name(conv)) if out_group else None
-        if isinstance(bn, nn.BatchNorm2d):
+        if out_group is not None and isinstance(bn, nn.BatchNorm2d):
             score = bn.weight.detach().abs()
             scores[out_group] = scores.get(out_group, 0) + score
     keep = {}

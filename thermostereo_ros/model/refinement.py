@@ -83,7 +83,7 @@ class AttentionRefinement(nn.Module):
         self.mask = nn.Conv2d(channels, 9 * 4, 1)
         # Start as the identity refinement so early training sees the coarse estimate intact.
         nn.init.zeros_(self.residual.weight)
-        nn.init.zeros_(self.residual.bias)
+        nn.init.zeros_(self.residual.bias)  # type: ignore[arg-type]  # built with a bias
 
     def forward(self, disparity4: torch.Tensor, image2: torch.Tensor,
                 features2: torch.Tensor) -> torch.Tensor:

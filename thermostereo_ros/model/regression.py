@@ -35,5 +35,6 @@ class DisparityRegression(nn.Module):
         logits = logits.float()
         weights = torch.exp(logits - logits.amax(1, keepdim=True))
         total = weights.sum(1, keepdim=True)
-        disparity = (weights * self.candidates).sum(1, keepdim=True) / total
+        candidates = self.get_buffer('candidates')
+        disparity = (weights * candidates).sum(1, keepdim=True) / total
         return disparity, 1.0 / total

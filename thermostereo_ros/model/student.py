@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """ThermoStereoRT: the real-time student network (encoder, correlation, hourglass, refinement)."""
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import torch
 from torch import nn
@@ -67,7 +67,8 @@ class ThermoStereoRT(nn.Module):
         # checkpoints without it load unchanged.
         self.sky = SkyHead(c4, c16) if sky_head else None
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
+    def forward(self, left: torch.Tensor, right: torch.Tensor,
+                return_logits: bool = False) -> Any:
         """Estimate left-view disparity in full-resolution pixels.
 
         `return_logits` also returns the stem and hourglass 1/4-resolution cost logits, for
@@ -99,7 +100,8 @@ class ThermoStereoRT(nn.Module):
                                 height, width)
         return (outputs, [stem_logits, logits]) if return_logits else outputs
 
-    def forward_left_right(self, left: torch.Tensor, right: torch.Tensor):
+    def forward_left_right(self, left: torch.Tensor, right: torch.Tensor
+                           ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Eval: forward()'s (disparity, confidence), plus the right view's disparity.
 
         The mirrored pair (right and left flipped and swapped: its left-view disparity is the
@@ -129,7 +131,8 @@ class ThermoStereoRT(nn.Module):
         return disparity, confidence, right_view.clamp(min=0.0)
 
     def _outputs(self, final: torch.Tensor, conf4: torch.Tensor, f4: torch.Tensor,
-                 f16: torch.Tensor, images: torch.Tensor, height: int, width: int):
+                 f16: torch.Tensor, images: torch.Tensor, height: int, width: int
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         confidence = nn.functional.interpolate(conf4, scale_factor=4, mode='bilinear',
                                                align_corners=False)[..., :height, :width]
         if self.sky is not None:
@@ -154,6 +157,7 @@ class ThermoStereoRT(nn.Module):
 
     def _sky_logits(self, f4: torch.Tensor, f16: torch.Tensor, image: torch.Tensor,
                     height: int, width: int) -> torch.Tensor:
+        assert self.sky is not None, 'only called where the network has a sky head'
         logits = nn.functional.interpolate(self.sky(f4, f16, image), scale_factor=4,
                                            mode='bilinear', align_corners=False)
         return logits[..., :height, :width]

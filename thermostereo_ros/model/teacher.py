@@ -83,7 +83,8 @@ class ThermoStereoTeacher(nn.Module):
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
                            if use_refinement else None)
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor, return_logits: bool = False):
+    def forward(self, left: torch.Tensor, right: torch.Tensor,
+                return_logits: bool = False) -> Any:
         """Estimate left-view disparity; outputs as ThermoStereoRT.forward.
 
         `return_logits` also returns the final 1/4-resolution cost logits (a one-item list).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import array
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from sensor_msgs.msg import Image, PointField, PointCloud2
@@ -22,6 +22,10 @@ from thermostereo_ros.bags.image_codec import (  # noqa: F401 (the node's names 
 from thermostereo_ros.geometry import StereoCamera, disparity_to_points
 
 POINT_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4')])
+# Byte offset of each point field (the structured dtype's field table, which numpy types as
+# optional).
+POINT_OFFSETS: Dict[str, int] = {name: POINT_DTYPE.fields[name][1]  # type: ignore[index]
+                                 for name in ('x', 'y', 'z', 'intensity')}
 
 
 def depth_to_metres(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
@@ -130,9 +134,8 @@ def _pointcloud_message(header: Header, height: int, width: int,
     msg = PointCloud2()
     msg.header = header
     msg.height, msg.width = int(height), int(width)
-    msg.fields = [PointField(name=name, offset=POINT_DTYPE.fields[name][1],
-                             datatype=PointField.FLOAT32, count=1)
-                  for name in POINT_DTYPE.names]
+    msg.fields = [PointField(name=name, offset=offset, datatype=PointField.FLOAT32, count=1)
+                  for name, offset in POINT_OFFSETS.items()]
     msg.is_bigendian = False
     msg.point_step = POINT_DTYPE.itemsize
     msg.row_step = POINT_DTYPE.itemsize * int(width)
@@ -185,7 +188,7 @@ def disparity_to_pointcloud(disparity: np.ndarray, camera: StereoCamera, header:
 def pointcloud_to_numpy(msg: PointCloud2) -> np.ndarray:
     """Read back a cloud made by make_pointcloud as a structured HxW array (for tests/tools)."""
     offsets = {f.name: f.offset for f in msg.fields}
-    if offsets != {n: POINT_DTYPE.fields[n][1] for n in POINT_DTYPE.names}:
+    if offsets != POINT_OFFSETS:
         raise ValueError(f'unexpected point fields {offsets}')
     data = np.frombuffer(memoryview(msg.data).cast('B'), dtype=np.uint8)
     return data.reshape(msg.height, msg.row_step)[:, :msg.width * msg.point_step].copy() \

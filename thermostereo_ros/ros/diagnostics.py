@@ -171,7 +171,7 @@ def unpaired_warning(new_unpaired: int, new_pairs: int, gaps_ns: List[int],
             f'is {median_ms:.1f} ms (median): {fix}')
 
 
-def percentile_text(values: Iterable[float], q: float) -> str:
+def percentile_text(values: Iterable[float], q: int) -> str:
     """Return the q-th percentile with one decimal, or 'n/a' without samples."""
     value = percentiles(values, (q,))[f'p{q}']
     return 'n/a' if math.isnan(value) else f'{value:.1f}'
@@ -355,9 +355,10 @@ class Reporter:
 
     def __init__(self, now: float) -> None:
         """Start the first period at `now` (time.monotonic())."""
-        self._last, self._previous = now, {}
+        self._last = now
+        self._previous: Dict[str, int] = {}
 
-    def report(self, now: float, stats: Stats, inputs: Dict[str, object], engine_error: str,
+    def report(self, now: float, stats: Stats, inputs: Dict[str, Any], engine_error: str,
                seconds_without_output: float, unsynchronised: int,
                engine: Dict[str, object], evaluation: Optional[Dict[str, float]]
                ) -> Tuple[int, str, List[Tuple[str, str]]]:

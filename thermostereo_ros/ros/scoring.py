@@ -35,7 +35,7 @@ class GroundTruthScorer:
         """Start empty; ground truth at or above `max_disparity` is not scored."""
         self._lock = threading.Lock()
         self._gt_depth: Dict[int, np.ndarray] = {}
-        self._pending: Dict[int, tuple] = {}
+        self._pending: Dict[int, Tuple[np.ndarray, StereoCamera]] = {}
         self.accumulator = MetricAccumulator(max_disparity)
 
     def has_ground_truth(self, stamp: int) -> bool:

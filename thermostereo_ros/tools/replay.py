@@ -79,7 +79,7 @@ def _field_names(msg: Any) -> List[str]:
     return [f for f in fields if not f.startswith('__')] if fields else []
 
 
-def to_rclpy(msg: Any, cls: type) -> Any:
+def to_rclpy(msg: Any, cls: Any) -> Any:
     """Copy a rosbags message object into a new instance of the rclpy class `cls`.
 
     Fields are matched by name, ignoring case (ROS 1 CameraInfo spells K, P, ... in capitals);

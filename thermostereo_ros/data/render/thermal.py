@@ -18,7 +18,7 @@ differences shrink to a tenth and edges nearly vanish.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ PATTERN_NONE, PATTERN_BRICK, PATTERN_WINDOWS, PATTERN_LANES, PATTERN_FINS = rang
 
 # ambient counts, contrast scale, sky counts (low, high), temporal noise sigma, column noise,
 # blur sigma range, solar load (counts at normal incidence), sky cooling (counts).
-CONDITION_PARAMS: Dict[str, Dict[str, object]] = {
+CONDITION_PARAMS: Dict[str, Dict[str, Any]] = {
     'day': dict(ambient=4400.0, contrast=1.0, sky=(3000.0, 3400.0), noise=6.0, fpn=5.0,
                 blur=(0.5, 1.0), solar=500.0, cooling=0.0),
     'night': dict(ambient=4050.0, contrast=0.5, sky=(2900.0, 3250.0), noise=9.0, fpn=7.0,
