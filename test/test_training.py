@@ -239,12 +239,14 @@ def test_export_from_state_ships_the_ema_weights(tmp_path):
     assert moved  # the average is not the raw weights
 
 
-def test_every_shipped_training_config_loads():
+def test_every_shipped_training_config_loads_and_builds():
+    from thermostereo_ros.model import build_model
     configs = sorted((pathlib.Path(__file__).parents[1] / 'config' / 'train').glob('*.yaml'))
     assert len(configs) >= 8
     for path in configs:
         config = load_config(path)
         assert config['optim']['steps'] > 0, path
+        build_model(config['arch'], dict(config['model'], max_disparity=config['max_disparity']))
 
 
 def test_a_left_out_family_is_not_trained_on(tmp_path):

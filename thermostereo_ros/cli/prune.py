@@ -24,23 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
-    from thermostereo_ros.inference.checkpoint import (
-        build_student, CheckpointError, save_checkpoint)
-    from thermostereo_ros.model.prune import prune_aggregation
+    from thermostereo_ros.inference.checkpoint import CheckpointError
+    from thermostereo_ros.training.recipe import prune_checkpoint
 
     try:
-        model, meta = build_student(args.checkpoint, 'is pruned')
-        pruned = prune_aggregation(model, args.aggregation_channels)
+        pruned = prune_checkpoint(args.checkpoint, args.aggregation_channels, args.out)
     except (CheckpointError, ValueError) as exc:
         print(f'prune: error: {exc}', file=sys.stderr)
         return 1
-    provenance = {'pruned_from': {'path': str(args.checkpoint),
-                                  'aggregation_channels': model.config['aggregation_channels'],
-                                  'provenance': meta.get('provenance', {})},
-                  'fine_tuned': False}
-    save_checkpoint(args.out, pruned, arch='thermostereo_rt', config=pruned.config,
-                    normalization=meta.get('normalization', {}), provenance=provenance)
     params = sum(p.numel() for p in pruned.parameters())
-    print(f'wrote {args.out}: hourglass {model.config["aggregation_channels"]} -> '
-          f'{args.aggregation_channels} channels, {params:,} parameters', flush=True)
+    print(f'wrote {args.out}: hourglass pruned to {args.aggregation_channels} channels, '
+          f'{params:,} parameters', flush=True)
     return 0

@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the train subcommand's arguments."""
     parser.add_argument('--config', type=pathlib.Path,
                         help='training YAML (see config/train/); not needed with --export')
+    parser.add_argument('--recipe', metavar='NAME|YAML',
+                        help='run a multi-phase recipe (config/recipes/: shipped = the shipped '
+                             'weights end to end) into --out; rerun to continue. --steps, '
+                             '--batch-size, --cache and --val-pairs then apply to every phase '
+                             '(--batch-size to the sky head too)')
+    parser.add_argument('--sky-steps', type=int,
+                        help='with --recipe: override the sky head phase\'s steps')
+    parser.add_argument('--val-pairs', type=int, help='override log.val_pairs')
     parser.add_argument('--export', type=pathlib.Path, metavar='CHECKPOINT',
                         help='write a checkpoint from --state (EMA weights if kept) and exit')
     parser.add_argument('--data', choices=('synthetic', 'cache', 'ms2'), help='override data.kind')
@@ -66,10 +74,60 @@ def run(args: argparse.Namespace) -> int:
             return 2
         print(f'wrote {export_state(args.state, args.export)}', flush=True)
         return 0
-    if args.config is None:
-        print('train: error: --config is required', file=sys.stderr)
+    if args.config is None and args.recipe is None:
+        print('train: error: --config (or --recipe) is required', file=sys.stderr)
         return 2
+    overrides = _overrides(args)
+    if args.recipe is not None:
+        return _run_recipe(args, overrides)
+    config = load_config(args.config, overrides)
+    final = train(config, resume=args.resume, progress=not args.no_progress,
+                  stop_at=args.stop_at, time_budget_s=args.time_budget, state_path=args.state)
+    print(f'wrote {final}', flush=True)
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        # The process group is destroyed and every file is written. Under torchrun, gloo's
+        # threads occasionally abort at interpreter teardown ("terminate called without an
+        # active exception", seen here after a complete run); torchrun would report that as a
+        # failed rank, so a finished rank ends without teardown.
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
 
+
+def _run_recipe(args: argparse.Namespace, overrides: dict) -> int:
+    from thermostereo_ros.training.recipe import find_recipe, load_recipe, run_recipe
+
+    if not args.out:
+        print('train: error: --recipe needs --out (where each phase writes its folder)',
+              file=sys.stderr)
+        return 2
+    try:
+        recipe = load_recipe(find_recipe(args.recipe))
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f'train: error: {exc}', file=sys.stderr)
+        return 2
+    if 'init' in overrides:
+        print('train: error: --init does not apply to a recipe: each phase starts from the '
+              'one before it', file=sys.stderr)
+        return 2
+    # --out is the recipe's root; each phase writes a folder in it.
+    log = overrides.get('log', {})
+    log.pop('out_dir', None)
+    if not log:
+        overrides.pop('log', None)
+    sky = {key: value for key, value in (('steps', args.sky_steps),
+                                         ('batch_size', args.batch_size)) if value is not None}
+    final = run_recipe(recipe, pathlib.Path(args.out).expanduser(), overrides, sky,
+                       time_budget_s=args.time_budget, progress=not args.no_progress)
+    if final is None:
+        print('recipe: stopped with its state saved; run the same command to continue',
+              flush=True)
+        return 0
+    print(f'wrote {final}', flush=True)
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict:
     overrides: dict = {}
     data = {}
     if args.data:
@@ -95,15 +153,6 @@ def run(args: argparse.Namespace) -> int:
         overrides['device'] = args.device
     if args.init:
         overrides['init'] = args.init
-    config = load_config(args.config, overrides)
-    final = train(config, resume=args.resume, progress=not args.no_progress,
-                  stop_at=args.stop_at, time_budget_s=args.time_budget, state_path=args.state)
-    print(f'wrote {final}', flush=True)
-    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
-        # The process group is destroyed and every file is written. Under torchrun, gloo's
-        # threads occasionally abort at interpreter teardown ("terminate called without an
-        # active exception", seen here after a complete run); torchrun would report that as a
-        # failed rank, so a finished rank ends without teardown.
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
+    if args.val_pairs is not None:
+        overrides.setdefault('log', {})['val_pairs'] = args.val_pairs
+    return overrides
