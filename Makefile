@@ -128,7 +128,7 @@ define ablation_v2_stage
 	    mkdir -p $$out && cp $$kept $$out/final.safetensors; fi; \
 	  test -s $$out/final.safetensors || \
 	  OMP_NUM_THREADS=2 $(PY) -m thermostereo_ros.cli.main train --no-progress --resume \
-	    --config config/train/ablation_v2_$${run}$(1).yaml \
+	    --config config/train/$(if $(1),history/)ablation_v2_$${run}$(1).yaml \
 	    --state training_state/ablation_v2_$${run}$(1).safetensors || exit 1; done
 	$(PY) -m thermostereo_ros.cli.main ablation --runs $(2) --out $(2)/ablation.json
 endef
@@ -137,7 +137,7 @@ ablation-v2: $(VENV)/.installed
 	$(call ablation_v2_stage,,$(ABLATION_V2))
 
 # The same ablation at two to five times the budget: each of (a) (b) (c) continued 2,000 steps
-# from the previous stage's committed weights (config/train/ablation_v2_<run>_ext.yaml, then
+# from the previous stage's committed weights (config/train/history/ablation_v2_<run>_ext.yaml, then
 # _ext2 to _ext4), then the table. One run after another here; on 2 cores two runs side by
 # side, one thread each, finish sooner (docs/TRAINING.md).
 ablation-v2-ext: $(VENV)/.installed

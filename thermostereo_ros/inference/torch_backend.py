@@ -92,7 +92,7 @@ def channels_last_2d(model: torch.nn.Module) -> torch.nn.Module:
     channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16, and oneDNN its
     blocked kernels on the CPU: in fp32 too, where `thermostereo bench` timed the shipped
     network at 61 against 82-92 ms at 640x256 and 119 against 188 ms at 640x512 (2 Zen 4
-    cores, PERFORMANCE.md, stretch 11). `Module.to(memory_format=)` refuses networks that
+    cores, docs/history/PERFORMANCE_NOTEBOOK.md, stretch 11). `Module.to(memory_format=)` refuses networks that
     also hold 5-D tensors (the teacher's 3-D convolutions), so the tensors are converted one
     by one and the others left as they are.
     """

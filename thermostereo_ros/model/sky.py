@@ -25,7 +25,7 @@ class SkyHead(nn.Module):
         # The matching features were not trained to tell sky from a distant wall; the image
         # itself (cold, smooth, wide) does, read at 1/8 with dilations that span the frame.
         # Its 16-channel 3x3 convolutions run at 1/8 or coarser: 1.6 % of the network's FLOPs,
-        # 3-6 % of its time on a 2-core CPU (docs/PERFORMANCE.md).
+        # 3-6 % of its time on a 2-core CPU (docs/history/PERFORMANCE_NOTEBOOK.md).
         self.image = nn.Sequential(conv_bn_relu(1, width), conv_bn_relu(width, width),
                                    conv_bn_relu(width, width, dilation=2),
                                    conv_bn_relu(width, width, dilation=4),

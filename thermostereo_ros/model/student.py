@@ -26,7 +26,7 @@ class ThermoStereoRT(nn.Module):
     # The 2-D hourglass takes the D/4 disparities as input channels, so max_disparity is baked
     # into the weights and cannot be changed at load time.
     disparity_in_weights = True
-    # The sub-modules that keep their accuracy in bf16 (docs/PERFORMANCE.md, stretch 9): the
+    # The sub-modules that keep their accuracy in bf16 (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 9): the
     # hourglass and the refinement's feature convolutions, about 60 % of the runtime. The rest
     # stays fp32 under a bf16 backend: the encoder re-reads the pooled image at every scale,
     # and bf16's 8-bit mantissa quantises those intensities (0.5 px of disparity on its own);
