@@ -90,11 +90,10 @@ def channels_last_2d(model: torch.nn.Module) -> torch.nn.Module:
     """Store the model's 4-D (2-D convolution) weights channels-last, in place; returns it.
 
     channels_last lets cuDNN pick NHWC tensor-core kernels under fp16/bf16, and oneDNN its
-    blocked kernels on the CPU: in fp32 too, where `thermostereo bench` timed the shipped
-    network at 61 against 82-92 ms at 640x256 and 119 against 188 ms at 640x512 (2 Zen 4
-    cores, docs/history/PERFORMANCE_NOTEBOOK.md, stretch 11). `Module.to(memory_format=)` refuses networks that
-    also hold 5-D tensors (the teacher's 3-D convolutions), so the tensors are converted one
-    by one and the others left as they are.
+    blocked kernels on the CPU, in fp32 too (measured in docs/history/PERFORMANCE_NOTEBOOK.md,
+    stretch 11). `Module.to(memory_format=)` refuses networks that also hold 5-D tensors (the
+    teacher's 3-D convolutions), so the tensors are converted one by one and the others left
+    as they are.
     """
     with torch.no_grad():
         for tensor in list(model.parameters()) + list(model.buffers()):

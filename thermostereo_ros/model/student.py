@@ -26,11 +26,12 @@ class ThermoStereoRT(nn.Module):
     # The 2-D hourglass takes the D/4 disparities as input channels, so max_disparity is baked
     # into the weights and cannot be changed at load time.
     disparity_in_weights = True
-    # The sub-modules that keep their accuracy in bf16 (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 9): the
-    # hourglass and the refinement's feature convolutions, about 60 % of the runtime. The rest
-    # stays fp32 under a bf16 backend: the encoder re-reads the pooled image at every scale,
-    # and bf16's 8-bit mantissa quantises those intensities (0.5 px of disparity on its own);
-    # the regression and upsampling carry disparities, where bf16 steps by 1 px above 128.
+    # The sub-modules that keep their accuracy in bf16 (docs/history/PERFORMANCE_NOTEBOOK.md,
+    # stretch 9): the hourglass and the refinement's feature convolutions, about 60 % of the
+    # runtime. The rest stays fp32 under a bf16 backend: the encoder re-reads the pooled image
+    # at every scale, and bf16's 8-bit mantissa quantises those intensities (0.5 px of
+    # disparity on its own); the regression and upsampling carry disparities, where bf16
+    # steps by 1 px above 128.
     bf16_modules = ('aggregation', 'refinement.stem', 'refinement.channel_att',
                     'refinement.spatial_att', 'refinement.body', 'refinement.residual',
                     'refinement.mask')

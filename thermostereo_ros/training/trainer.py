@@ -246,10 +246,10 @@ def train(config: Dict[str, Any], resume: bool = False, progress: bool = True,
             ema_model.load_state_dict(ema_saved)
     history['sessions'] += 1
     precision = resolve_precision(config, device)
-    # CPU bf16 trains in NCHW, not channels-last: with torch 2.13 on an AVX512_BF16 EPYC
-    # (Zen 5), oneDNN's channels-last bf16 weight gradient of a 24-channel dilated convolution
-    # (the refinement's dilation-2 convolutions) is NaN from the first step, and NCHW was no slower
-    # there (3.32 against 3.16 steps/s, docs/history/TRAINING_NOTEBOOK.md). Inference keeps channels-last.
+    # CPU bf16 trains in NCHW, not channels-last: with torch 2.13 on an AVX512_BF16 CPU,
+    # oneDNN's channels-last bf16 weight gradient of a 24-channel dilated convolution (the
+    # refinement's dilation-2 convolutions) is NaN from the first step, and NCHW was no slower
+    # (docs/history/TRAINING_NOTEBOOK.md). Inference keeps channels-last.
     train_model = model
     if distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
