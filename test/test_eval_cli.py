@@ -89,11 +89,11 @@ def test_background_fill_takes_farther_neighbour():
 def test_validation_split_is_what_training_validates_on(version, split):
     from thermostereo_ros.evaluation.evaluate import iter_frames
     from thermostereo_ros.training.config import load_config
-    from thermostereo_ros.training.trainer import _make_datasets
+    from thermostereo_ros.training.run_data import make_datasets
     config = load_config(None, {'data': {'height': 64, 'width': 160,
                                          'renderer_version': version},
                                 'max_disparity': 192, 'log': {'val_pairs': 4}})
-    _, validation = _make_datasets(config)
+    _, validation = make_datasets(config)
     frames = list(iter_frames('synthetic', None, split, 4, 192, (64, 160)))
     assert len(frames) == len(validation) == 4
     for frame, sample in zip(frames, validation):

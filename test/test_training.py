@@ -251,14 +251,14 @@ def test_every_shipped_training_config_loads_and_builds():
 
 def test_a_left_out_family_is_not_trained_on(tmp_path):
     from thermostereo_ros.data import cache
-    from thermostereo_ros.training.trainer import _make_datasets
+    from thermostereo_ros.training.run_data import make_datasets
     root = tmp_path / 'cache'
     cache.write_cache(str(root), 6, 64, 160, 48, first_seed=0, workers=1)
     config = _config(tmp_path / 'run', data={'kind': 'cache', 'root': str(root),
                                              'exclude_families': ['street'],
                                              'supervise_sky': True},
                      log={'val_pairs': 4})
-    train_set, _ = _make_datasets(config)
+    train_set, _ = make_datasets(config)
     families = {cache.TrainingCache(str(root)).meta[i]['family'] for i in train_set.indices}
     assert families and 'street' not in families
     assert train(config, progress=False).is_file()  # two steps train on what is left
@@ -341,14 +341,14 @@ def test_bf16_training_keeps_every_gradient_finite(tmp_path):
 
 
 def _nan_loss_for(monkeypatch, calls):
-    from thermostereo_ros.training import trainer
-    original, seen = trainer.multiscale_loss, []
+    from thermostereo_ros.training import step
+    original, seen = step.multiscale_loss, []
 
     def loss(*args, **kwargs):
         seen.append(True)
         value = original(*args, **kwargs)
         return value * float('nan') if len(seen) <= calls else value
-    monkeypatch.setattr(trainer, 'multiscale_loss', loss)
+    monkeypatch.setattr(step, 'multiscale_loss', loss)
 
 
 def test_a_step_with_a_nan_gradient_is_skipped_and_counted(tmp_path, monkeypatch):
