@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The package is complete: manifest, marker, install rules (CMake and pip), core/ROS boundary."""
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -102,8 +103,8 @@ def test_core_imports_without_rclpy():
 
 def _python310():
     """A Python 3.10 that really runs (pyenv shims may exist without the version selected)."""
-    candidates = sorted(str(p) for p in pathlib.Path('/root/.pyenv/versions').glob(
-        '3.10*/bin/python3.10'))
+    pyenv = pathlib.Path(os.environ.get('PYENV_ROOT', pathlib.Path.home() / '.pyenv'))
+    candidates = sorted(str(p) for p in (pyenv / 'versions').glob('3.10*/bin/python3.10'))
     if shutil.which('python3.10'):
         candidates.append(shutil.which('python3.10'))
     for candidate in candidates:

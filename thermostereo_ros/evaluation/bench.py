@@ -367,11 +367,10 @@ def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: i
     """Time the node's default configuration (backend, precision auto) and raw SGBM in turn.
 
     One network call, one SGBM call, and again, for `runs` rounds and at least `seconds`:
-    back-to-back blocks of runs see different phases of a shared host (on one Zen 4 VM
-    OpenVINO's p50 moved between 32 and 50 ms from one half-second block to the next, for
-    seconds at a time, while SGBM's stayed within 41-46), alternation shows both the same
-    phases and a long window averages them. `paired_ratio_p50` is the median of the per-round
-    ratios.
+    back-to-back blocks of runs see different phases of a shared host (a VM's neighbours slow
+    one vCPU for seconds at a time, docs/history/PERFORMANCE_NOTEBOOK.md stretch 11),
+    alternation shows both the same phases and a long window averages them.
+    `paired_ratio_p50` is the median of the per-round ratios.
     """
     from thermostereo_ros.evaluation.sgbm import SGBMBaseline
     from thermostereo_ros.inference import StereoEngine

@@ -3,7 +3,7 @@
 """How much of the CPUs other processes took while a benchmark ran, from Linux /proc/stat.
 
 A latency ratio against SGBM means little when a training run or another VM shares the two
-cores: on one Zen 4 host two bench runs of the same weights gave 1.08x and 0.84x. psutil is
+cores (the same weights have given ratios a quarter apart on one host). psutil is
 not a dependency of this package, and what is needed is two lines of /proc/stat, so it is
 read here.
 """

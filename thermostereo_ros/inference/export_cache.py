@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """On-disk cache of fixed-size ONNX exports, so that a restarted node skips the torch trace.
 
-Tracing the network to ONNX is most of a CPU node's start-up (1.2-1.4 s of about 2 s at
-640x256 on a 2-core EPYC); OpenVINO's compilation is most of the rest, and OpenVINO caches
+Tracing the network to ONNX is most of a CPU node's start-up (docs/PERFORMANCE.md); OpenVINO's
+compilation is most of the rest, and OpenVINO caches
 that itself under `openvino_dir` (its CACHE_DIR). An export is keyed by everything it is made
 of: the weights, the checkpoint metadata, the source of the code that traces it, the torch
 version and the input size. Changing any of them writes a new file; nothing is ever reused for

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """OpenVINO runner for StereoEngine (CPU plugin, one compiled model per input size).
 
-On an AVX2 EPYC it ran the shipped network about 1.6x faster than torch fp32 at the same
-outputs (docs/PERFORMANCE.md), which is why it is a backend of its own.
+It runs the shipped network faster than torch at the same outputs on every CPU measured
+(docs/PERFORMANCE.md), which is why it is a backend of its own and `auto` on a CPU.
 """
 
 import pathlib

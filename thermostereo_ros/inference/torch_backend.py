@@ -30,8 +30,9 @@ def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
     convolution in a Sequential (every conv_bn_relu block) folds into that convolution's
     weights and bias (torch.nn.utils.fusion). That saves a kernel and a pass over the
     activations per block (36 in the shipped student). That matters most on a GPU, where one
-    pair at a time is bound by kernel launches, not arithmetic; on 2 CPU cores torch fp32 went
-    from 71-73 to 61 ms at 640x256. A copy, so the model itself still trains and exports.
+    pair at a time is bound by kernel launches, not arithmetic, but it helps on a CPU too
+    (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 18). A copy, so the model itself still
+    trains and exports.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 

@@ -30,8 +30,8 @@ def correlation_volume(left: torch.Tensor, right: torch.Tensor,
     zeros, M[x, j] = <F_L(x), F_R(j - D + 1)>, from which C(d, x) = M[x, x + D - 1 - d] is cut
     out by reading M with a row stride one longer (the diagonal-band trick). The same volume
     as a stack of D shifted products (to rounding; the test compares it with the definition),
-    without D slices, products and channel means: OpenVINO ran the shipped network 8 % faster
-    with it at 640x256 on a 2-core EPYC.
+    without D slices, products and channel means, which made the whole network measurably
+    faster under OpenVINO (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 5).
     """
     b, c, h, w = left.shape
     k = w + num_disparities - 1

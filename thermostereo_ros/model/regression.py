@@ -29,7 +29,7 @@ class DisparityRegression(nn.Module):
         sum(e * d) / sum(e) and the peak probability is exactly 1 / sum(e). The same numbers
         as softmax (within 2e-5 px), but OpenVINO's CPU plugin keeps these element-wise ops
         and channel sums in its blocked layout, where a Softmax over channels first converts
-        the whole volume back to planar (a 7.5 ms reorder at 640x512 on one thread). Safe in
+        the whole volume back to planar (a reorder of the whole volume per pair). Safe in
         fp16 too: the peak term is exp(0) = 1, so the sum is at least 1.
         """
         logits = logits.float()

@@ -48,8 +48,8 @@ def _store_data(msg: Any, data: array.array) -> None:
     """Make the byte array `data` the `data` field of `msg` without copying it.
 
     Jazzy's and Kilted's generated setters copy an array.array unless ROS_PYTHON_CHECK_FIELDS
-    is set (Humble's keep it). That copy lands in fresh pages: 3-7 ms for a 640x512 cloud's
-    5 MB, more than building it. Every rosidl_generator_py message keeps the field in its
+    is set (Humble's keep it). That copy lands in fresh pages and cost more than building a
+    640x512 cloud's 5 MB. Every rosidl_generator_py message keeps the field in its
     `_data` slot, which is where the checked setter puts an array.array too, so it goes there.
     """
     if '_data' in getattr(type(msg), '__slots__', ()):

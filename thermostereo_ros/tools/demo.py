@@ -752,8 +752,8 @@ def default_node_threads(backend: str, cores: Optional[int] = None) -> int:
 
     torch's OpenMP workers spin while they wait, and on a 2-core machine spinning against the
     replay and the collector cost far more than the second thread gained. OpenVINO's workers
-    do not: on a quiet 2-core EPYC the demo delivered 56 of 60 frames with two threads (node
-    inference p50 130 ms) and 43 of 60 with one (210 ms, above the 200 ms period).
+    do not, and with one thread the node's inference exceeded the demo's 200 ms period
+    (docs/history/PERFORMANCE_NOTEBOOK.md).
     """
     cores = cores or os.cpu_count() or 2
     return cores if backend == 'openvino' else max(1, cores - 1)
@@ -775,9 +775,8 @@ def run_demo(out: pathlib.Path, frames: int = 60, model_path: Optional[str] = No
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     # Before the first participant, in this process and so in the node it starts: with Fast
     # DDS's default 512 KiB shared-memory segment a frame's depth (640 KiB) and the clouds
-    # went over UDP loopback, and their reliable repairs bunched pairs into the node. On a quiet
-    # 2-core EPYC: 51-56 of 60 frames and latency p50 320-350 ms without the profile; 60 of 60
-    # and 131 ms with it.
+    # went over UDP loopback, and their reliable repairs bunched pairs into the node: frames
+    # dropped and latency more than doubled without the profile (README, DDS).
     dds = apply_profile(dds_profile)
     threads = node_threads or default_node_threads(
         backends.plan('cpu', 'auto', 'fp32', path, cuda_available=False).backend)

@@ -228,8 +228,8 @@ def training_threads(cpu_count: int, num_workers: int, env: Mapping[str, str]) -
     """Return the CPU threads to train with, or None where OMP_NUM_THREADS already says.
 
     One core is left to each data-loader worker. Torch's default (one thread per core)
-    spins its OpenMP threads against the loader: on a 2-core Xeon with one worker, two threads
-    made 0.23-0.35 steps/s against 1.49 with one (docs/TRAINING.md).
+    spins its OpenMP threads against the loader, several times slower on 2 cores
+    (docs/TRAINING.md).
     """
     if env.get('OMP_NUM_THREADS'):
         return None
