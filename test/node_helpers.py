@@ -57,7 +57,7 @@ class OracleEngine:
 
 def plane_images(seed: int = 0):
     """Left/right uint16 for a fronto-parallel plane: right(x) = left(x + d)."""
-    from thermostereo_ros.inference.synthetic import synthetic_pair
+    from thermostereo_ros.inference.shifted_texture import synthetic_pair
     return synthetic_pair(HEIGHT, WIDTH, PLANE_PIXEL_DISPARITY, seed)
 
 

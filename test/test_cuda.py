@@ -16,7 +16,7 @@ if not torch.cuda.is_available():
     pytest.skip('CUDA is not available on this machine', allow_module_level=True)
 
 from thermostereo_ros.inference import StereoEngine  # noqa: E402
-from thermostereo_ros.inference.synthetic import synthetic_pair  # noqa: E402
+from thermostereo_ros.inference.shifted_texture import synthetic_pair  # noqa: E402
 
 HEIGHT, WIDTH = 128, 320
 

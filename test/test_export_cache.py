@@ -10,7 +10,7 @@ from thermostereo_ros.inference import save_checkpoint, StereoEngine
 from thermostereo_ros.inference.export_cache import (
     default_cache_dir, ExportCache, model_fingerprint)
 from thermostereo_ros.inference.onnx_io import export_onnx, read_onnx_metadata
-from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 from thermostereo_ros.model import build_model
 
 pytest.importorskip('onnx')

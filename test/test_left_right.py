@@ -11,7 +11,7 @@ from thermostereo_ros.inference.engine import StereoEngine
 from thermostereo_ros.inference.left_right import (consistent, kept_share, mirrored_pair,
                                                    unmirror)
 from thermostereo_ros.inference.pipeline import run_pair
-from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 
 
 def _box_scene(height=40, width=96, background=4.0, box=12.0, x0=40, x1=60):

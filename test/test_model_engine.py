@@ -11,7 +11,7 @@ from thermostereo_ros.inference import (
 from thermostereo_ros.inference import backends
 from thermostereo_ros.inference.engine import DEFAULT_WEIGHTS
 from thermostereo_ros.inference.onnx_io import export_onnx
-from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 from thermostereo_ros.model import build_model
 
 STUDENT = dict(max_disparity=32, base_channels=4, feature_channels=8, aggregation_channels=8,

@@ -14,9 +14,9 @@ from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.data.synthetic import render_pair
 from thermostereo_ros.inference import save_checkpoint, StereoEngine
 from thermostereo_ros.inference.checkpoint import build_from_checkpoint
-from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 from thermostereo_ros.model import ThermoStereoRT
-from thermostereo_ros.training.sky import (
+from thermostereo_ros.training.sky_head import (
     fold_threshold, sky_scores, sky_sweep, SkyRecipe, sky_labels, train_sky_head, with_sky_head)
 from thermostereo_ros.training.trainer import weights_digest
 

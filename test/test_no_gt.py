@@ -14,7 +14,7 @@ from thermostereo_ros.cli import main as cli
 from thermostereo_ros.data import ms2, ms2_writer
 from thermostereo_ros.data.augment import left_to_right_disparity
 from thermostereo_ros.evaluation import no_gt
-from thermostereo_ros.inference.synthetic import synthetic_pair
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 
 
 def _plane(d=6, h=32, w=96):

@@ -36,7 +36,7 @@ def test_uniform_frames_have_no_contrast_and_scenes_do():
                (128 + rng.normal(0, 3, (256, 640))).clip(0, 255).astype(np.uint8)]
     for image in uniform:
         assert contrast_ratio(image) < 7.0, image.dtype
-    from thermostereo_ros.inference.synthetic import synthetic_pair
+    from thermostereo_ros.inference.shifted_texture import synthetic_pair
     left, right = synthetic_pair(64, 160, seed=3)
     assert contrast_ratio(left) > 20.0 and contrast_ratio(right) > 20.0
     # Scale-free: the same scene as 8-bit or as float scores alike.

@@ -298,7 +298,7 @@ def test_a_run_refuses_to_build_a_sky_head_it_cannot_train(tmp_path):
 def test_init_from_weights_with_a_sky_head_starts_without_it(tmp_path):
     from thermostereo_ros.inference.checkpoint import build_from_checkpoint, save_checkpoint
     from thermostereo_ros.model import ThermoStereoRT
-    from thermostereo_ros.training.sky import with_sky_head
+    from thermostereo_ros.training.sky_head import with_sky_head
     from thermostereo_ros.training.trainer import init_weights
     first = train(_config(tmp_path / 'first'), progress=False)
     source, meta = build_from_checkpoint(str(first))

@@ -21,10 +21,10 @@ SUBCOMMANDS = {
     'eval': ('thermostereo_ros.evaluation.cli', 'evaluate the network and/or SGBM on a split'),
     'synth': ('thermostereo_ros.cli.synth', 'write a synthetic thermal stereo set in MS2 layout'),
     'prune': ('thermostereo_ros.cli.prune', 'a narrower student from a trained one, to fine-tune'),
-    'sky-head': ('thermostereo_ros.cli.sky', 'add a trained sky head to a student checkpoint'),
+    'sky-head': ('thermostereo_ros.cli.sky_head', 'add a trained sky head to a student network'),
     'replay': ('thermostereo_ros.tools.replay', 'publish a bag through rclpy with its timing'),
     'train': ('thermostereo_ros.cli.train', 'train the teacher or the student (torchrun for DDP)'),
-    'bench': ('thermostereo_ros.tools.bench', 'latency, accuracy vs SGBM, node end to end'),
+    'bench': ('thermostereo_ros.tools.bench_cli', 'latency, accuracy vs SGBM, node end to end'),
 }
 
 

@@ -3,7 +3,7 @@
 """`thermostereo bench`: model latency, SGBM latency, accuracy and the node through real DDS.
 
 Writes `<out>/bench.json` and `<out>/bench.md`. The ROS-free parts live here; the node
-end-to-end part is passed in by `thermostereo_ros.tools.bench`, the CLI entry.
+end-to-end part is passed in by `thermostereo_ros.tools.bench_cli`, the CLI entry.
 
 Latency is wall time of `StereoEngine.infer` (input validation, normalisation, host/device
 copies and the CUDA synchronisation included), i.e. what the node pays per pair. Peak memory
@@ -30,7 +30,7 @@ from thermostereo_ros.evaluation import cpu_load
 from thermostereo_ros.evaluation.report import json_safe, percentiles
 from thermostereo_ros.inference import backends
 from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
-# The node end-to-end part, given by the caller (tools/bench.py): evaluation does not import
+# The node end-to-end part, given by the caller (tools/bench_cli.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
 NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.Path],
                      Dict[str, Any]]
@@ -631,7 +631,7 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
     """Run every enabled part and return the report (also written to --out)."""
     import torch
 
-    from thermostereo_ros.inference.synthetic import synthetic_pair
+    from thermostereo_ros.inference.shifted_texture import synthetic_pair
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from thermostereo_ros.inference.checkpoint import CheckpointError
     from thermostereo_ros.inference.engine import StereoEngine
-    from thermostereo_ros.inference.synthetic import synthetic_pair
+    from thermostereo_ros.inference.shifted_texture import synthetic_pair
 
     if args.height <= 0 or args.width <= 0:
         print('error: --height and --width must be positive')

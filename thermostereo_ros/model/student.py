@@ -64,7 +64,7 @@ class ThermoStereoRT(nn.Module):
         self.use_refinement = use_refinement
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)
                            if use_refinement else None)
-        # Trained after the rest, on frozen weights (training/sky.py); off by default so that
+        # Trained after the rest, on frozen weights (training/sky_head.py); off by default so that
         # checkpoints without it load unchanged.
         self.sky = SkyHead(c4, c16) if sky_head else None
 

@@ -79,14 +79,14 @@ class ActiveEngine:
 
     def describe(self) -> Dict[str, Any]:
         """Return what runs: max_disparity cap, backend, device, precision, model path and id."""
-        return dict(max_disparity=self.max_disparity(), backend=str(self.engine.backend),
+        return dict(max_disparity=self.disparity_cap(), backend=str(self.engine.backend),
                     device=str(self.engine.device), precision=str(self.engine.precision),
                     model_path=model_label(self.config['model_path']), model_id=self.model_id)
 
     def summary(self) -> str:
         """Return one line for the log: model, cap, device, backend, precision."""
         return (f'model {model_label(self.config["model_path"])}, max_disparity '
-                f'{self.max_disparity():g}, on {self.engine.device} ({self.engine.backend}, '
+                f'{self.disparity_cap():g}, on {self.engine.device} ({self.engine.backend}, '
                 f'{self.engine.precision})')
 
     def cap_warning(self) -> str:
@@ -97,8 +97,12 @@ class ActiveEngine:
         return (f'the model was trained with max_disparity={native}; '
                 f'disparities are capped at {native} px')
 
-    def max_disparity(self) -> float:
-        """Return the cap in use: the parameter, never above what the network can output."""
+    def disparity_cap(self) -> float:
+        """Return the cap in use: the parameter, never above the network's trained range.
+
+        Three meanings, three names: the parameter `max_disparity` (what the user asks for),
+        the engine's `max_disparity` (what the weights were trained to output) and this.
+        """
         return float(min(self.config['max_disparity'], self.engine.max_disparity))
 
     def differs(self, config: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:

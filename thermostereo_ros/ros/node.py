@@ -83,7 +83,7 @@ class ThermoStereoNode(Node):
         if size and self._active.new_size(size, self._config['max_image_pixels']):
             self._warm_up(source)  # before subscribing: the first pair is then as fast
         self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
-        self._scorer = GroundTruthScorer(self._active.max_disparity())
+        self._scorer = GroundTruthScorer(self._active.disparity_cap())
         self._sync = PairSynchronizer(**sync.options(self._config))
         self._stamps = StampGuard()
 
@@ -196,7 +196,7 @@ class ThermoStereoNode(Node):
             self.set_parameters([Parameter(k, value=v) for k, v in revert.items()])
             return
         self._warn_cap()
-        self._scorer.set_max_disparity(self._active.max_disparity())
+        self._scorer.set_max_disparity(self._active.disparity_cap())
         self.get_logger().info(f'engine rebuilt: {self._active.summary()}')
         self._warm_up()
 
@@ -300,7 +300,7 @@ class ThermoStereoNode(Node):
             self._publish_status(job.left, job.right, drop_reason='no_subscribers')
             return
         self._stamps.processed(job.timeline, job.stamp_ns)
-        max_disparity, camera = self._active.max_disparity(), job.camera
+        max_disparity, camera = self._active.disparity_cap(), job.camera
         result = run_pair(self._active.engine, job.left.image, job.right.image,
                           doffs=camera.doffs, max_disparity=max_disparity,
                           confidence_threshold=config['confidence_threshold'],

@@ -207,7 +207,7 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
     from std_msgs.msg import Header
     from stereo_msgs.msg import DisparityImage
 
-    from thermostereo_ros.inference.synthetic import synthetic_pair
+    from thermostereo_ros.inference.shifted_texture import synthetic_pair
     from thermostereo_ros.ros.conversions import numpy_to_image
     from thermostereo_ros.ros.dds import apply_profile
 

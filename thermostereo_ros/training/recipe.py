@@ -7,7 +7,7 @@ which starts from the weights the one before it ended with:
 - `train`: a training config merged over `base` (training/config.py keys);
 - `prune`: `aggregation_channels`, the hourglass width to prune to (model/prune.py);
 - `sky_head`: `steps`, `batch_size`, `crop` (WIDTHxHEIGHT) and `threshold`: a sky head trained
-  on the frozen network (training/sky.py).
+  on the frozen network (training/sky_head.py).
 Phase P writes OUT/P/final.safetensors; a phase whose file exists is skipped, and a train
 phase resumes from OUT/P/state.safetensors, so the command continues where it stopped.
 """
@@ -25,8 +25,8 @@ from thermostereo_ros.geometry.image_size import parse_size
 from thermostereo_ros.inference.checkpoint import build_student, save_checkpoint
 from thermostereo_ros.model.prune import prune_aggregation
 from thermostereo_ros.training.config import load_config
-from thermostereo_ros.training.sky import (fold_threshold, SkyRecipe, train_sky_head,
-                                           with_sky_head)
+from thermostereo_ros.training.sky_head import (fold_threshold, SkyRecipe, train_sky_head,
+                                                with_sky_head)
 from thermostereo_ros.training.trainer import FINAL_FILE, train, weights_digest
 
 RECIPES_DIR = pathlib.Path(__file__).resolve().parents[2] / 'config' / 'recipes'

@@ -6,7 +6,7 @@
     thermostereo sky-head --checkpoint OUT.safetensors --steps 0 --sweep 0,1,2 \
         --threshold 1.5 --out OUT2.safetensors
 
-The rest of the network is frozen (`training/sky.py`): OUT outputs what IN does, except
+The rest of the network is frozen (`training/sky_head.py`): OUT outputs what IN does, except
 disparity 0 and confidence 0 where the head calls the pixel sky. Its sky recall and the
 share of surface pixels it calls sky are scored on the validation pairs and printed; the
 second form moves an existing head's threshold, after scoring candidates with --sweep.
@@ -56,7 +56,7 @@ def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]
     """Return the network with its head trained (at --steps 0: as stored), metadata, head info."""
     from thermostereo_ros.geometry.image_size import parse_size
     from thermostereo_ros.inference.checkpoint import build_student
-    from thermostereo_ros.training.sky import SkyRecipe, train_sky_head, with_sky_head
+    from thermostereo_ros.training.sky_head import SkyRecipe, train_sky_head, with_sky_head
     from thermostereo_ros.training.trainer import weights_digest
 
     model, meta = build_student(args.checkpoint, 'takes a sky head')
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     from thermostereo_ros.data.heldout import validation_pairs
     from thermostereo_ros.inference.checkpoint import CheckpointError, save_checkpoint
-    from thermostereo_ros.training.sky import fold_threshold, sky_scores, sky_sweep
+    from thermostereo_ros.training.sky_head import fold_threshold, sky_scores, sky_sweep
 
     try:
         sweep = _thresholds(args.sweep)
