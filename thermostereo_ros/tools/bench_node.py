@@ -139,7 +139,7 @@ def _node_command(checkpoint: pathlib.Path, namespace: str, device: str, precisi
 
 def _topic_summary(sent: Dict[int, int], receipts: Dict[int, int],
                    rate_hz: float) -> Dict[str, Any]:
-    from thermostereo_ros.evaluation.bench import summarize_ms
+    from thermostereo_ros.evaluation.bench_measure import summarize_ms
 
     got = sorted((stamp, t) for stamp, t in receipts.items() if stamp in sent)
     latencies = [(t - stamp) / 1e6 for stamp, t in got]
