@@ -28,6 +28,9 @@ STALL_ERROR_S = 10.0
 WINDOW = 200  # frames in the latency windows
 
 STATUS_SUFFIX = ': stereo depth'
+CLOCK_MISSING = ('use_sim_time is true but no /clock has arrived: ROS time stands at 0. Play '
+                 'the bag with a clock (thermostereo replay --clock, ros2 bag play --clock) '
+                 'or set use_sim_time false')
 
 # Keys of the node's DiagnosticStatus values; tools read them through these names.
 INPUT_PAIR_RATE = 'input_pair_rate_hz'

@@ -16,14 +16,9 @@ from typing import Any, Callable, Optional
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-try:
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble's rclpy names the module qos_event
-    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, qos_policy_name_from_kind, qos_profile_sensor_data,
-                       QoSProfile, ReliabilityPolicy)
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -32,7 +27,7 @@ from thermostereo_ros.inference.pipeline import run_pair
 from thermostereo_ros.inference.postprocess import INVALID_DISPARITY
 from thermostereo_ros.ros import diagnostics as diag
 from thermostereo_ros.ros import parameters as params
-from thermostereo_ros.ros import status, sync
+from thermostereo_ros.ros import inputs, status, sync
 from thermostereo_ros.ros.conversions import depth_to_metres, image_to_numpy, InputError
 from thermostereo_ros.ros.engine_loader import (
     ActiveEngine, default_engine_factory, EngineFactory, EngineLoadError)
@@ -46,9 +41,6 @@ from thermostereo_ros.ros.validation import BAD_INPUT_REASONS, BadInput, check_p
 from thermostereo_ros.ros.worker import LatestJobWorker
 
 NODE_NAME = 'thermostereo'
-CLOCK_MISSING = ('use_sim_time is true but no /clock has arrived: ROS time stands at 0. Play '
-                 'the bag with a clock (thermostereo replay --clock, ros2 bag play --clock) '
-                 'or set use_sim_time false')
 _SIDE = {LEFT_IMAGE: 'left', RIGHT_IMAGE: 'right'}
 __all__ = ['BAD_INPUT_REASONS', 'EngineLoadError', 'INVALID_DISPARITY', 'NODE_NAME',
            'ThermoStereoNode', 'default_engine_factory']
@@ -66,7 +58,46 @@ class ThermoStereoNode(Node):
         problem = params.startup_problem(self._config)
         if problem:
             raise ValueError(problem)
-        self._active = ActiveEngine(engine_factory or default_engine_factory, self._config)
+        self._load_engine(engine_factory or default_engine_factory)
+        self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
+        self._scorer = GroundTruthScorer(self._active.disparity_cap())
+        self._sync = PairSynchronizer(**sync.options(self._config))
+        self._stamps = StampGuard()
+
+        self._watch = diag.InputWatch(None)
+        self._subs = inputs.subscribe_inputs(self, self._on_image, self._on_info,
+                                             self._watch.qos_incompatible)
+        if self._config['cache_camera_info']:
+            self._latched_info_subs = inputs.subscribe_latched_infos(self, self._on_info)
+        self._topics = Topics(*(self._subs[s].topic_name for s in (
+            LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
+        self._watch.watch(self._topics)
+        self._advertise()
+        self._reporter = diag.Reporter(time.monotonic())
+        self._last_output = time.monotonic()
+        # Diagnostics and the stall watch run on the wall clock: with use_sim_time and no
+        # /clock (a bag played without --clock) a ROS-time timer would never fire, and the node
+        # would go silent exactly when a user replays data. Output stamps still come from the
+        # input messages.
+        self._started = time.monotonic()
+        self._clock_warned = -1e9
+        self._reported_failures = 0
+        self._sync_seen = (0, 0)   # the synchroniser's (dropped, matched) at the last report
+        self._timer = self.create_timer(1.0, self._publish_diagnostics,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        # Humble's rclpy has no post-set callback: there the on-set callback asks for it.
+        self._post_set_available = hasattr(self, 'add_post_set_parameters_callback')
+        if self._post_set_available:
+            self.add_post_set_parameters_callback(self._after_set_parameters)
+        self._worker = LatestJobWorker(self._process, self._rebuild_engine,
+                                       self._on_worker_error, 'thermostereo_inference')
+        self.get_logger().info(f'{self._active.summary()}; waiting for '
+                               f'{self._topics.left_image} and {self._topics.right_image}')
+
+    def _load_engine(self, factory: EngineFactory) -> None:
+        """Load the engine, name ignored parameters, and warm up for the size expected."""
+        self._active = ActiveEngine(factory, self._config)
         self._warn_cap()
         # Parameters given for this node (params file, -p) that it does not declare: rclpy
         # keeps them as overrides and ignores them silently; stereo_image_proc's get a WARN.
@@ -82,43 +113,17 @@ class ThermoStereoNode(Node):
             source = 'the size this node ran at last'
         if size and self._active.new_size(size, self._config['max_image_pixels']):
             self._warm_up(source)  # before subscribing: the first pair is then as fast
-        self._stats, self._throttle = diag.Stats(BAD_INPUT_REASONS), diag.Throttle(1.0)
-        self._scorer = GroundTruthScorer(self._active.disparity_cap())
-        self._sync = PairSynchronizer(**sync.options(self._config))
-        self._stamps = StampGuard()
 
-        qos, overrides = qos_profile_sensor_data, QoSOverridingOptions.with_default_policies()
-        self._watch = diag.InputWatch(None)
-        self._subs = {stream: self.create_subscription(
-            kind, topic, lambda m, s=stream, cb=callback: cb(s, m), qos,
-            qos_overriding_options=overrides, event_callbacks=self._qos_events(topic))
-            for stream, kind, topic, callback in (
-                (LEFT_IMAGE, Image, 'left/image_rect', self._on_image),
-                (RIGHT_IMAGE, Image, 'right/image_rect', self._on_image),
-                (LEFT_INFO, CameraInfo, 'left/camera_info', self._on_info),
-                (RIGHT_INFO, CameraInfo, 'right/camera_info', self._on_info))}
-        if self._config['cache_camera_info']:
-            # Static calibrations are often published once, latched (transient local), before
-            # this node starts; the volatile subscriptions above never see them. A second,
-            # transient-local subscription per side gets them (a volatile publisher simply
-            # does not connect to it; its own events are silenced, being expected).
-            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            quiet = SubscriptionEventCallbacks(incompatible_qos=lambda info: None)
-            self._latched_info_subs = [self.create_subscription(
-                CameraInfo, topic, lambda m, s=stream: self._on_info(s, m), latched,
-                event_callbacks=quiet) for stream, topic in (
-                    (LEFT_INFO, 'left/camera_info'), (RIGHT_INFO, 'right/camera_info'))]
-        self._topics = Topics(*(self._subs[s].topic_name for s in (
-            LEFT_IMAGE, RIGHT_IMAGE, LEFT_INFO, RIGHT_INFO)))
-        self._watch.watch(self._topics)
+    def _advertise(self) -> None:
+        """Create the ground-truth input (evaluate_against) and every output's publisher."""
+        overrides = QoSOverridingOptions.with_default_policies()
         scoring = self._config['evaluate_against']
         if scoring:
             self._gt_sub = self.create_subscription(
-                Image, 'left/depth_gt', self._on_depth_gt, qos, qos_overriding_options=overrides)
-        out = QoSProfile(depth=5)
+                Image, 'left/depth_gt', self._on_depth_gt, qos_profile_sensor_data,
+                qos_overriding_options=overrides)
         self._outputs = {spec.topic: self.create_publisher(
-            spec.msg_type, spec.topic, out, qos_overriding_options=overrides)
+            spec.msg_type, spec.topic, QoSProfile(depth=5), qos_overriding_options=overrides)
             for spec in OUTPUTS}
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         typed = status.AVAILABLE  # the per-frame messages of msg/, where they were built
@@ -126,28 +131,6 @@ class ThermoStereoNode(Node):
             if typed else None
         self._pub_evaluation = self.create_publisher(
             status.StereoEvaluation, '~/evaluation', 10) if typed and scoring else None
-        self._reporter = diag.Reporter(time.monotonic())
-        self._last_output = time.monotonic()
-        # Diagnostics and the stall watch run on the wall clock: with use_sim_time and no
-        # /clock (a bag played without --clock) a ROS-time timer would never fire, and the node
-        # would go silent exactly when a user replays data. Output stamps still come from the
-        # input messages.
-        self._started = time.monotonic()
-        self._clock_warned = -1e9
-        self._reported_failures = 0
-        self._sync_seen = (0, 0)   # the synchroniser's (dropped, matched) at the last report
-        self._timer = self.create_timer(1.0, self._publish_diagnostics,
-                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        # Humble's rclpy has no post-set callback; there the rebuild is requested in the
-        # on-set callback instead.
-        self._post_set_available = hasattr(self, 'add_post_set_parameters_callback')
-        if self._post_set_available:
-            self.add_post_set_parameters_callback(self._after_set_parameters)
-        self._worker = LatestJobWorker(self._process, self._rebuild_engine,
-                                       self._on_worker_error, 'thermostereo_inference')
-        self.get_logger().info(f'{self._active.summary()}; waiting for '
-                               f'{self._topics.left_image} and {self._topics.right_image}')
 
     # Parameters and engine --------------------------------------------------------------------
 
@@ -372,7 +355,7 @@ class ThermoStereoNode(Node):
         """
         warnings = []
         if self._waiting_for_clock(now):
-            values.append(('clock', CLOCK_MISSING))
+            values.append(('clock', diag.CLOCK_MISSING))
         dropped, matched = self._sync.dropped, self._sync.matched
         unpaired = diag.unpaired_warning(
             dropped - self._sync_seen[0], matched - self._sync_seen[1],
@@ -394,17 +377,6 @@ class ThermoStereoNode(Node):
         self._reported_failures = failures
         return warnings
 
-    def _qos_events(self, topic: str) -> SubscriptionEventCallbacks:
-        """Count incompatible-QoS events of a subscription for diagnostics (not only a log)."""
-        def incompatible(info: Any) -> None:
-            try:
-                policy = qos_policy_name_from_kind(info.last_policy_kind)
-            except Exception:  # noqa: BLE001 - an unknown kind must not stop the executor
-                policy = str(info.last_policy_kind)
-            self._watch.qos_incompatible(self.resolve_topic_name(topic), policy,
-                                         int(info.total_count))
-        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
-
     def _waiting_for_clock(self, now: float) -> bool:
         """Tell whether use_sim_time is on and no /clock has come (a WARN every 30 s)."""
         if not self.get_parameter('use_sim_time').value or \
@@ -412,7 +384,7 @@ class ThermoStereoNode(Node):
             return False
         if now - self._clock_warned >= 30.0:
             self._clock_warned = now
-            self.get_logger().warn(CLOCK_MISSING)
+            self.get_logger().warn(diag.CLOCK_MISSING)
         return True
 
     # Shutdown ---------------------------------------------------------------------------------
