@@ -195,7 +195,7 @@ def test_demo_node_threads_leave_a_core_only_to_torch():
 
 
 def test_the_console_provenance_cuts_the_init_chain_to_its_path():
-    from thermostereo_ros.tools.demo import provenance_summary
+    from thermostereo_ros.tools.demo_scoring import provenance_summary
     chain = {'steps': 6000, 'init': {'path': 'a.safetensors', 'digest': 'x',
                                      'provenance': {'steps': 3000, 'init': {'path': 'b'}}}}
     assert provenance_summary(chain) == {'steps': 6000, 'init': 'a.safetensors'}
