@@ -16,7 +16,7 @@ from thermostereo_ros.data.render.atmosphere import draw_atmosphere
 from thermostereo_ros.data.render.clusters import sphere_cloud, tube_set
 from thermostereo_ros.data.render.reflection import REFLECTIVE_WEIGHT, shade_view_v3
 from thermostereo_ros.data.render.rig import rig_camera
-from thermostereo_ros.data.render.scenes import Scene
+from thermostereo_ros.data.render.builder import Scene
 from thermostereo_ros.data.render.thermal import (Condition, Material, draw_condition,
                                                   make_tiles, material_table)
 from thermostereo_ros.data.synthetic import TAGS, render_pair

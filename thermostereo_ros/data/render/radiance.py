@@ -12,7 +12,7 @@ import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render.rig import ThermalCamera
-from thermostereo_ros.data.render.scenes import Scene
+from thermostereo_ros.data.render.builder import Scene
 from thermostereo_ros.data.render.thermal import MaterialTable, surface_radiance
 
 SkyModel = Callable[[np.ndarray], np.ndarray]   # world ray directions (N, 3) -> counts (N,)

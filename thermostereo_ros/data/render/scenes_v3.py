@@ -16,19 +16,19 @@ Surfaces carry photographic texture (`render.textures`) besides procedural noise
 ('foliage', 'tree', 'thin', 'vehicle', 'road') that the statistics and label maps read.
 """
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict
 
 import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render import vegetation
-from thermostereo_ros.data.render.clusters import sphere_cloud, tube_set
+from thermostereo_ros.data.render.builder import min_depth, scaled, Scene, UP, X_AXIS, Z_AXIS
+from thermostereo_ros.data.render.builder_v3 import SceneBuilderV3, tag
+from thermostereo_ros.data.render.clusters import tube_set
 from thermostereo_ros.data.render.rig import ThermalCamera
 from thermostereo_ros.data.render.scenes import (
-    _Builder, _min_depth, build_flying, build_indoor, Scene, SKYLINE_STEPS, skyline,
-    street_pose, UP, X_AXIS, Z_AXIS)
-from thermostereo_ros.data.render.textures import NAMES as PHOTO_NAMES
-from thermostereo_ros.data.render.thermal import Condition, Material
+    build_flying, build_indoor, SKYLINE_STEPS, skyline, street_pose)
+from thermostereo_ros.data.render.thermal import Condition
 
 # Streets carry most of what v3 adds (trees, thin street furniture, wet mirrors, far traffic)
 # and are MS2's domain, so they gain at indoor's expense; flying keeps the generic signal.
@@ -38,209 +38,15 @@ DEFAULT_MIX_V3: Dict[str, float] = {'street': 0.5, 'indoor': 0.15, 'flying': 0.3
 WET_PROBABILITY = {'day': 0.05, 'night': 0.2, 'rain': 1.0}
 WETNESS = {'day': (0.1, 0.4), 'night': (0.2, 0.6), 'rain': (0.5, 1.0)}
 # Vehicle kinds: (length, width, body height, cabin height) ranges in metres.
-VEHICLES = {'car': ((3.8, 4.9), (1.65, 1.95), (0.6, 0.9), (0.45, 0.65)),
-            'van': ((4.8, 6.2), (1.9, 2.1), (1.5, 2.0), (0.0, 0.0)),
-            'bus': ((10.0, 13.0), (2.45, 2.55), (2.6, 3.1), (0.0, 0.0)),
-            'truck': ((6.0, 10.0), (2.3, 2.5), (2.4, 3.4), (0.0, 0.0))}
 
 
-def _tag(p: pr.Primitive, tag: str) -> pr.Primitive:
-    p.tag = tag
-    return p
-
-
-class _BuilderV3(_Builder):
-    """v2's builder plus photo textures, plants, thin street furniture and more vehicles."""
-
-    def __init__(self, rng: np.random.Generator, condition: Condition, camera: ThermalCamera):
-        super().__init__(rng, condition)
-        self.camera = camera
-
-    def tagged(self, tag: str, build: Callable[..., None], *args, **kwargs) -> None:
-        """Run a v2 compound builder and tag the primitives it added."""
-        start = len(self.primitives)
-        build(*args, **kwargs)
-        for p in self.primitives[start:]:
-            p.tag = tag
-
-    def photo(self, m: Material, name: Optional[str] = None, share: float = 0.6
-              ) -> Material:
-        """Add a photograph's texture to a material (with probability `share`)."""
-        rng = self.rng
-        if rng.random() >= share:
-            return m
-        m.photo = PHOTO_NAMES.index(name) if name else int(rng.integers(len(PHOTO_NAMES)))
-        m.photo_amp = float(rng.uniform(20, 140))
-        m.photo_texel = float(np.exp(rng.uniform(np.log(0.002), np.log(0.02))))
-        return m
-
-    def bark(self) -> Material:
-        rng = self.rng
-        return self.photo(Material(base=self._rel(-30.0, 80.0),
-                                   amp=(rng.uniform(20, 80), rng.uniform(20, 80), 10.0),
-                                   texel=(0.4, 0.05, 0.01), solar=0.7), 'gravel', 0.5)
-
-    def leaves(self) -> Material:
-        return self.photo(self.foliage(), 'grass', 0.6)
-
-    def plant(self, plant: vegetation.Plant, wood: int, leaves: int, centre: np.ndarray
-              ) -> None:
-        """Add a plant's wood and leaf clusters as two primitives (three with joints)."""
-        starts, ends, radii = plant.wood()
-        if len(radii):
-            self.add(tube_set(starts, ends, radii, wood, 'tree'))
-        if plant.joints:
-            self.add(sphere_cloud(centre, np.eye(3), np.array(plant.joints),
-                                  np.array(plant.joint_radii), wood, 'tree'))
-        if plant.leaves:
-            self.add(sphere_cloud(centre, pr.rotation(self.rng.uniform(0, np.pi)),
-                                  np.array(plant.leaves), np.array(plant.leaf_radii), leaves,
-                                  'foliage'))
-
-    def tree_v3(self, foot: np.ndarray, bare: bool) -> None:
-        """Add a branching tree; branches thinner than a fraction of a pixel are not grown."""
-        min_radius = vegetation.MIN_BRANCH_PIXELS * max(float(foot[2]), 1.0) / (
-            2.0 * self.camera.fx)
-        plant = vegetation.tree(self.rng, foot, min_radius, bare)
-        self.plant(plant, self.material(self.bark()), self.material(self.leaves()),
-                   foot + UP * 5.0)
-
-    def hedge(self, centre: np.ndarray, along: np.ndarray, length: float) -> None:
-        rng = self.rng
-        plant = vegetation.hedge(rng, centre, along, length, rng.uniform(0.8, 2.5),
-                                 rng.uniform(0.5, 1.2))
-        leaves = self.material(self.leaves())
-        self.plant(plant, leaves, leaves, centre)
-
-    def bush(self, foot: np.ndarray) -> None:
-        plant = vegetation.bush(self.rng, foot, self.rng.uniform(0.3, 1.0))
-        self.plant(plant, self.material(self.bark()), self.material(self.leaves()), foot)
-
-    def metal(self) -> int:
-        return self.material(self.generic(textured=0.4))
-
-    def street_light(self, foot: np.ndarray, side: float) -> np.ndarray:
-        """Add a pole with an arm over the road and a lamp; return a wire anchor on it."""
-        rng = self.rng
-        metal = self.metal()
-        h = rng.uniform(5.0, 9.0)
-        r = rng.uniform(0.03, 0.1)
-        top = foot + UP * h
-        tip = top + X_AXIS * -side * rng.uniform(0.8, 2.5) + UP * rng.uniform(0.0, 0.4)
-        self.add(_tag(pr.cylinder(foot, UP, r, h, metal), 'thin'))
-        self.add(tube_set(np.array([top]), np.array([tip]), np.array([r * 0.6]), metal,
-                          'thin'))
-        lamp = self.material(self.warm((100, 900)) if self.c.name != 'day'
-                             else self.generic(textured=0.2))
-        self.add(_tag(pr.ellipsoid(tip + UP * -0.1, np.eye(3), np.array([0.3, 0.08, 0.15]),
-                                   lamp), 'thin'))
-        return top + UP * -0.2
-
-    def sign_post(self, foot: np.ndarray) -> None:
-        """Add a thin post (2.5-7 cm radius) with a sign plate on top."""
-        rng = self.rng
-        metal = self.metal()
-        h = rng.uniform(2.0, 3.5)
-        self.add(tube_set(foot[None, :], (foot + UP * h)[None, :],
-                          np.array([rng.uniform(0.025, 0.07)]), metal, 'thin'))
-        plate = pr.rectangle(foot + UP * (h - 0.3) + Z_AXIS * -0.04,
-                             pr.rotation(rng.uniform(-0.4, 0.4))[:, 0], UP,
-                             rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.6),
-                             self.material(self.generic(textured=0.3)))
-        plate.tag = 'thin'
-        self.add(plate)
-
-    def wires(self, anchors: List[np.ndarray]) -> None:
-        """Sagging cables between consecutive anchors (0.5-1.5 cm thick)."""
-        rng = self.rng
-        if len(anchors) < 2:
-            return
-        m = self.material(self.generic(textured=0.1))
-        starts, ends = [], []
-        for level in range(int(rng.integers(1, 4))):
-            drop = UP * -0.3 * level
-            sag = rng.uniform(0.2, 1.0)
-            for a, b in zip(anchors[:-1], anchors[1:]):
-                t = np.linspace(0.0, 1.0, 9)
-                pts = (a + drop)[None, :] + t[:, None] * (b - a)[None, :]
-                pts = pts - UP[None, :] * (sag * 4 * t * (1 - t))[:, None]
-                starts += list(pts[:-1])
-                ends += list(pts[1:])
-        radius = rng.uniform(0.005, 0.015)
-        self.add(tube_set(np.array(starts), np.array(ends), np.full(len(starts), radius), m,
-                          'thin'))
-
-    def posts(self, start: np.ndarray, direction: np.ndarray, count: int, spacing: float,
-              height: float, radius: float, tag: str = 'thin') -> None:
-        """Add a row of upright posts as one tube set: bollards, fence bars."""
-        m = self.metal()
-        feet = start[None, :] + np.arange(count)[:, None] * spacing * direction[None, :]
-        self.add(tube_set(feet, feet + UP * height, np.full(count, radius), m, tag))
-
-    def fence_bars(self, start: np.ndarray, direction: np.ndarray, length: float) -> None:
-        rng = self.rng
-        spacing = rng.uniform(0.09, 0.25)
-        count = int(min(length / spacing, 400))
-        height = rng.uniform(0.9, 1.8)
-        self.posts(start, direction, count, spacing, height, rng.uniform(0.008, 0.03))
-        m = self.metal()
-        rails = [start + UP * height * f for f in (0.1, 0.95)]
-        self.add(tube_set(np.array(rails), np.array([r + direction * length for r in rails]),
-                          np.full(2, rng.uniform(0.015, 0.03)), m, 'thin'))
-
-    def bike_rack(self, start: np.ndarray, direction: np.ndarray) -> None:
-        rng = self.rng
-        m = self.metal()
-        across = np.cross(direction, UP)
-        starts, ends = [], []
-        for i in range(int(rng.integers(2, 7))):
-            base = start + direction * i * 0.8
-            pts = [base - across * 0.35, base - across * 0.35 + UP * 0.8,
-                   base + across * 0.35 + UP * 0.8, base + across * 0.35]
-            starts += pts[:-1]
-            ends += pts[1:]
-        self.add(tube_set(np.array(starts), np.array(ends), np.full(len(starts), 0.025), m,
-                          'thin'))
-
-    def vehicle(self, centre: np.ndarray, yaw: float, running: bool, kind: str) -> None:
-        """Add a car (v2's), van, bus or truck: boxes with a warm engine and exhaust."""
-        if kind == 'car':
-            self.tagged('vehicle', self.car, centre, yaw, running)
-            return
-        rng = self.rng
-        (l0, l1), (w0, w1), (h0, h1), _ = VEHICLES[kind]
-        length, width, body_h = rng.uniform(l0, l1), rng.uniform(w0, w1), rng.uniform(h0, h1)
-        frame = pr.rotation(yaw)
-        body = self.photo(self.generic(textured=0.3), share=0.3)
-        heat = 1.0 if running else rng.uniform(0.0, 0.4)
-        body.hot = [(0.0, 0.3, length / 2, heat * rng.uniform(500, 1500), 0.6),
-                    (width * 0.3, body_h / 2 - 0.1, -length / 2, heat * rng.uniform(300, 1200),
-                     0.15)]
-        lift = 0.35
-        start = len(self.primitives)
-        self.add(*pr.box(centre + UP * (lift + body_h / 2), frame,
-                         np.array([width, body_h, length]), self.material(body)))
-        glass = self.material(self.glass())
-        band = body_h * 0.3
-        self.add(pr.rectangle(centre + UP * (lift + body_h * 0.75) + frame[:, 2] * (
-            length / 2 + 0.01), frame[:, 0], UP, width * 0.9, band, glass))
-        tyre = self.material(self.warm((100 * heat, 150 + 400 * heat)))
-        for sx in (-1, 1):
-            for sz in (-1, 1):
-                hub = (centre + UP * 0.45 + frame[:, 0] * sx * (width / 2 - 0.1)
-                       + frame[:, 2] * sz * length * 0.35)
-                self.add(pr.cylinder(hub - frame[:, 0] * 0.14, frame[:, 0], 0.45, 0.28, tyre))
-        for p in self.primitives[start:]:
-            p.tag = 'vehicle'
-
-
-def _street_layout(b: _BuilderV3, rng: np.random.Generator, camera: ThermalCamera,
+def _street_layout(b: SceneBuilderV3, rng: np.random.Generator, camera: ThermalCamera,
                    height: float, far: float, park: bool) -> Dict[str, float]:
     """Road, sidewalks, curbs, facades and skyline; returns the layout's dimensions."""
     road_m = b.asphalt()
     b.photo(road_m, 'gravel', 0.5)
-    b.add(_tag(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP,
-                        b.material(road_m)), 'road'))
+    b.add(tag(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP,
+                       b.material(road_m)), 'road'))
     half_road = rng.uniform(3.0, 8.0)
     curb_h = rng.uniform(0.1, 0.18)
     walk_width = rng.uniform(1.5, 5.0)
@@ -273,12 +79,12 @@ def _street_layout(b: _BuilderV3, rng: np.random.Generator, camera: ThermalCamer
     tops = height - np.repeat(rng.uniform(5.0, 45.0, SKYLINE_STEPS // 2), 2)
     # Far skylines are sometimes a tree line: as warm as the haze, textured like leaves.
     line = b.leaves() if rng.random() < 0.4 else b.generic(textured=1.0)
-    line.amp = tuple(a * 0.5 for a in line.amp)
+    line.amp = scaled(line.amp, 0.5)
     b.add(skyline(camera, height, z_far, tops, b.material(line)))
     return dict(half_road=half_road, curb_h=curb_h, walk_width=walk_width)
 
 
-def _street_furniture(b: _BuilderV3, rng: np.random.Generator, height: float, far: float,
+def _street_furniture(b: SceneBuilderV3, rng: np.random.Generator, height: float, far: float,
                       z_min: float, lay: Dict[str, float], n_scale: float, park: bool
                       ) -> None:
     """Trees, hedges, bushes, lights with wires, posts, bollards, fences and bike racks."""
@@ -344,7 +150,7 @@ def _street_furniture(b: _BuilderV3, rng: np.random.Generator, height: float, fa
                               rng.uniform(max(z_min, 2.0), 25.0)]), Z_AXIS)
 
 
-def _traffic(b: _BuilderV3, rng: np.random.Generator, height: float, far: float,
+def _traffic(b: SceneBuilderV3, rng: np.random.Generator, height: float, far: float,
              z_min: float, half_road: float, corridor: float, n_scale: float) -> None:
     """Parked vehicles at the curb, moving ones in the lanes out to 72 m."""
     def depth(lo: float) -> float:
@@ -372,13 +178,13 @@ def _traffic(b: _BuilderV3, rng: np.random.Generator, height: float, far: float,
 def build_street_v3(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
                     condition: Condition, path_length: float) -> Scene:
     """Build a v3 street (or park road; from a drone in 10 %) along the whole path."""
-    b = _BuilderV3(rng, condition, camera)
+    b = SceneBuilderV3(rng, condition, camera)
     drone = rng.random() < 0.1
     park = rng.random() < 0.4
     # Level or a little upward more often than v2: crowns, poles and wires against the sky
     # are what the thin-structure and sky statistics of real streets are made of.
     height, pitch, roll = street_pose(rng, camera, max_disparity, drone, (-5.0, 4.0))
-    z_min = _min_depth(camera, max_disparity)
+    z_min = min_depth(camera, max_disparity)
     far = 80.0 + path_length
     lay = _street_layout(b, rng, camera, height, far, park)
     n_scale = 1.0 + path_length / 40.0
@@ -405,10 +211,10 @@ def build_indoor_v3(rng: np.random.Generator, camera: ThermalCamera, max_dispari
                     condition: Condition, path_length: float) -> Scene:
     """v2's room plus chair legs, cables and house plants."""
     scene = build_indoor(rng, camera, max_disparity, condition, path_length)
-    b = _BuilderV3(rng, scene.condition, camera)
+    b = SceneBuilderV3(rng, scene.condition, camera)
     b.primitives, b.materials = scene.primitives, scene.materials
     floor_y = scene.height
-    z_min = _min_depth(camera, max_disparity, 0.8)
+    z_min = min_depth(camera, max_disparity, 0.8)
     for m in b.materials:
         b.photo(m, None, 0.3)
     for _ in range(int(rng.integers(1, 5))):             # chairs and stools: legs and a seat
@@ -418,9 +224,10 @@ def build_indoor_v3(rng: np.random.Generator, camera: ThermalCamera, max_dispari
         frame = pr.rotation(rng.uniform(0, np.pi))
         feet = np.array([f + frame[:, 0] * sx * w / 2 + frame[:, 2] * sz * w / 2
                          for sx in (-1, 1) for sz in (-1, 1)])
-        m = b.metal()
-        b.add(tube_set(feet, feet + UP * seat, np.full(4, rng.uniform(0.008, 0.02)), m, 'thin'))
-        b.add(*pr.box(f + UP * seat, frame, np.array([w, 0.03, w]), m))
+        metal = b.metal()
+        b.add(tube_set(feet, feet + UP * seat, np.full(4, rng.uniform(0.008, 0.02)), metal,
+                       'thin'))
+        b.add(*pr.box(f + UP * seat, frame, np.array([w, 0.03, w]), metal))
     for _ in range(int(rng.integers(0, 3))):             # house plants
         f = np.array([rng.uniform(-2.0, 2.0), floor_y, rng.uniform(max(z_min, 0.8), 5.0)])
         b.bush(f)
@@ -437,7 +244,7 @@ def build_flying_v3(rng: np.random.Generator, camera: ThermalCamera, max_dispari
                     condition: Condition, path_length: float) -> Scene:
     """v2's flying objects plus thin rods, leaf clouds and sometimes a large near surface."""
     scene = build_flying(rng, camera, max_disparity, condition, path_length)
-    b = _BuilderV3(rng, condition, camera)
+    b = SceneBuilderV3(rng, condition, camera)
     b.primitives, b.materials = scene.primitives, scene.materials
     for m in b.materials:
         b.photo(m, None, 0.5)
@@ -472,12 +279,12 @@ def build_flying_v3(rng: np.random.Generator, camera: ThermalCamera, max_dispari
         size = z * 2.5 * half_w
         centre = np.array([rng.uniform(-0.5, 0.5) * half_w * z,
                            rng.uniform(-0.5, 0.5) * half_h * z, z + size * 0.2])
-        m = b.material(b.photo(b.generic(textured=0.95), None, 0.7))
+        photo = b.material(b.photo(b.generic(textured=0.95), None, 0.7))
         frame = pr._orthonormal(normal, X_AXIS)
         # Its centre lies at 0.5-0.95 of the budget; a tilted corner may come nearer than the
         # search range, and those pixels' GT then exceeds max_disparity (beyond the range).
         b.add(pr.rectangle(centre, frame[:, 0], frame[:, 1], size * rng.uniform(0.4, 1.0),
-                           size * rng.uniform(0.3, 0.8), m))
+                           size * rng.uniform(0.3, 0.8), photo))
     scene.primitives, scene.materials = b.primitives, b.materials
     return scene
 
