@@ -13,7 +13,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from thermostereo_ros.evaluation import cpu_load
 from thermostereo_ros.evaluation.bench_measure import (
@@ -23,6 +23,7 @@ from thermostereo_ros.evaluation.bench_measure import (
 from thermostereo_ros.evaluation.bench_report import _summary, compute_ratios, markdown_report
 from thermostereo_ros.evaluation.report import json_safe
 from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 # The node end-to-end part, given by the caller (tools/bench_cli.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
 NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.Path],
@@ -120,8 +121,6 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
     """Run every enabled part and return the report (also written to --out)."""
     import torch
 
-    from thermostereo_ros.inference.shifted_texture import synthetic_pair
-
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ['OMP_NUM_THREADS'] = str(args.threads)  # onnxruntime and the node follow it
@@ -153,40 +152,7 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
         report['skipped'].append('sgbm and accuracy: OpenCV (cv2) is not importable here')
     load_start = cpu_load.sample()
     for size in sizes:
-        pair = synthetic_pair(size[0], size[1], _TIMING_SHIFT)
-        for config in configs:
-            print(f"bench: {config['label']} at {size_label(size)} ...", flush=True)
-            try:
-                row = bench_engine(checkpoint, config, size, args.runs, args.warmup, pair,
-                                   getattr(args, 'lr_check', False))
-            except Exception as exc:  # one failing backend must not lose the other numbers
-                report['errors'].append(f"{config['label']} @ {size_label(size)}: "
-                                        f'{type(exc).__name__}: {exc}')
-                print(f'bench:   failed: {exc}', flush=True)
-                continue
-            report['latency'].append(row)
-            print(f"bench:   p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms", flush=True)
-            if size == sizes[0] and config.get('backend') in CACHED_BACKENDS:
-                try:
-                    report['startup'].append(bench_startup(checkpoint, config, size, pair))
-                except Exception as exc:  # as above: report it, keep the other numbers
-                    report['errors'].append(f"start-up {config['label']}: "
-                                            f'{type(exc).__name__}: {exc}')
-        if not have_cv2:
-            continue
-        try:
-            report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
-        except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
-            report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
-        else:
-            print(f'bench: auto and SGBM interleaved at {size_label(size)} ...', flush=True)
-            try:
-                report['interleaved'].append(bench_interleaved(
-                    checkpoint, 'cpu' if args.device == 'cpu' else 'auto', size, args.runs,
-                    args.warmup, pair, args.interleaved_seconds))
-            except Exception as exc:  # as above: report it, keep the other numbers
-                report['errors'].append(f'interleaved @ {size_label(size)}: '
-                                        f'{type(exc).__name__}: {exc}')
+        _bench_size(report, args, checkpoint, size, configs, have_cv2, size == sizes[0])
         _write(report, out)  # partial results survive a time limit on later parts
     load_end = cpu_load.sample()
     if load_start is not None and load_end is not None:
@@ -209,6 +175,46 @@ def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) 
             report['errors'].append(f"node: {report['node']['error']}")
     _write(report, out)
     return report
+
+
+def _bench_size(report: Dict[str, Any], args: argparse.Namespace, checkpoint: pathlib.Path,
+                size: Size, configs: List[Dict[str, Any]], have_cv2: bool,
+                first_size: bool) -> None:
+    """Time every configuration at `size` (start-up at the first size), then SGBM."""
+    pair = synthetic_pair(size[0], size[1], _TIMING_SHIFT)
+    for config in configs:
+        print(f"bench: {config['label']} at {size_label(size)} ...", flush=True)
+        try:
+            row = bench_engine(checkpoint, config, size, args.runs, args.warmup, pair,
+                               getattr(args, 'lr_check', False))
+        except Exception as exc:  # one failing backend must not lose the other numbers
+            report['errors'].append(f"{config['label']} @ {size_label(size)}: "
+                                    f'{type(exc).__name__}: {exc}')
+            print(f'bench:   failed: {exc}', flush=True)
+            continue
+        report['latency'].append(row)
+        print(f"bench:   p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms", flush=True)
+        if first_size and config.get('backend') in CACHED_BACKENDS:
+            try:
+                report['startup'].append(bench_startup(checkpoint, config, size, pair))
+            except Exception as exc:  # as above: report it, keep the other numbers
+                report['errors'].append(f"start-up {config['label']}: "
+                                        f'{type(exc).__name__}: {exc}')
+    if not have_cv2:
+        return
+    try:
+        report['sgbm'] += bench_sgbm(size, args.runs, args.warmup, pair)
+    except Exception as exc:  # e.g. OpenCV refusing images narrower than the search
+        report['errors'].append(f'sgbm @ {size_label(size)}: {type(exc).__name__}: {exc}')
+    else:
+        print(f'bench: auto and SGBM interleaved at {size_label(size)} ...', flush=True)
+        try:
+            report['interleaved'].append(bench_interleaved(
+                checkpoint, 'cpu' if args.device == 'cpu' else 'auto', size, args.runs,
+                args.warmup, pair, args.interleaved_seconds))
+        except Exception as exc:  # as above: report it, keep the other numbers
+            report['errors'].append(f'interleaved @ {size_label(size)}: '
+                                    f'{type(exc).__name__}: {exc}')
 
 
 def _write(report: Dict[str, Any], out: pathlib.Path) -> None:
