@@ -24,6 +24,8 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
+from thermostereo_ros.bags.reader import bag_info
 from thermostereo_ros.evaluation.report import json_safe
 from thermostereo_ros.inference import backends
 from thermostereo_ros.ros.dds import apply_profile, PROFILE_CHOICES
@@ -33,6 +35,7 @@ from thermostereo_ros.tools.demo_common import (CONDITIONS, DemoError, OnlineRun
                                                 OUTPUTS_BAG)
 from thermostereo_ros.tools.demo_scoring import format_table, summarise
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
+from thermostereo_ros.tools.replay import replay_bag
 
 INPUT_TOPICS = ('left/image_rect', 'right/image_rect', 'left/camera_info', 'right/camera_info',
                 'left/depth_gt')
@@ -134,26 +137,13 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
                rate_hz: float, height: int, width: int, seed: int, threads: int,
                log: Any, record_to: Optional[pathlib.Path] = None) -> OnlineRun:
     """Render, convert, start the node, replay into it and collect; the node always stops."""
-    from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
-    from thermostereo_ros.bags.reader import bag_info
-    from thermostereo_ros.tools.replay import replay_bag
-
     started = time.monotonic()
     timings: Dict[str, float] = {}
     prefix = f'/thermostereo_demo_{os.getpid()}'
     node_name = f'thermostereo_demo_{os.getpid()}'
     env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': str(threads)}
-    # Reliable inputs, through the node's standard QoS override parameters. With its default
-    # best-effort (sensor data) inputs, Fast DDS's default 512 KiB shared-memory segment cannot
-    # hold a frame's images and depth (~1.3 MB at 640x256) and most frames were lost between
-    # processes even at 2 Hz with an idle subscriber; those losses say nothing about the node.
-    # With reliable delivery every remaining drop is the node's own (its one-slot buffer).
-    qos = [arg for topic in INPUT_TOPICS for arg in (
-        '-p', f'qos_overrides.{prefix}/thermal/{topic}.subscription.reliability:=reliable')]
-    ros_args = ['-r', f'__ns:={prefix}/thermal', '-r', f'__node:={node_name}',
-                '-p', f'model_path:={path}', '-p', 'device:=cpu', '-p', 'evaluate_against:=true',
-                '-p', f'max_disparity:={max_disparity}', *qos]
-    node = NodeProcess(node_command(ros_args), workdir / 'node.log', env)
+    node = NodeProcess(node_command(_node_args(prefix, node_name, path, max_disparity)),
+                       workdir / 'node.log', env)
     collector = None
     try:
         # The node imports torch and loads the model while the data is rendered.
@@ -161,14 +151,10 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         sequences = render_dataset(root, frames, height, width, seed, max_disparity)
         timings['render_s'] = time.monotonic() - started
         t0 = time.monotonic()
-        bags = []
-        for seq, condition in sequences:
-            result = convert_sequence(root, seq, workdir / f'bag_{condition}',
-                                      with_depth_gt=True, progress=False)
-            bags.append((result.bag_path, condition, (result.start_ns, result.end_ns)))
+        bags, frames_per_sequence = _convert(root, sequences, workdir)
         timings['convert_s'] = time.monotonic() - t0
         log(f'demo: {len(sequences)} sequences ({", ".join(c for _, c in sequences)}) of '
-            f'{result.frames} frames, {width}x{height}, in {workdir}')
+            f'{frames_per_sequence} frames, {width}x{height}, in {workdir}')
 
         # The point cloud kept is the one nearest the middle of the day sequence.
         collector = Collector(prefix, node_name, sum(bags[0][2]) // 2)
@@ -178,35 +164,9 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
         if record_to is not None:
             collector.start_recording(record_to)
 
-        published = 0
         t0 = time.monotonic()
-        for bag, condition, _ in bags:
-            info = bag_info(bag)
-            count = info.topics[TOPIC_LEFT_IMAGE][1]
-            # rosbag2's end time is one past the last message.
-            span_s = max(info.end_ns - info.start_ns - 1, 0) / 1e9
-            bag_hz = (count - 1) / span_s if count > 1 and span_s > 0 else rate_hz
-            log(f'demo: replaying the {condition} bag at {rate_hz:g} Hz ({count} frames)')
-            replayed = replay_bag(bag, collector.replay_node, rate=rate_hz / bag_hz,
-                                  remaps={t: prefix + t for t in info.topics},
-                                  wait_for_subscribers=1, start_delay_s=0.5,
-                                  log=lambda text: log(f'demo: {text}'))
-            published += replayed.published[prefix + TOPIC_LEFT_IMAGE]
-            if replayed.interrupted:
-                raise KeyboardInterrupt
-        replay_end = time.monotonic()
-
-        def settled() -> bool:
-            with collector.lock:
-                done = len(collector.data.disparity) >= published
-                idle = time.monotonic() - max(collector.data.last_output, replay_end)
-            return done or idle > OUTPUT_IDLE_S
-
-        _wait(settled, OUTPUT_IDLE_S * 4, node, 'the last outputs')
-        final_output = time.monotonic()
-        # One more diagnostics message, sent after the last output: the final counters.
-        _wait(lambda: collector.reports.last_diagnostics_time() > final_output + 0.05, 5.0, node,
-              'the final diagnostics')
+        published = _replay(collector, bags, prefix, rate_hz, log)
+        _wait_settled(collector, node, published, time.monotonic())
         timings['replay_s'] = time.monotonic() - t0
     finally:
         if collector is not None:
@@ -218,7 +178,71 @@ def run_online(workdir: pathlib.Path, path: pathlib.Path, max_disparity: int, fr
     with reports.lock:
         data.statuses, data.evaluations = list(reports.statuses), list(reports.evaluations)
     data.diagnostics = reports.latest_diagnostics() or {}
-    return OnlineRun(sequences, bags, result.frames, published, data, timings)
+    return OnlineRun(sequences, bags, frames_per_sequence, published, data, timings)
+
+
+def _node_args(prefix: str, node_name: str, path: pathlib.Path, max_disparity: int
+               ) -> List[str]:
+    """Return the node's --ros-args: private names, the model, scoring, reliable inputs."""
+    # Reliable inputs, through the node's standard QoS override parameters. With its default
+    # best-effort (sensor data) inputs, Fast DDS's default 512 KiB shared-memory segment cannot
+    # hold a frame's images and depth (~1.3 MB at 640x256) and most frames were lost between
+    # processes even at 2 Hz with an idle subscriber; those losses say nothing about the node.
+    # With reliable delivery every remaining drop is the node's own (its one-slot buffer).
+    qos = [arg for topic in INPUT_TOPICS for arg in (
+        '-p', f'qos_overrides.{prefix}/thermal/{topic}.subscription.reliability:=reliable')]
+    return ['-r', f'__ns:={prefix}/thermal', '-r', f'__node:={node_name}',
+            '-p', f'model_path:={path}', '-p', 'device:=cpu', '-p', 'evaluate_against:=true',
+            '-p', f'max_disparity:={max_disparity}', *qos]
+
+
+def _convert(root: pathlib.Path, sequences: List[Tuple[str, str]], workdir: pathlib.Path
+             ) -> Tuple[List[Tuple[pathlib.Path, str, Tuple[int, int]]], int]:
+    """Convert each sequence to a bag with depth GT; (bag, condition, span) and frames."""
+    bags, frames = [], 0
+    for seq, condition in sequences:
+        result = convert_sequence(root, seq, workdir / f'bag_{condition}', with_depth_gt=True,
+                                  progress=False)
+        bags.append((result.bag_path, condition, (result.start_ns, result.end_ns)))
+        frames = result.frames
+    return bags, frames
+
+
+def _replay(collector: Collector, bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]],
+            prefix: str, rate_hz: float, log: Any) -> int:
+    """Replay every bag into the node at `rate_hz`; return the left images published."""
+    published = 0
+    for bag, condition, _ in bags:
+        info = bag_info(bag)
+        count = info.topics[TOPIC_LEFT_IMAGE][1]
+        # rosbag2's end time is one past the last message.
+        span_s = max(info.end_ns - info.start_ns - 1, 0) / 1e9
+        bag_hz = (count - 1) / span_s if count > 1 and span_s > 0 else rate_hz
+        log(f'demo: replaying the {condition} bag at {rate_hz:g} Hz ({count} frames)')
+        replayed = replay_bag(bag, collector.replay_node, rate=rate_hz / bag_hz,
+                              remaps={t: prefix + t for t in info.topics},
+                              wait_for_subscribers=1, start_delay_s=0.5,
+                              log=lambda text: log(f'demo: {text}'))
+        published += replayed.published[prefix + TOPIC_LEFT_IMAGE]
+        if replayed.interrupted:
+            raise KeyboardInterrupt
+    return published
+
+
+def _wait_settled(collector: Collector, node: NodeProcess, published: int,
+                  replay_end: float) -> None:
+    """Wait for the last outputs (or for the node to fall idle), then final diagnostics."""
+    def settled() -> bool:
+        with collector.lock:
+            done = len(collector.data.disparity) >= published
+            idle = time.monotonic() - max(collector.data.last_output, replay_end)
+        return done or idle > OUTPUT_IDLE_S
+
+    _wait(settled, OUTPUT_IDLE_S * 4, node, 'the last outputs')
+    final_output = time.monotonic()
+    # One more diagnostics message, sent after the last output: the final counters.
+    _wait(lambda: collector.reports.last_diagnostics_time() > final_output + 0.05, 5.0, node,
+          'the final diagnostics')
 
 
 def default_node_threads(backend: str, cores: Optional[int] = None) -> int:
