@@ -220,27 +220,10 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
         while not summary.interrupted:
             messages = (bag_reader.iter_raw_cdr(bag, selected) if ros2
                         else bag_reader.iter_messages(bag, selected))
-            wall_zero: Optional[float] = None
-            bag_zero = 0
-            for topic, _, timestamp, payload in messages:
-                if wall_zero is None:
-                    wall_zero, bag_zero = time.monotonic(), timestamp
-                deadline = wall_zero + (timestamp - bag_zero) / 1e9 / rate
-                if not _sleep_until(deadline, stop):
-                    summary.interrupted = True
-                    break
-                summary.max_lag_s = max(summary.max_lag_s, time.monotonic() - deadline)
-                if clock_pub is not None:
-                    tick = ClockMsg()
-                    tick.clock.sec, tick.clock.nanosec = divmod(int(timestamp), 1_000_000_000)
-                    clock_pub.publish(tick)
-                # rclpy publishes `bytes` as an already serialised message (publish_raw).
-                publishers[topic].publish(
-                    payload if ros2 else to_rclpy(payload, classes[topic]))
-                summary.published[remaps.get(topic, topic)] += 1
-            else:
-                summary.passes += 1
-            if not loop or (max_passes is not None and summary.passes >= max_passes):
+            _one_pass(messages, publishers, classes, clock_pub, remaps, rate, ros2, stop,
+                      summary)
+            if summary.interrupted or not loop or (
+                    max_passes is not None and summary.passes >= max_passes):
                 break
         # Reliable delivery of the last messages before the publishers go away.
         _wait_acked(list(publishers.values()), ACK_TIMEOUT_S, stop)
@@ -251,6 +234,32 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
         for pub in list(publishers.values()) + ([clock_pub] if clock_pub else []):
             node.destroy_publisher(pub)
     return summary
+
+
+def _one_pass(messages: Iterable[Any], publishers: Dict[str, Any], classes: Dict[str, Any],
+              clock_pub: Any, remaps: Dict[str, str], rate: float, ros2: bool,
+              stop: Optional[threading.Event], summary: 'ReplaySummary') -> None:
+    """Publish one pass over the bag with its timing; count it unless interrupted."""
+    from rosgraph_msgs.msg import Clock as ClockMsg  # as replay_bag: only when replaying
+
+    wall_zero: Optional[float] = None
+    bag_zero = 0
+    for topic, _, timestamp, payload in messages:
+        if wall_zero is None:
+            wall_zero, bag_zero = time.monotonic(), timestamp
+        deadline = wall_zero + (timestamp - bag_zero) / 1e9 / rate
+        if not _sleep_until(deadline, stop):
+            summary.interrupted = True
+            return
+        summary.max_lag_s = max(summary.max_lag_s, time.monotonic() - deadline)
+        if clock_pub is not None:
+            tick = ClockMsg()
+            tick.clock.sec, tick.clock.nanosec = divmod(int(timestamp), 1_000_000_000)
+            clock_pub.publish(tick)
+        # rclpy publishes `bytes` as an already serialised message (publish_raw).
+        publishers[topic].publish(payload if ros2 else to_rclpy(payload, classes[topic]))
+        summary.published[remaps.get(topic, topic)] += 1
+    summary.passes += 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
