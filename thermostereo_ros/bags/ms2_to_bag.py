@@ -29,6 +29,8 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
+from thermostereo_ros.data import ms2
+
 TOPIC_LEFT_IMAGE = '/thermal/left/image_rect'
 TOPIC_RIGHT_IMAGE = '/thermal/right/image_rect'
 TOPIC_LEFT_INFO = '/thermal/left/camera_info'
@@ -210,6 +212,41 @@ def _check_sequence(root: pathlib.Path, seq: str) -> None:
             f'(available: {", ".join(available) or "none"})')
 
 
+_READ_ERRORS = (ms2.MS2FormatError, OSError, KeyError, ValueError)
+
+
+def _read_sequence(root: pathlib.Path, seq: str) -> Tuple[Any, List[str], Optional[List[float]]]:
+    """Return (calibration, frame names, timestamps or None); ConversionError if unreadable."""
+    try:
+        calib = ms2.read_calibration(str(root), seq)
+    except _READ_ERRORS as err:
+        raise ConversionError(f'cannot read the calibration of sequence {seq!r}: {err}') from err
+    if not float(calib.baseline_m) > 0:
+        raise ConversionError(f'calibration baseline must be positive, got {calib.baseline_m}')
+    try:
+        frames = list(ms2.list_frames(str(root), seq))
+        timestamps = ms2.read_timestamps(str(root), seq)
+    except _READ_ERRORS as err:
+        raise ConversionError(f'cannot read sequence {seq!r}: {err}') from err
+    if not frames:
+        raise ConversionError(f'sequence {seq!r} has no thermal frames')
+    return calib, frames, timestamps
+
+
+def _read_frame(root: pathlib.Path, seq: str, frame: str, with_depth_gt: bool
+                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Return one frame's (left, right, depth or None); ConversionError if unreadable."""
+    try:
+        left_path, right_path = ms2.thermal_paths(str(root), seq, frame)
+        left, right = ms2.load_thermal(left_path), ms2.load_thermal(right_path)
+        depth = ms2.load_depth(str(root), seq, frame) if with_depth_gt else None
+    except _READ_ERRORS as err:
+        raise ConversionError(f'frame {frame} of {seq!r}: {err}') from err
+    if left.shape != right.shape:
+        raise ConversionError(f'frame {frame}: left {left.shape} and right {right.shape} differ')
+    return left, right, depth
+
+
 def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.Path',
                      storage: str = 'mcap', with_depth_gt: bool = False,
                      left_frame_id: str = DEFAULT_LEFT_FRAME_ID,
@@ -227,27 +264,12 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
     from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
-    from thermostereo_ros.data import ms2
-
     root, out = pathlib.Path(root), pathlib.Path(out)
     if storage not in STORAGES:
         raise ConversionError(f'storage must be one of {STORAGES}, got {storage!r}')
     _check_output(out, force)
     _check_sequence(root, seq)
-    read_errors = (ms2.MS2FormatError, OSError, KeyError, ValueError)
-    try:
-        calib = ms2.read_calibration(str(root), seq)
-    except read_errors as err:
-        raise ConversionError(f'cannot read the calibration of sequence {seq!r}: {err}') from err
-    if not float(calib.baseline_m) > 0:
-        raise ConversionError(f'calibration baseline must be positive, got {calib.baseline_m}')
-    try:
-        frames = list(ms2.list_frames(str(root), seq))
-        timestamps = ms2.read_timestamps(str(root), seq)
-    except read_errors as err:
-        raise ConversionError(f'cannot read sequence {seq!r}: {err}') from err
-    if not frames:
-        raise ConversionError(f'sequence {seq!r} has no thermal frames')
+    calib, frames, timestamps = _read_sequence(root, seq)
     stamps = frame_stamps_ns(len(frames), timestamps, rate_hz, start_time_s)
 
     typestore = get_typestore(getattr(Stores, TYPESTORE))
@@ -276,15 +298,7 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
 
             for frame, stamp in tqdm(list(zip(frames, stamps.tolist())), unit='frame',
                                      desc=f'ms2-to-bag {seq}', disable=not progress):
-                try:
-                    left_path, right_path = ms2.thermal_paths(str(root), seq, frame)
-                    left, right = ms2.load_thermal(left_path), ms2.load_thermal(right_path)
-                    depth = ms2.load_depth(str(root), seq, frame) if with_depth_gt else None
-                except read_errors as err:
-                    raise ConversionError(f'frame {frame} of {seq!r}: {err}') from err
-                if left.shape != right.shape:
-                    raise ConversionError(
-                        f'frame {frame}: left {left.shape} and right {right.shape} differ')
+                left, right, depth = _read_frame(root, seq, frame, with_depth_gt)
                 if shape is None:
                     shape = left.shape
                 elif left.shape != shape:
