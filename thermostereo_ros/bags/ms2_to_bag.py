@@ -247,6 +247,18 @@ def _read_frame(root: pathlib.Path, seq: str, frame: str, with_depth_gt: bool
     return left, right, depth
 
 
+def _connections(writer: Any, typestore: Any, with_depth_gt: bool) -> Dict[str, Any]:
+    """Add the bag's connections: images, camera_infos and optionally depth GT."""
+    topics = [(TOPIC_LEFT_IMAGE, IMAGE_TYPE), (TOPIC_RIGHT_IMAGE, IMAGE_TYPE),
+              (TOPIC_LEFT_INFO, CAMERA_INFO_TYPE), (TOPIC_RIGHT_INFO, CAMERA_INFO_TYPE)]
+    if with_depth_gt:
+        topics.append((TOPIC_DEPTH_GT, IMAGE_TYPE))
+    qos = _qos_profiles()
+    return {topic: writer.add_connection(topic, msgtype, typestore=typestore,
+                                         offered_qos_profiles=qos)
+            for topic, msgtype in topics}
+
+
 def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.Path',
                      storage: str = 'mcap', with_depth_gt: bool = False,
                      left_frame_id: str = DEFAULT_LEFT_FRAME_ID,
@@ -282,15 +294,7 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
     shape: Optional[Tuple[int, int]] = None
     try:
         with Writer(staged_bag, version=BAG_VERSION, storage_plugin=plugin) as writer:
-            qos = _qos_profiles()
-            conns: Dict[str, Any] = {}
-            topics = [(TOPIC_LEFT_IMAGE, IMAGE_TYPE), (TOPIC_RIGHT_IMAGE, IMAGE_TYPE),
-                      (TOPIC_LEFT_INFO, CAMERA_INFO_TYPE), (TOPIC_RIGHT_INFO, CAMERA_INFO_TYPE)]
-            if with_depth_gt:
-                topics.append((TOPIC_DEPTH_GT, IMAGE_TYPE))
-            for topic, msgtype in topics:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=typestore,
-                                                     offered_qos_profiles=qos)
+            conns = _connections(writer, typestore, with_depth_gt)
 
             def put(topic: str, msg: Any, msgtype: str, stamp: int) -> None:
                 writer.write(conns[topic], stamp, typestore.serialize_cdr(msg, msgtype))
