@@ -64,7 +64,7 @@ PARAMETERS = (
     ParameterSpec('lr_check', False, 'Left-right consistency check: also estimate the right '
                   'view\'s disparity (the mirrored pair, batched with the left one under '
                   'torch) and invalidate pixels where the two disagree by more than '
-                  'lr_check_tolerance: occlusions, sky, wrong matches. Costs about 1.7-2x one '
+                  'lr_check_tolerance: occlusions, sky, wrong matches. Costs about 1.8-2x one '
                   'inference on CPUs (docs/PERFORMANCE.md)'),
     ParameterSpec('lr_check_tolerance', 1.0, 'Largest left-right disagreement kept by '
                   'lr_check (px); stereo_image_proc\'s disp12_max_diff',
