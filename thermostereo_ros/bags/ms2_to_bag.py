@@ -23,6 +23,7 @@ in the Humble, Jazzy and Kilted stores, and Humble is the oldest distribution we
 import argparse
 import pathlib
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
@@ -359,7 +360,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; returns 0 on success, 1 with a one-line message on failure."""
-    import sys
     try:
         result = convert_sequence(
             args.root, args.seq, args.out, storage=args.storage,

@@ -3,7 +3,10 @@
 """`thermostereo ablation`: evaluate the trained ablation runs and SGBM on the held-out set."""
 
 import argparse
+import json
 import pathlib
+
+from thermostereo_ros.evaluation.ablation import markdown, run_ablation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,11 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the markdown table, write JSON."""
-    import json
-
     import torch
-
-    from thermostereo_ros.evaluation.ablation import markdown, run_ablation
 
     rows = run_ablation(args.runs, args.max_frames, args.latency_runs,
                         progress=not args.no_progress)

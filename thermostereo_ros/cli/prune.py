@@ -12,6 +12,8 @@ import argparse
 import pathlib
 import sys
 
+from thermostereo_ros.inference.checkpoint import CheckpointError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the prune options."""
@@ -24,7 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
-    from thermostereo_ros.inference.checkpoint import CheckpointError
     from thermostereo_ros.training.recipe import prune_checkpoint
 
     try:

@@ -18,6 +18,10 @@ import pathlib
 import sys
 from typing import Any, Dict, List, Tuple
 
+from thermostereo_ros.data.heldout import validation_pairs
+from thermostereo_ros.geometry.image_size import parse_size
+from thermostereo_ros.inference.checkpoint import build_student, CheckpointError, save_checkpoint
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the sky-head options."""
@@ -54,8 +58,6 @@ def _thresholds(text: str) -> List[float]:
 
 def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """Return the network with its head trained (at --steps 0: as stored), metadata, head info."""
-    from thermostereo_ros.geometry.image_size import parse_size
-    from thermostereo_ros.inference.checkpoint import build_student
     from thermostereo_ros.training.sky_head import SkyRecipe, train_sky_head, with_sky_head
     from thermostereo_ros.training.trainer import weights_digest
 
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
     """Train (or take) a head, move its threshold, score, write; 1 with one line on bad input."""
     import torch
 
-    from thermostereo_ros.data.heldout import validation_pairs
-    from thermostereo_ros.inference.checkpoint import CheckpointError, save_checkpoint
     from thermostereo_ros.training.sky_head import fold_threshold, sky_scores, sky_sweep
 
     try:

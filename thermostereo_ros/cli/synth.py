@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 
+from thermostereo_ros.data.ms2_writer import write_dataset
 from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
 
 
@@ -89,7 +90,6 @@ def run(args: argparse.Namespace) -> int:
                 json.dump(rows, f, indent=1)
             print(f'wrote {args.stats}')
         return 0
-    from thermostereo_ros.data.ms2_writer import write_dataset
 
     with tqdm(total=args.sequences, desc='sequences', unit='seq') as bar:
         splits = write_dataset(args.out, args.sequences, args.frames, args.height, args.width,

@@ -12,6 +12,8 @@ import pathlib
 import re
 import sys
 
+from thermostereo_ros.training.config import load_config
+
 
 def parse_duration(text: str) -> float:
     """Seconds in '2h30m', '90m', '45s' or a plain number of seconds."""
@@ -64,7 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, apply command-line overrides and train."""
-    from thermostereo_ros.training.config import load_config
     from thermostereo_ros.training.trainer import export_state, train
 
     if args.export:

@@ -23,8 +23,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from thermostereo_ros.data import augment as aug
+from thermostereo_ros.data import augment as aug, ms2
+from thermostereo_ros.data.cache import TrainingCache
+from thermostereo_ros.data.heldout import assert_training_seed
 from thermostereo_ros.data.normalization import normalize_pair
+from thermostereo_ros.data.render.scenes import FAMILIES
+from thermostereo_ros.data.synthetic import render_pair
 
 AugmentArg = Union[None, bool, dict, Callable]
 
@@ -78,8 +82,6 @@ class SyntheticStereoDataset(Dataset):
 
         `version` is the renderer version (None: the current one).
         """
-        from thermostereo_ros.data.heldout import assert_training_seed
-
         self.seeds = [int(s) for s in seeds]
         if not allow_heldout:
             for s in self.seeds:
@@ -98,8 +100,6 @@ class SyntheticStereoDataset(Dataset):
 
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
         """Render and normalise pair `index` (or `(index, augment_seed)`)."""
-        from thermostereo_ros.data.synthetic import render_pair
-
         index, augment_seed = _split_index(index)
         seed = self.seeds[index]
         condition = self.conditions[seed % len(self.conditions)]
@@ -128,9 +128,6 @@ class CachedStereoDataset(Dataset):
         network learns to output no disparity there instead of a phantom surface.
         `exclude_families`: leave these scene families out (a leave-one-family-out run).
         """
-        from thermostereo_ros.data.cache import TrainingCache
-        from thermostereo_ros.data.render.scenes import FAMILIES
-
         self.cache = TrainingCache(root)
         unknown = set(exclude_families) - set(FAMILIES)
         if unknown:
@@ -174,8 +171,6 @@ class MS2StereoDataset(Dataset):
                  augment: AugmentArg = None, crop: Optional[Tuple[int, int]] = None,
                  max_frames: Optional[int] = None):
         """Index every (sequence, frame) of the split; reads calibration once per sequence."""
-        from thermostereo_ros.data import ms2
-
         self.root, self.split = root, split
         self.max_disparity = float(max_disparity)
         self.augment = augment
@@ -195,8 +190,6 @@ class MS2StereoDataset(Dataset):
 
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
         """Load, convert depth to disparity and normalise frame `index` (or with its seed)."""
-        from thermostereo_ros.data import ms2
-
         index, augment_seed = _split_index(index)
         seq, frame = self.items[index]
         calib = self.calibration[seq]

@@ -17,6 +17,9 @@ import numpy as np
 
 from thermostereo_ros.data.heldout import HELDOUT_HEIGHT, HELDOUT_WIDTH
 from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames
+from thermostereo_ros.evaluation.sgbm import SGBMBaseline
+from thermostereo_ros.inference import StereoEngine
+from thermostereo_ros.inference.checkpoint import build_from_checkpoint
 
 ROWS: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ('a', 'student, sparse GT only', 'student_sparse'),
@@ -62,9 +65,6 @@ def evaluate_row(method: Callable[[np.ndarray, np.ndarray], np.ndarray],
 def run_ablation(runs_dir: pathlib.Path, max_frames: Optional[int] = None,
                  latency_runs: int = 10, progress: bool = True) -> List[dict]:
     """Evaluate every row whose checkpoint exists under `runs_dir`; returns row dicts."""
-    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
-    from thermostereo_ros.inference import StereoEngine
-
     rows = []
     for key, label, run_name in ROWS:
         if run_name is None:
@@ -95,7 +95,6 @@ def _disparity_of(engine) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 
 def _count_parameters(checkpoint: pathlib.Path) -> int:
-    from thermostereo_ros.inference.checkpoint import build_from_checkpoint
     model, _ = build_from_checkpoint(checkpoint)
     return sum(p.numel() for p in model.parameters())
 

@@ -16,13 +16,16 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from thermostereo_ros.evaluation import cpu_load
-from thermostereo_ros.evaluation.bench_measure import (
-    _TIMING_SHIFT, accuracy, BENCH_MAX_DISPARITY, bench_engine, bench_interleaved, bench_sgbm,
-    bench_startup, CACHED_BACKENDS, engine_configs, machine_info, model_costs,
-    tensorrt_importable)
+from thermostereo_ros.evaluation.bench_measure import (_TIMING_SHIFT, accuracy, bench_engine,
+                                                       bench_interleaved, BENCH_MAX_DISPARITY,
+                                                       bench_sgbm, bench_startup, CACHED_BACKENDS,
+                                                       engine_configs, machine_info, model_costs,
+                                                       tensorrt_importable)
 from thermostereo_ros.evaluation.bench_report import _summary, compute_ratios, markdown_report
 from thermostereo_ros.evaluation.report import json_safe
 from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
+from thermostereo_ros.inference import CheckpointError, save_checkpoint
+from thermostereo_ros.inference.engine import resolve_checkpoint
 from thermostereo_ros.inference.shifted_texture import synthetic_pair
 # The node end-to-end part, given by the caller (tools/bench_cli.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
@@ -93,8 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pathlib.Path, str]:
-    from thermostereo_ros.inference import CheckpointError
-    from thermostereo_ros.inference.engine import resolve_checkpoint
 
     try:
         return resolve_checkpoint(args.checkpoint), \
@@ -104,7 +105,6 @@ def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pa
             raise
     import torch
 
-    from thermostereo_ros.inference import save_checkpoint
     from thermostereo_ros.model import build_model
 
     # Timing only depends on the architecture, so untrained default-architecture weights give
@@ -224,8 +224,6 @@ def _write(report: Dict[str, Any], out: pathlib.Path) -> None:
 
 def run(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) -> int:
     """Run the benchmark, print the markdown summary; 1 if a part failed."""
-    from thermostereo_ros.inference import CheckpointError
-
     try:
         report = run_bench(args, node_bench)
     except (CheckpointError, ValueError, RuntimeError) as exc:

@@ -20,9 +20,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from thermostereo_ros.data.synthetic import CONDITIONS
+from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames
+from thermostereo_ros.evaluation.metrics import DISPARITY_KEYS
 from thermostereo_ros.evaluation.report import percentiles
-from thermostereo_ros.inference import backends
+from thermostereo_ros.evaluation.sgbm import SGBMBaseline
 from thermostereo_ros.geometry.image_size import Size, size_label
+from thermostereo_ros.inference import backends, StereoEngine
+from thermostereo_ros.inference.checkpoint import build_from_checkpoint
+from thermostereo_ros.inference.cpu_features import cpu_info
+from thermostereo_ros.inference.profile import model_cost
 
 BENCH_MAX_DISPARITY = 192
 # Backends whose exports the export cache keeps (StereoEngine's export_cache_dir).
@@ -114,7 +121,6 @@ def machine_info() -> Dict[str, Any]:
         'torch': torch.__version__, 'cuda_available': torch.cuda.is_available(),
         'numpy': np.__version__,
     }
-    from thermostereo_ros.inference.cpu_features import cpu_info
     cpu = cpu_info().summary()
     # The flags that decide CPU precision (AMX, AVX512_BF16, AVX512_VNNI) and what auto
     # chooses for the shipped architecture on the CPU backend auto picks.
@@ -189,8 +195,6 @@ def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, r
     """
     import torch
 
-    from thermostereo_ros.inference import StereoEngine
-
     kwargs = {k: v for k, v in config.items() if k != 'label'}
     cuda = kwargs.get('device', 'cpu').startswith('cuda')
     reset_peak_rss()
@@ -236,8 +240,6 @@ def bench_startup(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size,
     on a first start, what the export cache leaves of them on a restart. torch's import is in
     neither (the process has it already).
     """
-    from thermostereo_ros.inference import StereoEngine
-
     kwargs = {k: v for k, v in config.items() if k != 'label'}
     left, right = pair
     result: Dict[str, Any] = dict(label=config['label'], size=size_label(size))
@@ -253,9 +255,6 @@ def bench_startup(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size,
 
 def model_costs(checkpoint: pathlib.Path, sizes: Sequence[Size]) -> Dict[str, Any]:
     """Parameters and GFLOPs per size (thermostereo_ros.inference.profile.model_cost)."""
-    from thermostereo_ros.inference.checkpoint import build_from_checkpoint
-    from thermostereo_ros.inference.profile import model_cost
-
     model, metadata = build_from_checkpoint(checkpoint, 'cpu')
     model.eval()
     out: Dict[str, Any] = {'arch': metadata.get('arch'),
@@ -273,8 +272,6 @@ def model_costs(checkpoint: pathlib.Path, sizes: Sequence[Size]) -> Dict[str, An
 def bench_sgbm(size: Size, runs: int, warmup: int,
                pair: Tuple[np.ndarray, np.ndarray]) -> List[Dict[str, Any]]:
     """Time OpenCV SGBM (stereo_image_proc parameters): raw matcher, and with hole filling."""
-    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
-
     sgbm = SGBMBaseline(BENCH_MAX_DISPARITY)
     left, right = pair
     rows = []
@@ -299,9 +296,6 @@ def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: i
     alternation shows both the same phases and a long window averages them.
     `paired_ratio_p50` is the median of the per-round ratios.
     """
-    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
-    from thermostereo_ros.inference import StereoEngine
-
     engine = StereoEngine.from_checkpoint(checkpoint, device=device, backend='auto',
                                           warmup_size=size)
     sgbm = SGBMBaseline(BENCH_MAX_DISPARITY)
@@ -329,11 +323,6 @@ def bench_interleaved(checkpoint: pathlib.Path, device: str, size: Size, runs: i
 def accuracy(checkpoint: pathlib.Path, pairs: Optional[int], size: Optional[Size],
              device: str) -> Dict[str, Any]:
     """EPE/D1 of the network and of SGBM per held-out condition and over all three."""
-    from thermostereo_ros.data.synthetic import CONDITIONS
-    from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames
-    from thermostereo_ros.evaluation.sgbm import SGBMBaseline
-    from thermostereo_ros.inference import StereoEngine
-
     engine = StereoEngine.from_checkpoint(checkpoint,
                                           device='cpu' if device == 'cpu' else 'auto')
     methods: Dict[str, Any] = {
@@ -355,8 +344,6 @@ def merge_disparity_metrics(parts: Sequence[Dict[str, float]]) -> Dict[str, floa
 
     Saves rendering and running the held-out set twice for the all-conditions row.
     """
-    from thermostereo_ros.evaluation.metrics import DISPARITY_KEYS
-
     pixels = sum(p.get('pixels', 0.0) for p in parts)
     out = {'frames': float(sum(p.get('frames', 0.0) for p in parts)), 'pixels': float(pixels)}
     for key in DISPARITY_KEYS:

@@ -3,9 +3,12 @@
 """`thermostereo eval`: disparity/depth metrics of the network and/or SGBM on a split."""
 
 import argparse
+import json
 from typing import List, Tuple
 
-from thermostereo_ros.bags.pairs import DEFAULT_LEFT_TOPIC, DEFAULT_RIGHT_TOPIC
+from thermostereo_ros.bags.pairs import DEFAULT_LEFT_TOPIC, DEFAULT_RIGHT_TOPIC, iter_pairs
+from thermostereo_ros.evaluation import no_gt, planes
+from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames, markdown_table
 from thermostereo_ros.geometry.image_size import parse_size
 from thermostereo_ros.inference.left_right import consistent, DEFAULT_TOLERANCE_PX
 
@@ -94,10 +97,6 @@ def _default_split(data: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print a markdown table per split, optionally write JSON."""
-    import json
-
-    from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames, markdown_table
-
     methods = {}
     if not args.no_network:
         from thermostereo_ros.inference.engine import StereoEngine
@@ -170,10 +169,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_planes(methods: dict, out: str) -> int:
     """Score every method on the plane suite; print one row per method, optionally JSON."""
-    import json
-
-    from thermostereo_ros.evaluation import planes
-
     suite = list(planes.cases())
     shares = {name: planes.score(lambda left, right, m=method: m(left, right)[0]
                                  if name == 'network' else m(left, right), suite)
@@ -194,12 +189,6 @@ def _run_planes(methods: dict, out: str) -> int:
 
 def _run_no_gt(args: argparse.Namespace, engine) -> int:
     """Measure quality without GT on one source; JSON with every frame's measures."""
-    import json
-
-    from thermostereo_ros.bags.pairs import iter_pairs
-    from thermostereo_ros.evaluation import no_gt
-    from thermostereo_ros.evaluation.evaluate import iter_frames
-
     tolerance = DEFAULT_TOLERANCE_PX if args.lr_check is None else args.lr_check
     results = {}
     if args.data == 'bag':

@@ -24,8 +24,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, DISPARITY_KEYS, MetricAccumulator,
-                                                 discontinuity_region)
+from thermostereo_ros.data import cats, heldout, ms2
+from thermostereo_ros.data.synthetic import FAMILIES
+from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, discontinuity_region, DISPARITY_KEYS,
+                                                 MetricAccumulator)
 from thermostereo_ros.inference.postprocess import validity
 
 # The node's default max_depth for points2: a sky pixel farther than this is not drawn.
@@ -59,8 +61,6 @@ def parse_synthetic_split(split: str) -> Tuple[int, Optional[str]]:
     A `vN` word names renderer vN's set (heldout_v3_day); without one, the v2 sets, on which
     the shipped weights were chosen and reported.
     """
-    from thermostereo_ros.data import heldout
-
     kind = 'validation' if split.startswith('validation') else 'heldout'
     words = [w for w in split[len(kind):].split('_') if w]
     versions = [w for w in words if w[:1] == 'v' and w[1:].isdigit()]
@@ -76,7 +76,6 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
                     max_disparity: float) -> Iterator[EvalFrame]:
     # max_frames limits each condition, so `heldout` keeps all three conditions.
     from thermostereo_ros.data import heldout
-    from thermostereo_ros.data.synthetic import FAMILIES
 
     validation = split.startswith('validation')
     version, cond = parse_synthetic_split(split)
@@ -102,7 +101,6 @@ def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple]
 
 
 def _ms2_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:
-    from thermostereo_ros.data import ms2
 
     n = 0
     for seq in ms2.read_split(root, split):
@@ -121,7 +119,6 @@ def _ms2_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[Ev
 
 
 def _cats_frames(root: str, split: str, max_frames: Optional[int]) -> Iterator[EvalFrame]:
-    from thermostereo_ros.data import cats
 
     hazard = split if split not in ('', 'test', 'all') else 'default'
     for i, scene in enumerate(cats.list_scenes(root)):

@@ -9,7 +9,12 @@ stored in the ONNX metadata_props so a .onnx file can be run on its own.
 
 import argparse
 
+import numpy as np
+
+from thermostereo_ros.inference.checkpoint import CheckpointError
+from thermostereo_ros.inference.engine import StereoEngine
 from thermostereo_ros.inference.onnx_io import export_onnx
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, then report the max abs disparity difference against torch on a test pair."""
-    import numpy as np
-
-    from thermostereo_ros.inference.checkpoint import CheckpointError
-    from thermostereo_ros.inference.engine import StereoEngine
-    from thermostereo_ros.inference.shifted_texture import synthetic_pair
-
     if args.height <= 0 or args.width <= 0:
         print('error: --height and --width must be positive')
         return 2

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from thermostereo_ros.inference.onnx_io import export_onnx
+
 
 def _median_ms(fn: Callable[[], Any], iters: int) -> float:
     fn()
@@ -45,7 +47,6 @@ def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = No
     import onnxruntime as ort
     import torch
 
-    from thermostereo_ros.inference.onnx_io import export_onnx
     from thermostereo_ros.model import build_model
 
     torch.set_num_threads(threads)

@@ -22,15 +22,17 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-
-from thermostereo_ros.ros import diagnostics as keys
+from thermostereo_ros.inference.shifted_texture import synthetic_pair
+from thermostereo_ros.ros import diagnostics as keys, status
+from thermostereo_ros.ros.dds import apply_profile
 from thermostereo_ros.ros.stamps import set_stamp, stamp_ns
-from thermostereo_ros.tools.bench_node_figures import (
-    breakdown, camera_infos, count_outcomes, counter_deltas, offline_components_ms, stages,
-    status_deltas, status_summary, topic_summary)
+from thermostereo_ros.tools.bench_node_figures import (breakdown, camera_infos, count_outcomes,
+                                                       counter_deltas, offline_components_ms,
+                                                       stages, status_deltas, status_summary,
+                                                       topic_summary)
 from thermostereo_ros.tools.collector import NodeReports
-from thermostereo_ros.tools.node_profile import profile_summary
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
+from thermostereo_ros.tools.node_profile import profile_summary
 
 _RUN_IDS = itertools.count()
 
@@ -86,8 +88,6 @@ def run_node_bench(checkpoint: pathlib.Path, size: Tuple[int, int], rate_hz: flo
     first start; with it, the node keeps its cache under that folder (its XDG_CACHE_HOME),
     and a second run with the same folder times a restart.
     """
-    from thermostereo_ros.ros.dds import apply_profile
-
     dds = apply_profile(dds_profile)
     height, width = size
     namespace = f'/tsbench_{os.getpid()}_{next(_RUN_IDS)}'
@@ -129,8 +129,6 @@ class _Feed:
         from std_msgs.msg import Header
         from stereo_msgs.msg import DisparityImage
 
-        from thermostereo_ros.inference.shifted_texture import synthetic_pair
-        from thermostereo_ros.ros import status
         from thermostereo_ros.ros.conversions import numpy_to_image
 
         self.fx, self.baseline = 0.9 * width, 0.24

@@ -10,6 +10,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from thermostereo_ros.evaluation.bench_measure import summarize_ms
+from thermostereo_ros.evaluation.report import percentiles
+from thermostereo_ros.geometry import StereoCamera
+from thermostereo_ros.inference.postprocess import mask_invalid, validity
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.tools.collector import StatusRecord
 
@@ -40,11 +43,9 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
     """
     from std_msgs.msg import Header
 
-    from thermostereo_ros.geometry import StereoCamera
     from thermostereo_ros.ros.conversions import (
         disparity_to_pointcloud, image_to_numpy, make_disparity_image, numpy_to_image,
         valid_window)
-    from thermostereo_ros.inference.postprocess import mask_invalid, validity
 
     height, width = image.shape
     left_info, right_info = camera_infos(height, width, fx, baseline)
@@ -135,7 +136,6 @@ def stages(record: StatusRecord) -> Dict[str, float]:
 
 def status_summary(statuses: List[StatusRecord]) -> Dict[str, Any]:
     """Outcomes by reason and the published pairs' per-stage p50/p95 (ms)."""
-    from thermostereo_ros.evaluation.report import percentiles
     published = [s for s in statuses if s.outcome == 'published']
     return {'messages': len(statuses), 'by_outcome': count_outcomes(statuses),
             **{f'{stage}_ms': percentiles(stages(s)[stage] for s in published)

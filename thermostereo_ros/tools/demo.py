@@ -24,10 +24,13 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from thermostereo_ros.bags import ms2_to_bag as m2b
 from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
-from thermostereo_ros.bags.reader import bag_info
+from thermostereo_ros.bags.reader import bag_info, iter_raw_cdr
+from thermostereo_ros.data.ms2_writer import write_dataset
 from thermostereo_ros.evaluation.report import json_safe
-from thermostereo_ros.inference import backends
+from thermostereo_ros.inference import backends, CheckpointError, load_checkpoint
+from thermostereo_ros.inference.engine import resolve_checkpoint
 from thermostereo_ros.ros.dds import apply_profile, PROFILE_CHOICES
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.demo_collector import Collected, Collector
@@ -50,9 +53,6 @@ NODE_STOP_TIMEOUT_S = 15.0
 
 def resolve_model(model_path: Optional[str]) -> Tuple[pathlib.Path, Dict[str, Any]]:
     """Return (checkpoint path, metadata); DemoError with one line if it is missing or bad."""
-    from thermostereo_ros.inference import CheckpointError, load_checkpoint
-    from thermostereo_ros.inference.engine import resolve_checkpoint
-
     try:
         path = resolve_checkpoint(model_path).resolve()
     except CheckpointError:  # only the default can be missing here
@@ -75,8 +75,6 @@ DEMO_RENDERER_VERSION = 2
 def render_dataset(root: pathlib.Path, frames: int, height: int, width: int, seed: int,
                    max_disparity: float) -> List[Tuple[str, str]]:
     """Write one day and one night sequence of frames/2 frames each; [(sequence, condition)]."""
-    from thermostereo_ros.data.ms2_writer import write_dataset
-
     per_sequence = max(1, math.ceil(frames / len(CONDITIONS)))
     splits = write_dataset(str(root), len(CONDITIONS), per_sequence, height, width, seed,
                            CONDITIONS, max_disparity, version=DEMO_RENDERER_VERSION)
@@ -101,9 +99,6 @@ def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProc
     from rclpy.qos import QoSProfile
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CameraInfo, Image
-
-    from thermostereo_ros.bags import ms2_to_bag as m2b
-    from thermostereo_ros.bags.reader import iter_raw_cdr
 
     topics = {m2b.TOPIC_LEFT_INFO: CameraInfo, m2b.TOPIC_RIGHT_INFO: CameraInfo,
               m2b.TOPIC_LEFT_IMAGE: Image, m2b.TOPIC_RIGHT_IMAGE: Image}

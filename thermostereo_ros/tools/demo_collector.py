@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from thermostereo_ros.ros import diagnostics as keys
+from thermostereo_ros.bags.recorder import BagRecorder
+from thermostereo_ros.ros import diagnostics as keys, status
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.collector import NodeReports, StatusRecord
 
@@ -76,7 +77,6 @@ class Collector:
         # hold up the replay's reliable writer.
         self.node.create_subscription(Image, f'{prefix}/thermal/left/image_rect',
                                       self._on_input, qos_profile_sensor_data)
-        from thermostereo_ros.ros import status
         self.recorder: Any = None  # a BagRecorder while recording
         self.recorded_topics = {f'{prefix}/thermal/disparity': 'stereo_msgs/msg/DisparityImage',
                                 f'{prefix}/thermal/points2': 'sensor_msgs/msg/PointCloud2'}
@@ -140,7 +140,6 @@ class Collector:
 
     def start_recording(self, path: pathlib.Path) -> None:
         """Record the node's outputs from now on into an MCAP bag at `path`."""
-        from thermostereo_ros.bags.recorder import BagRecorder
         self.recorder = BagRecorder(path, self.recorded_topics)
         self._clouds_seen = 0
 

@@ -5,8 +5,13 @@
 import pathlib
 from typing import Any, Dict, List
 
+import cv2
 import numpy as np
 
+from thermostereo_ros.bags import ms2_to_bag as m2b
+from thermostereo_ros.bags.reader import iter_messages
+from thermostereo_ros.data.normalization import normalize_pair
+from thermostereo_ros.geometry import StereoCamera
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.demo_common import DemoError
 
@@ -21,10 +26,6 @@ def _bag_image(msg: Any) -> np.ndarray:
 
 def iter_bag_frames(bag: pathlib.Path):
     """Yield (stamp_ns, left, right, depth_gt, StereoCamera) per complete frame of a bag."""
-    from thermostereo_ros.bags import ms2_to_bag as m2b
-    from thermostereo_ros.bags.reader import iter_messages
-    from thermostereo_ros.geometry import StereoCamera
-
     parts: Dict[int, Dict[str, Any]] = {}
     names = {m2b.TOPIC_LEFT_IMAGE: 'left', m2b.TOPIC_RIGHT_IMAGE: 'right',
              m2b.TOPIC_DEPTH_GT: 'depth', m2b.TOPIC_LEFT_INFO: 'left_info',
@@ -48,8 +49,6 @@ def gt_disparity(depth: np.ndarray, camera: Any) -> np.ndarray:
 
 def colourise(disparity: np.ndarray, valid: np.ndarray, vmax: float) -> np.ndarray:
     """TURBO colour map over [0, vmax] px (near = red), invalid pixels black; BGR uint8."""
-    import cv2
-
     scaled = np.clip(disparity / max(vmax, 1e-6), 0.0, 1.0) * 255.0
     colour = cv2.applyColorMap(np.rint(scaled).astype(np.uint8), cv2.COLORMAP_TURBO)
     colour[~valid] = 0
@@ -58,8 +57,6 @@ def colourise(disparity: np.ndarray, valid: np.ndarray, vmax: float) -> np.ndarr
 
 def _labelled(panel: np.ndarray, text: str) -> np.ndarray:
     """Panel with a black title bar; the font scales with the panel width."""
-    import cv2
-
     width = panel.shape[1]
     scale = max(0.3, min(0.55, width / 1100.0))
     bar = np.zeros((int(40 * scale) + 6, width, 3), np.uint8)
@@ -73,10 +70,6 @@ def write_strip(path: pathlib.Path, rows: List[Dict[str, Any]]) -> None:
 
     Pixels a method left invalid are drawn black (the scores use the filled maps).
     """
-    import cv2
-
-    from thermostereo_ros.data.normalization import normalize_pair
-
     images = []
     for row in rows:
         left, _ = normalize_pair(row['left'], row['right'], mode='joint')

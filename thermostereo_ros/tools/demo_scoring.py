@@ -10,7 +10,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from thermostereo_ros.evaluation.metrics import disparity_metrics, MetricAccumulator
 from thermostereo_ros.evaluation.report import percentiles
+from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseline
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.tools.demo_collector import Collected
 from thermostereo_ros.tools.demo_common import (CONDITIONS, OnlineRun, OUTPUTS_BAG,
@@ -33,9 +35,6 @@ def evaluate(bags: List[Tuple[pathlib.Path, str, Tuple[int, int]]],
     published as invalid, SGBM's unmatched pixels) are filled by the same rule
     (`fill_invalid_background`), and each method's density before filling is reported.
     """
-    from thermostereo_ros.evaluation.metrics import disparity_metrics, MetricAccumulator
-    from thermostereo_ros.evaluation.sgbm import fill_invalid_background, SGBMBaseline
-
     sgbm = SGBMBaseline(max_disparity=int(max_disparity))
     accs = {(m, c): MetricAccumulator(max_disparity) for m in ('network', 'sgbm')
             for c in CONDITIONS + ('all',)}
