@@ -11,7 +11,7 @@ never from training logs.
 
 import pathlib
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -65,8 +65,9 @@ def evaluate_row(method: Callable[[np.ndarray, np.ndarray], np.ndarray],
 def run_ablation(runs_dir: pathlib.Path, max_frames: Optional[int] = None,
                  latency_runs: int = 10, progress: bool = True) -> List[dict]:
     """Evaluate every row whose checkpoint exists under `runs_dir`; returns row dicts."""
-    rows = []
+    rows: List[Dict[str, Any]] = []
     for key, label, run_name in ROWS:
+        method: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if run_name is None:
             method = SGBMBaseline(192).compute
             params = 0
@@ -79,7 +80,8 @@ def run_ablation(runs_dir: pathlib.Path, max_frames: Optional[int] = None,
                 continue
             # fp32 for every row: precision 'auto' picks bf16 on some CPUs and for some
             # architectures only, and the rows must differ in their recipe alone.
-            engine = StereoEngine.from_checkpoint(checkpoint, device='cpu', precision='fp32')
+            engine = StereoEngine.from_checkpoint(checkpoint, device='cpu', precision='fp32',
+                                                  backend='torch')
             method = _disparity_of(engine)
             params = engine.metadata.get('parameters') or _count_parameters(checkpoint)
             precision = engine.precision

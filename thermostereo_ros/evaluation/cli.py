@@ -4,7 +4,7 @@
 
 import argparse
 import json
-from typing import List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 from thermostereo_ros.bags.pairs import DEFAULT_LEFT_TOPIC, DEFAULT_RIGHT_TOPIC, iter_pairs
 from thermostereo_ros.evaluation import no_gt, planes
@@ -167,11 +167,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _disparity_only(method: Any, with_confidence: bool) -> Any:
+    """Return a matcher giving the disparity alone (the network also returns confidence)."""
+    if with_confidence:
+        return lambda left, right: method(left, right)[0]
+    return method
+
+
 def _run_planes(methods: dict, out: str) -> int:
     """Score every method on the plane suite; print one row per method, optionally JSON."""
     suite = list(planes.cases())
-    shares = {name: planes.score(lambda left, right, m=method: m(left, right)[0]
-                                 if name == 'network' else m(left, right), suite)
+    shares = {name: planes.score(_disparity_only(method, name == 'network'), suite)
               for name, method in methods.items()}
     head = '| method | ' + ' | '.join(f'{d:g} px' for d in planes.DISPARITIES) + \
         ' | usable to (>= 95 %) |'
@@ -195,9 +201,9 @@ def _run_no_gt(args: argparse.Namespace, engine) -> int:
         if not args.root:
             print('error: --data bag needs --root BAG')
             return 2
-        runs = {args.root: ((no_gt.Pair(str(p.stamp_ns), p.left, p.right)
-                             for p in iter_pairs(args.root, args.left_topic, args.right_topic,
-                                                 args.max_frames)), True)}
+        pairs = iter_pairs(args.root, args.left_topic, args.right_topic, args.max_frames)
+        runs: Dict[str, Tuple[Iterable[Any], bool]] = {
+            args.root: ((no_gt.Pair(str(p.stamp_ns), p.left, p.right) for p in pairs), True)}
     else:
         size = parse_size(args.size, '--size') if args.size else None
         # MS2 and rendered trees are sequences; the held-out scenes are independent.

@@ -20,7 +20,7 @@ within `SKY_POINT_MAX_DEPTH_M`: phantom surfaces, which no GT pixel scores.
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -185,10 +185,10 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
         in_range = {r: f.mask & (f.disparity >= r[0]) & (f.disparity < r[1])
                     for r in disparity_ranges}
         for name, method in methods.items():
-            out = method(f.left, f.right)
-            out = out if isinstance(out, tuple) else (out,)
+            answer = method(f.left, f.right)
+            out: Tuple[Any, ...] = answer if isinstance(answer, tuple) else (answer,)
             pred = np.asarray(out[0], np.float32)
-            confidence = out[1] if len(out) > 1 else None
+            confidence: Optional[np.ndarray] = out[1] if len(out) > 1 else None
             published = pred
             if len(out) > 2:
                 accs.setdefault(f'{name}@kept', MetricAccumulator(max_disparity)).update(
@@ -205,9 +205,10 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
                 accs[ranged[name, r]].update(pred, f.disparity, mask=mask)
             if f.sky is not None and name in sky_counts:
                 sky_counts[name] += _sky_counts(published, f, max_disparity)
-            for t in confidence_thresholds if confidence is not None else ():
-                accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
-                    pred, f.disparity, mask=f.mask & (confidence >= t))
+            for t in confidence_thresholds:
+                if confidence is not None:
+                    accs.setdefault(kept[name, t], MetricAccumulator(max_disparity)).update(
+                        pred, f.disparity, mask=f.mask & (confidence >= t))
     results = {name: acc.result() for name, acc in accs.items()}
     for name, (sky, valid, points) in sky_counts.items():
         if sky > 0:
@@ -222,13 +223,14 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
 
 def _sky_counts(pred: np.ndarray, frame: EvalFrame, max_disparity: float) -> np.ndarray:
     # The node's own rule (confidence_threshold 0), so that this counts what it publishes.
+    sky = frame.sky if frame.sky is not None else np.zeros(pred.shape, bool)
     _, valid = validity(pred, np.ones_like(pred), 0.0, max_disparity, 0.0)
-    valid &= frame.sky
+    valid &= sky
     points = valid.sum()
     if frame.focal_px and frame.baseline_m:
         limit = frame.focal_px * frame.baseline_m / SKY_POINT_MAX_DEPTH_M
         points = (valid & (pred >= limit)).sum()
-    return np.array([frame.sky.sum(), valid.sum(), points], np.float64)
+    return np.array([sky.sum(), valid.sum(), points], np.float64)
 
 
 def markdown_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
