@@ -159,13 +159,14 @@ if ! "$PY" -c 'import rclpy, sensor_msgs.msg, stereo_msgs.msg, diagnostic_msgs.m
     NODE_ARGS=(--skip-node)
 fi
 
+# --lr-check: whether the left-right check is cheap enough on CUDA to be on by default there.
 log "bench: $DEVICE, sizes $SIZES, $RUNS runs"
 set +e
 timeout --signal=INT --kill-after=20 "$BENCH_TIMEOUT" \
     "$PY" -m thermostereo_ros.cli.main bench "${CHECKPOINT_ARGS[@]}" --device "$DEVICE" \
     --sizes "$SIZES" --runs "$RUNS" --warmup "$WARMUP" \
     --interleaved-seconds "$INTERLEAVED_S" --accuracy-pairs "$ACCURACY_PAIRS" \
-    --accuracy-size "${SIZES%%,*}" "${NODE_ARGS[@]}" --out "$WORK/bench"
+    --accuracy-size "${SIZES%%,*}" --lr-check "${NODE_ARGS[@]}" --out "$WORK/bench"
 BENCH_RC=$?
 set -e
 log "bench exit code $BENCH_RC"
