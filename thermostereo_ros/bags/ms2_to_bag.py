@@ -194,6 +194,7 @@ def _check_output(out: pathlib.Path, force: bool) -> None:
 
 
 def _qos_profiles() -> list:
+    # rosbags only where a bag is read or written.
     from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
                                     QosReliability, QosTime)
     zero = QosTime(sec=0, nsec=0)
@@ -273,6 +274,7 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
     complete, so a failed or interrupted run never leaves a half bag, and `force` replaces
     an existing bag only after the new one is finished.
     """
+    # rosbags only where a bag is read or written.
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm

@@ -57,6 +57,7 @@ def _paths(bag: 'str | pathlib.Path') -> List[pathlib.Path]:
 
 
 def _open(bag: 'str | pathlib.Path') -> Any:
+    # rosbags only where a bag is read or written.
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
     # The default typestore only matters for bags without embedded definitions (old

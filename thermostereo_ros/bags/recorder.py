@@ -36,6 +36,7 @@ def interface_definitions() -> Dict[str, str]:
 
 def typestore_with_interfaces() -> Any:
     """Return a rosbags typestore with the standard types and this package's messages."""
+    # rosbags only where a bag is read or written.
     from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
     typestore = get_typestore(getattr(Stores, TYPESTORE))
@@ -51,6 +52,7 @@ class BagRecorder:
 
     def __init__(self, path: pathlib.Path, topics: Mapping[str, str]) -> None:
         """Open the bag with one connection per {topic: msgtype}."""
+        # rosbags only where a bag is read or written.
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         self._lock = threading.Lock()

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the markdown table, write JSON."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     rows = run_ablation(args.runs, args.max_frames, args.latency_runs,

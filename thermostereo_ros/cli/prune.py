@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.training.recipe import prune_checkpoint
 
     try:

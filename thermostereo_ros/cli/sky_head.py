@@ -58,6 +58,7 @@ def _thresholds(text: str) -> List[float]:
 
 def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """Return the network with its head trained (at --steps 0: as stored), metadata, head info."""
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.training.sky_head import SkyRecipe, train_sky_head, with_sky_head
     from thermostereo_ros.training.trainer import weights_digest
 
@@ -82,6 +83,7 @@ def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]
 
 def run(args: argparse.Namespace) -> int:
     """Train (or take) a head, move its threshold, score, write; 1 with one line on bad input."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     from thermostereo_ros.training.sky_head import fold_threshold, sky_scores, sky_sweep

@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write what was asked for."""
+    # a progress bar only where one is drawn.
     from tqdm import tqdm
 
     conditions = [c.strip() for c in args.conditions.split(',') if c.strip()]

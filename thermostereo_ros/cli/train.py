@@ -66,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, apply command-line overrides and train."""
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.training.trainer import export_state, train
 
     if args.export:
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_recipe(args: argparse.Namespace, overrides: dict) -> int:
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.training.recipe import find_recipe, load_recipe, run_recipe
 
     if not args.out:

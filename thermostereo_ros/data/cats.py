@@ -87,6 +87,7 @@ def read_disp_range(path: str) -> Tuple[float, float]:
 
 
 def _read_image(path: str) -> np.ndarray:
+    # OpenCV only where an image is decoded, written or matched.
     import cv2
 
     if not os.path.isfile(path):

@@ -49,6 +49,7 @@ def calibration_dict(pair: SyntheticPair) -> Dict[str, np.ndarray]:
 
 
 def _write_png16(path: str, image: np.ndarray) -> None:
+    # OpenCV only where an image is decoded, written or matched.
     import cv2
 
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -103,6 +103,7 @@ def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pa
     except CheckpointError:
         if not args.random_weights:
             raise
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     from thermostereo_ros.model import build_model
@@ -119,6 +120,7 @@ def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pa
 
 def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) -> Dict[str, Any]:
     """Run every enabled part and return the report (also written to --out)."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     if args.threads:

@@ -110,6 +110,7 @@ def _cpu_model() -> str:
 
 def machine_info() -> Dict[str, Any]:
     """CPU, threads, GPU and library versions of this run."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     info: Dict[str, Any] = {
@@ -144,6 +145,7 @@ def machine_info() -> Dict[str, Any]:
 
 def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str, Any]]:
     """Return the (label, StereoEngine kwargs) combinations to time for a --device choice."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     configs: List[Dict[str, Any]] = []
@@ -193,6 +195,7 @@ def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, r
     lr_check: also `lr_check`, the p50 of infer_left_right and its median ratio to the infer
     call made just before it (paired, so that both see the same host).
     """
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     kwargs = {k: v for k, v in config.items() if k != 'label'}

@@ -145,6 +145,7 @@ def discontinuity_region(gt: np.ndarray, radius: int = 4, jump_px: float = 1.0,
     `jump_px` and by more than `jump_rel` of the larger one (so a slanted road's steady
     gradient is not an edge); GT 0 (unknown, sky) next to a known pixel counts as an edge.
     """
+    # OpenCV only where an image is decoded, written or matched.
     import cv2
 
     d = np.asarray(gt, np.float32)

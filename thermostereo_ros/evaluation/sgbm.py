@@ -45,6 +45,7 @@ class SGBMBaseline:
 
     def __init__(self, max_disparity: int = 192, fill: bool = True, **overrides):
         """Create the matcher; keyword `overrides` replace entries of ROS_DEFAULTS."""
+        # OpenCV only where an image is decoded, written or matched.
         import cv2
 
         params = dict(ROS_DEFAULTS, **overrides)

@@ -136,6 +136,7 @@ def check(chosen: BackendSpec, device: str, precision: str) -> None:
 
 
 def _cuda_available() -> bool:
+    # torch takes seconds to import: only where a network runs.
     import torch
     return bool(torch.cuda.is_available())
 
@@ -172,6 +173,7 @@ def _resolve_device(device: Any, chosen: BackendSpec, cuda_available: bool) -> s
 def _auto_precision(device: str, chosen: BackendSpec, arch: Optional[str]) -> str:
     if device != 'cpu' or not chosen.scoped_bf16:
         return 'fp32'
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.inference.cpu_features import cpu_info
     from thermostereo_ros.model import ARCHITECTURES
 

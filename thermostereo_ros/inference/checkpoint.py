@@ -58,6 +58,7 @@ def save_checkpoint(path: PathLike, model: Any, arch: str, config: Dict[str, Any
     input normalisation (e.g. {'mode': 'joint', 'low': 1, 'high': 99}), `provenance` free-form
     (dataset, commit, epoch, metrics). All three must be JSON-serialisable.
     """
+    # torch takes seconds to import: only where a network runs.
     from safetensors.torch import save_file
 
     path = pathlib.Path(path)
@@ -139,6 +140,7 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     'format_version': str}. Raises CheckpointError for a missing, pickle, corrupt or foreign
     file.
     """
+    # safetensors only where a file is read or written.
     from safetensors import safe_open
 
     path = check_model_file(path)
@@ -168,6 +170,7 @@ def read_architecture(path: PathLike) -> Optional[str]:
         return {p.key: p.value for p in proto.metadata_props}.get('thermostereo_arch')
     if path.suffix.lower() in EXPORTED_SUFFIXES:
         return None
+    # safetensors only where a file is read or written.
     from safetensors import safe_open
 
     try:
@@ -184,6 +187,7 @@ def build_from_checkpoint(path: PathLike, map_location: str = 'cpu', **overrides
     `overrides` replace config entries before building (e.g. max_disparity for an
     architecture whose weights do not depend on it). The model is returned in eval mode.
     """
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.model import ARCHITECTURES, build_model
 
     path = pathlib.Path(path)

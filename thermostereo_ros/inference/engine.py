@@ -184,6 +184,7 @@ class StereoEngine:
                                 cuda_graphs: bool, compile: bool,
                                 cache: Optional[ExportCache]
                                 ) -> Tuple[backends.Runner, Dict[str, Any]]:
+        # torch takes seconds to import: only where a network runs.
         from thermostereo_ros.inference.checkpoint import build_from_checkpoint, load_checkpoint
         from thermostereo_ros.model import ARCHITECTURES
 

@@ -54,6 +54,7 @@ def _source_digest() -> str:
 
 def model_fingerprint(model: Any, metadata: Optional[Dict[str, Any]]) -> str:
     """Return the SHA-256 of the weights (names, dtypes, values), metadata, code and torch."""
+    # torch takes seconds to import: only where a network runs.
     import torch
 
     digest = hashlib.sha256()
@@ -169,6 +170,7 @@ class ExportCache:
 
     @staticmethod
     def _read(path: pathlib.Path, height: int, width: int) -> Optional[bytes]:
+        # an optional runtime: imported only by its backend.
         import onnx
 
         try:

@@ -13,6 +13,7 @@ from thermostereo_ros.inference.size_cache import SizeCache
 
 
 def _session_options(num_threads: Optional[int]) -> Any:
+    # an optional runtime: imported only by its backend.
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -50,6 +51,7 @@ class OnnxRuntimeRunner:
         self.metadata = metadata or {}
 
     def _new_session(self, data: bytes) -> Any:
+        # an optional runtime: imported only by its backend.
         import onnxruntime as ort
 
         return ort.InferenceSession(data, self._options, providers=['CPUExecutionProvider'])

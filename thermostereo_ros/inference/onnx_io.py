@@ -27,6 +27,7 @@ def export_onnx(model: Any, height: int, width: int, metadata: Optional[Dict[str
 
     Inputs 'left', 'right' (float32, normalised [0, 1]); outputs 'disparity', 'confidence'.
     """
+    # torch takes seconds to import: only where a network runs.
     import onnx
     import torch
 
@@ -86,6 +87,7 @@ def default_threads() -> int:
 
 def load_fixed_onnx(path: pathlib.Path) -> Tuple[Any, Dict[str, Any]]:
     """Load an ONNX file exported for one size; returns (proto, metadata), CheckpointError."""
+    # an optional runtime: imported only by its backend.
     import onnx
     from thermostereo_ros.inference.checkpoint import CheckpointError
 

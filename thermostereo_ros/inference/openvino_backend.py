@@ -31,6 +31,7 @@ def bf16_scopes(model: Any, metadata: Dict[str, Any]) -> Optional[Tuple[str, ...
     exporter names each operation after the module it was traced in: '/refinement/stem/...').
     A .onnx file carries no network, so its architecture name picks the class.
     """
+    # torch takes seconds to import: only where a network runs.
     from thermostereo_ros.model import ARCHITECTURES
 
     owner = model if model is not None else ARCHITECTURES.get(metadata.get('arch', ''))
@@ -47,6 +48,7 @@ def keep_fp32_outside(core: Any, model: Any, scopes: Sequence[str]) -> Any:
     'precise' attribute (what C++ sets with ov::disable_fp16_compression). Python cannot create
     that attribute, so it is written into the IR XML, whose reader turns it into the real one.
     """
+    # an optional runtime: imported only by its backend.
     import openvino
 
     with tempfile.TemporaryDirectory(prefix='thermostereo_ov_') as folder:
@@ -88,6 +90,7 @@ _CORES_LOCK = threading.Lock()
 
 def shared_core(cache_dir: str) -> Any:
     """Return the process's OpenVINO Core for `cache_dir` ('' = no compiled-model cache)."""
+    # an optional runtime: imported only by its backend.
     import openvino
 
     with _CORES_LOCK:

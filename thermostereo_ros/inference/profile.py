@@ -28,6 +28,7 @@ def _median_ms(fn: Callable[[], Any], iters: int) -> float:
 
 def model_cost(model: Any, height: int, width: int) -> Dict[str, float]:
     """Return params and GFLOPs (2 per multiply-add) of one forward pass at height x width."""
+    # torch takes seconds to import: only where a network runs.
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -44,6 +45,7 @@ def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = No
             flops_size: tuple = (512, 640), latency_size: tuple = (256, 640),
             threads: int = 2, iters: int = 5) -> Dict[str, float]:
     """Return params, GFLOPs (2 per multiply-add) and median torch/onnxruntime latency (ms)."""
+    # torch takes seconds to import: only where a network runs.
     import onnxruntime as ort
     import torch
 

@@ -59,6 +59,7 @@ def build_serialized_engine(onnx_bytes: bytes, fp16: bool = False) -> bytes:
 def build_engine_file(model: Any, height: int, width: int, metadata: Dict[str, Any],
                       out: pathlib.Path, fp16: bool = False) -> pathlib.Path:
     """Export `model` to ONNX and build a TensorRT engine file; metadata goes to a .json."""
+    # the engine only when a node first builds one.
     from thermostereo_ros.inference.onnx_io import export_onnx
 
     _import_tensorrt()
@@ -74,6 +75,7 @@ class _EngineSlot:
     """A deserialised engine with its execution context and bound torch buffers."""
 
     def __init__(self, trt: Any, runtime: Any, serialized: bytes, device: Any) -> None:
+        # torch takes seconds to import: only where a network runs.
         import torch
 
         self.engine = runtime.deserialize_cuda_engine(serialized)
@@ -100,6 +102,7 @@ class TensorRTRunner:
                  engine_path: Optional[pathlib.Path] = None, device: str = 'cuda',
                  precision: str = 'fp32', export_cache: Optional[ExportCache] = None) -> None:
         """Give one of model (built per input size), onnx_path or engine_path."""
+        # torch takes seconds to import: only where a network runs.
         import torch
 
         if sum(x is not None for x in (model, onnx_path, engine_path)) != 1:
@@ -131,6 +134,7 @@ class TensorRTRunner:
             self.fixed = True
 
     def _add(self, serialized: bytes) -> _EngineSlot:
+        # torch takes seconds to import: only where a network runs.
         import torch
 
         with torch.cuda.device(self.device):
@@ -165,6 +169,7 @@ class TensorRTRunner:
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""
+        # torch takes seconds to import: only where a network runs.
         import torch
 
         slot = self._slot(*left.shape)

@@ -34,6 +34,7 @@ def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
     (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 18). A copy, so the model itself still
     trains and exports.
     """
+    # torch takes seconds to import: only where a network runs.
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     model = copy.deepcopy(model).eval()

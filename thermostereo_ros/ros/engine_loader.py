@@ -27,6 +27,7 @@ def model_label(path: str) -> str:
 
 def default_engine_factory(config: Dict[str, Any]) -> DisparityEngine:
     """Load a StereoEngine; weights that fix max_disparity load as trained (the node caps)."""
+    # the engine only when a node first builds one.
     from thermostereo_ros.inference import StereoEngine
 
     kwargs = dict(device=config['device'], precision=config['precision'],

@@ -26,6 +26,7 @@ def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Seque
         import stereo_msgs.msg  # noqa: F401
     except ImportError as exc:
         return {'skipped': f'rclpy or a ROS message package is not importable here ({exc})'}
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from thermostereo_ros.tools.bench_node import run_node_bench
 
     size = parse_sizes(args.node_size)[0] if args.node_size else sizes[0]

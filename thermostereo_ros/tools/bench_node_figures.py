@@ -19,6 +19,7 @@ from thermostereo_ros.tools.collector import StatusRecord
 
 def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[Any, Any]:
     """Rectified left/right CameraInfo for a pinhole pair with principal point at the centre."""
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from sensor_msgs.msg import CameraInfo
 
     infos = []
@@ -41,6 +42,7 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
     Same functions and sizes as the node's callbacks and worker, measured apart from DDS and
     inference; the node's own per-stage timings are in its diagnostics (node_*_p50_ms).
     """
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from std_msgs.msg import Header
 
     from thermostereo_ros.ros.conversions import (

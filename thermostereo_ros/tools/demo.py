@@ -96,6 +96,7 @@ def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProc
     real frames would be dropped as stale for a reason that says nothing about steady state.
     No ground truth is sent, so the node's eval_* figures do not include it. Returns seconds.
     """
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from rclpy.qos import QoSProfile
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CameraInfo, Image

@@ -48,6 +48,7 @@ class Collector:
 
     def __init__(self, prefix: str, node_name: str, cloud_target_ns: int) -> None:
         """Create the context, node and subscriptions and start spinning."""
+        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
         import rclpy
         import rclpy.signals
         from diagnostic_msgs.msg import DiagnosticArray
@@ -109,6 +110,7 @@ class Collector:
         self._thread.start()
 
     def _spin(self) -> None:
+        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
         from rclpy.executors import ExternalShutdownException
         try:
             self.executor.spin()
@@ -121,6 +123,7 @@ class Collector:
             self.data.input_time.setdefault(stamp_ns(msg.header), now)
 
     def _on_disparity(self, msg: Any) -> None:
+        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
         from thermostereo_ros.ros.conversions import image_to_numpy
 
         now = time.monotonic()
@@ -162,6 +165,7 @@ class Collector:
 
     def close(self) -> None:
         """Stop spinning, finish the bag and shut the private context down."""
+        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
         import rclpy
         self.executor.shutdown(timeout_sec=2.0)
         if self.recorder is not None:

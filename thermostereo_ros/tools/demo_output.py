@@ -92,6 +92,7 @@ def write_strip(path: pathlib.Path, rows: List[Dict[str, Any]]) -> None:
 
 def write_ply(path: pathlib.Path, cloud_msg: Any) -> int:
     """Binary little-endian PLY (float x y z intensity) of a cloud's finite points."""
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from thermostereo_ros.ros.conversions import pointcloud_to_numpy
 
     cloud = pointcloud_to_numpy(cloud_msg).reshape(-1)

@@ -154,6 +154,7 @@ def _wait_acked(publishers: list, timeout_s: float, stop: Optional[threading.Eve
     it froze the collector thread of the same process for the 2-3 s the last acks took, so the
     last output of each bag was received (and timed) that much late.
     """
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from rclpy.duration import Duration
 
     deadline = time.monotonic() + timeout_s
@@ -182,6 +183,7 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
     Runs until the bag ends, `max_passes` passes when looping, or `stop` is set. Does not
     spin `node`; publishing needs no executor. Publishers are destroyed before returning.
     """
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock as ClockMsg
 
@@ -284,6 +286,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay a bag; 0 when done or interrupted with Ctrl-C, 1 on a usage or bag error."""
+    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
     import rclpy
     from rclpy.context import Context
     from rclpy.signals import SignalHandlerOptions

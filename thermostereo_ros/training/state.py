@@ -57,6 +57,7 @@ def save_training_state(path: pathlib.Path, model: torch.nn.Module,
 def load_training_state(path: pathlib.Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer) -> Tuple[int, Dict[str, Any]]:
     """Restore what save_training_state wrote; returns (step, extra)."""
+    # safetensors only where a file is read or written.
     from safetensors import safe_open
     path = pathlib.Path(path)
     if not path.is_file():

@@ -277,6 +277,7 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
     the planned steps and the validation curve.
     """
     state_path = pathlib.Path(state_path)
+    # safetensors only where a file is read or written.
     from safetensors import safe_open
     with safe_open(str(state_path), framework='pt') as handle:
         meta = json.loads((handle.metadata() or {})['thermostereo_training_state'])
