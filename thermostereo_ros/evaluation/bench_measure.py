@@ -32,7 +32,6 @@ from thermostereo_ros.inference.cpu_features import cpu_info
 from thermostereo_ros.inference.profile import model_cost
 
 BENCH_MAX_DISPARITY = 192
-# Backends whose exports the export cache keeps (StereoEngine's export_cache_dir).
 # The CPU backends whose start-up an export cache shortens (bench_startup times them).
 CACHED_BACKENDS = tuple(name for name, spec in backends.REGISTRY.items()
                         if spec.caches_exports and 'cpu' in spec.devices)
