@@ -143,10 +143,10 @@ def _cuda_available() -> bool:
 
 def auto_backend(device: str, suffix: str, cuda_available: bool) -> str:
     """Return the backend 'auto' stands for with this device and model file suffix."""
-    for name, candidate in REGISTRY.items():  # a serialised engine names its backend
-        if suffix in candidate.files and candidate.from_file is not None and \
-                suffix != '.onnx':
-            return name
+    # A file only one backend loads (a serialised TensorRT engine) names its backend.
+    loaders = [name for name, candidate in REGISTRY.items() if suffix in candidate.files]
+    if len(loaders) == 1:
+        return loaders[0]
     openvino = 'openvino' in REGISTRY and REGISTRY['openvino'].installed()
     if suffix == '.onnx':
         return 'openvino' if openvino else 'onnxruntime'

@@ -16,7 +16,7 @@ import os
 import pathlib
 import platform
 import signal
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -127,7 +127,7 @@ def open_session(config: Dict[str, Any], resume: bool,
 
 
 def _start(config: Dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-           state_path: pathlib.Path, resuming: bool) -> Any:
+           state_path: pathlib.Path, resuming: bool) -> Tuple[int, Dict[str, Any]]:
     history: Dict[str, Any] = {'curve': [], 'wall_time_s': 0.0, 'sessions': 0, 'init': None,
                                'skipped_steps': 0}
     start_step = 0
