@@ -51,7 +51,7 @@ test-kilted: $(VENV)/.installed typecheck
 	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) ROS_AUTOMATIC_DISCOVERY_RANGE=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
 	$(PY) -m pytest -rs -q test
 
-# mypy over the package, with setup.cfg's [mypy] sections (strict core, relaxed list).
+# mypy over the package, strict (every function annotated), with setup.cfg's [mypy] section.
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy thermostereo_ros
 

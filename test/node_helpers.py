@@ -42,7 +42,7 @@ class OracleEngine:
 
     def __init__(self, disparity: float = PLANE_PIXEL_DISPARITY, max_disparity: int = 32,
                  delay: float = 0.0) -> None:
-        self.disparity, self.max_disparity, self.delay = disparity, max_disparity, delay
+        self.disparity, self.trained_range, self.delay = disparity, max_disparity, delay
 
     def infer(self, left: np.ndarray, right: np.ndarray) -> Any:
         time.sleep(self.delay)

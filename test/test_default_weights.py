@@ -34,7 +34,7 @@ def test_default_checkpoint_is_small_safetensors_with_provenance():
         provenance = json.loads(provenance)
     assert provenance['data'] == 'synthetic' and provenance['renderer_version'] == 2
     assert provenance['steps'] > 0 and 'teacher' in provenance  # None: no distillation
-    assert engine.max_disparity == 192
+    assert engine.trained_range == 192
 
 
 def test_default_weights_beat_sgbm_on_validation_pairs():

@@ -37,7 +37,7 @@ def test_infer_shapes_dtypes_and_properties(student_ckpt):
     # auto: bf16 where the CPU computes it natively (test_precision.py says when).
     expected = backends.plan('cpu', 'torch', 'auto', arch='thermostereo_rt').precision
     assert (engine.device, engine.backend, engine.precision) == ('cpu', 'torch', expected)
-    assert engine.max_disparity == 32 and engine.metadata['arch'] == 'thermostereo_rt'
+    assert engine.trained_range == 32 and engine.metadata['arch'] == 'thermostereo_rt'
     for dtype in (np.uint16, np.uint8, np.float32):
         left, right = synthetic_pair(45, 77)
         result = engine.infer(left.astype(dtype), right.astype(dtype))
@@ -84,7 +84,7 @@ def test_max_disparity_override(student_ckpt, tmp_path):
     # The teacher's 3-D convs do not: rebuilt with the new value.
     teacher = _checkpoint(tmp_path, 'teacher', TEACHER)
     engine = StereoEngine.from_checkpoint(teacher, device='cpu', backend='torch', max_disparity=48)
-    assert engine.max_disparity == 48
+    assert engine.trained_range == 48
     assert engine.infer(*synthetic_pair(32, 64)).disparity.shape == (32, 64)
 
 
@@ -106,13 +106,13 @@ def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
     np.testing.assert_allclose(got.disparity, ref.disparity, rtol=0, atol=1e-3)
     np.testing.assert_allclose(got.confidence, ref.confidence, rtol=0, atol=1e-4)
     # A .onnx file exported for this size runs on its own, with the stored metadata.
-    model = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch')._runner.model
+    model = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch').network
     onnx_path = tmp_path / 'net.onnx'
     meta = {'arch': 'thermostereo_rt', 'config': model.config,
             'normalization': {'mode': 'joint'}, 'provenance': {}}
     export_onnx(model, 50, 90, meta, onnx_path)
     direct = StereoEngine.from_checkpoint(onnx_path, backend=backend, precision='fp32')
-    assert direct.max_disparity == 32
+    assert direct.trained_range == 32
     np.testing.assert_allclose(direct.infer(left, right).disparity, ref.disparity, atol=1e-3)
     with pytest.raises(ValueError, match='exported for 50x90'):
         direct.infer(*synthetic_pair(40, 90))
@@ -254,7 +254,7 @@ def test_torch_folds_batch_norms_into_a_copy():
     from thermostereo_ros.inference.torch_backend import fold_batch_norms
 
     engine = StereoEngine.from_checkpoint(backend='torch', precision='fp32')
-    model = engine._runner.model
+    model = engine.network
     norms = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
     before = sum(isinstance(m, norms) for m in model.modules())
     folded = fold_batch_norms(model)

@@ -58,8 +58,21 @@ def test_eval_outputs_and_ranges(arch):
     expected = dict(TINY[arch], use_refinement=True)
     if arch == 'thermostereo_rt':
         # The defaults keep old checkpoints loadable.
-        expected.update(normalize_features=False, sky_head=False)
+        expected.update(normalize_features=False, sky_head=False, shared_filter=0)
     assert model.config == expected
+
+
+def test_shared_filter_starts_as_a_no_op_and_then_learns():
+    base = _tiny('thermostereo_rt').eval()
+    grown = _tiny('thermostereo_rt', shared_filter=4)
+    missing = grown.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith('aggregation.shared.') for k in missing)
+    left, right = _pair(64, 128)
+    with torch.no_grad():
+        assert torch.equal(base(left, right)[0], grown.eval()(left, right)[0])
+    outputs = grown.train()(left, right)
+    sum(o.mean() for o in outputs).backward()
+    assert float(grown.aggregation.shared.out.weight.grad.abs().sum()) > 0
 
 
 def test_padding_crop_is_exact():

@@ -290,6 +290,23 @@ def test_init_refuses_weights_of_another_model_config(tmp_path):
         train(other, progress=False)
 
 
+def test_init_grows_a_shared_filter_onto_weights_without_one(tmp_path):
+    from thermostereo_ros.inference.checkpoint import build_from_checkpoint, CheckpointError
+    from thermostereo_ros.model import ThermoStereoRT
+    from thermostereo_ros.training.trainer import init_weights
+    first = train(_config(tmp_path / 'first'), progress=False)
+    source, _ = build_from_checkpoint(str(first))
+    model = ThermoStereoRT(**dict(source.config, shared_filter=4))
+    assert init_weights(model, 'thermostereo_rt', str(first))['grown'] == ['shared_filter']
+    for name, value in source.named_parameters():
+        torch.testing.assert_close(dict(model.named_parameters())[name], value, msg=name)
+    # The other way round would drop trained weights: refused.
+    grown = _config(tmp_path / 'grown', model={'shared_filter': 4})
+    second = train(grown, progress=False)
+    with pytest.raises(CheckpointError, match='shared_filter'):
+        init_weights(ThermoStereoRT(**source.config), 'thermostereo_rt', str(second))
+
+
 def test_a_run_refuses_to_build_a_sky_head_it_cannot_train(tmp_path):
     with pytest.raises(ValueError, match='thermostereo sky-head'):
         _config(tmp_path, model={'sky_head': True})

@@ -30,6 +30,12 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
+                                QosTime)
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_typestore, Stores
+from tqdm import tqdm
+
 from thermostereo_ros.data import ms2
 
 TOPIC_LEFT_IMAGE = '/thermal/left/image_rect'
@@ -194,9 +200,6 @@ def _check_output(out: pathlib.Path, force: bool) -> None:
 
 
 def _qos_profiles() -> list:
-    # rosbags only where a bag is read or written.
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
     zero = QosTime(sec=0, nsec=0)
     return [Qos(history=QosHistory.KEEP_LAST, depth=QOS_DEPTH,
                 reliability=QosReliability.RELIABLE, durability=QosDurability.VOLATILE,
@@ -274,11 +277,6 @@ def convert_sequence(root: 'str | pathlib.Path', seq: str, out: 'str | pathlib.P
     complete, so a failed or interrupted run never leaves a half bag, and `force` replaces
     an existing bag only after the new one is finished.
     """
-    # rosbags only where a bag is read or written.
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-    from tqdm import tqdm
-
     root, out = pathlib.Path(root), pathlib.Path(out)
     if storage not in STORAGES:
         raise ConversionError(f'storage must be one of {STORAGES}, got {storage!r}')

@@ -11,6 +11,9 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import get_typestore, Stores
+
 
 class BagMessage(NamedTuple):
     """One message of a bag, in bag (receive-time) order."""
@@ -57,9 +60,6 @@ def _paths(bag: 'str | pathlib.Path') -> List[pathlib.Path]:
 
 
 def _open(bag: 'str | pathlib.Path') -> Any:
-    # rosbags only where a bag is read or written.
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
     # The default typestore only matters for bags without embedded definitions (old
     # rosbag2 sqlite3 files); recent bags carry their own definitions.
     return AnyReader(_paths(bag), default_typestore=get_typestore(Stores.ROS2_HUMBLE))

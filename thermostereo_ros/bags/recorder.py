@@ -13,6 +13,10 @@ import pathlib
 import threading
 from typing import Any, Dict, Mapping, Optional
 
+from ament_index_python.packages import get_package_share_directory
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+
 from thermostereo_ros.bags.ms2_to_bag import BAG_VERSION, TYPESTORE
 
 PACKAGE = 'thermostereo_ros'
@@ -23,7 +27,6 @@ def interface_definitions() -> Dict[str, str]:
     here = pathlib.Path(__file__).resolve()
     candidates = [here.parents[2] / 'msg']  # a source checkout (the pip/editable workflow)
     try:
-        from ament_index_python.packages import get_package_share_directory
         candidates.append(pathlib.Path(get_package_share_directory(PACKAGE)) / 'msg')
     except Exception:  # no ament index (pip venv) or not installed there
         pass
@@ -36,9 +39,6 @@ def interface_definitions() -> Dict[str, str]:
 
 def typestore_with_interfaces() -> Any:
     """Return a rosbags typestore with the standard types and this package's messages."""
-    # rosbags only where a bag is read or written.
-    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
-
     typestore = get_typestore(getattr(Stores, TYPESTORE))
     types: Dict[str, Any] = {}
     for name, text in interface_definitions().items():
@@ -52,9 +52,6 @@ class BagRecorder:
 
     def __init__(self, path: pathlib.Path, topics: Mapping[str, str]) -> None:
         """Open the bag with one connection per {topic: msgtype}."""
-        # rosbags only where a bag is read or written.
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
         self._lock = threading.Lock()
         self._writer: Optional[Writer] = Writer(path, version=BAG_VERSION,
                                                 storage_plugin=StoragePlugin.MCAP)

@@ -6,6 +6,8 @@ import argparse
 import json
 import pathlib
 
+import torch
+
 from thermostereo_ros.evaluation.ablation import markdown, run_ablation
 
 
@@ -22,9 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the markdown table, write JSON."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
     rows = run_ablation(args.runs, args.max_frames, args.latency_runs,
                         progress=not args.no_progress)
     table = markdown(rows)

@@ -3,8 +3,9 @@
 """`thermostereo` command line: dispatches to subcommands registered in SUBCOMMANDS.
 
 Each subcommand lives in its own module with `add_arguments(parser)` and `run(args) -> int`.
-Those modules import torch, rclpy or rosbags inside `run`, never at module level, so
-`thermostereo --help` stays fast and a tool that needs rclpy does not burden the others.
+Only the chosen subcommand's module is imported, so each one imports what it needs (torch,
+rclpy, rosbags) at its top, `thermostereo --help` stays fast, and a tool that needs rclpy does
+not burden the others.
 """
 
 import argparse
@@ -28,25 +29,27 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with one sub-parser per registered subcommand."""
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; only `command`'s module is imported, for its arguments."""
     parser = argparse.ArgumentParser(
         prog='thermostereo', description='ThermoStereoRT thermal stereo depth tools.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub_parser)
-        sub_parser.set_defaults(_module=module)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the `thermostereo` CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith('-')), None)
+    args = build_parser(command).parse_args(argv)
     if not getattr(args, '_module', None):
-        parser.print_help()
+        build_parser().print_help()
         return 2
     return int(args._module.run(args) or 0)
 

@@ -13,6 +13,7 @@ import pathlib
 import sys
 
 from thermostereo_ros.inference.checkpoint import CheckpointError
+from thermostereo_ros.training.recipe import prune_checkpoint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prune and write the checkpoint; 1 with one line on a bad checkpoint or width."""
-    # torch takes seconds to import: only where a network runs.
-    from thermostereo_ros.training.recipe import prune_checkpoint
-
     try:
         pruned = prune_checkpoint(args.checkpoint, args.aggregation_channels, args.out)
     except (CheckpointError, ValueError) as exc:

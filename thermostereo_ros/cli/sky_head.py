@@ -18,9 +18,14 @@ import pathlib
 import sys
 from typing import Any, Dict, List, Tuple
 
+import torch
+
 from thermostereo_ros.data.heldout import validation_pairs
 from thermostereo_ros.geometry.image_size import parse_size
 from thermostereo_ros.inference.checkpoint import build_student, CheckpointError, save_checkpoint
+from thermostereo_ros.training.sky_head import (fold_threshold, sky_scores, sky_sweep, SkyRecipe,
+                                                train_sky_head, with_sky_head)
+from thermostereo_ros.training.trainer import weights_digest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +63,6 @@ def _thresholds(text: str) -> List[float]:
 
 def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
     """Return the network with its head trained (at --steps 0: as stored), metadata, head info."""
-    # torch takes seconds to import: only where a network runs.
-    from thermostereo_ros.training.sky_head import SkyRecipe, train_sky_head, with_sky_head
-    from thermostereo_ros.training.trainer import weights_digest
-
     model, meta = build_student(args.checkpoint, 'takes a sky head')
     if args.steps == 0:
         if model.sky is None:
@@ -83,11 +84,6 @@ def _head(args: argparse.Namespace) -> Tuple[Any, Dict[str, Any], Dict[str, Any]
 
 def run(args: argparse.Namespace) -> int:
     """Train (or take) a head, move its threshold, score, write; 1 with one line on bad input."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
-    from thermostereo_ros.training.sky_head import fold_threshold, sky_scores, sky_sweep
-
     try:
         sweep = _thresholds(args.sweep)
         model, meta, head = _head(args)

@@ -12,8 +12,12 @@ import argparse
 import json
 import os
 
+from tqdm import tqdm
+
 from thermostereo_ros.data.ms2_writer import write_dataset
 from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
+from thermostereo_ros.data import gallery
+from thermostereo_ros.data.cache import cache_size_bytes, write_cache
 
 
 def _mix(text: str) -> dict:
@@ -58,12 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write what was asked for."""
-    # a progress bar only where one is drawn.
-    from tqdm import tqdm
-
     conditions = [c.strip() for c in args.conditions.split(',') if c.strip()]
     if args.cache:
-        from thermostereo_ros.data.cache import cache_size_bytes, write_cache
         with tqdm(total=args.pairs, desc='pairs', unit='pair') as bar:
             manifest = write_cache(args.cache, args.pairs, args.height, args.width,
                                    args.max_disparity, args.first_seed, args.mix, conditions,
@@ -75,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
               f'{size / 1e6 / max(args.pairs, 1) * 1000:.0f} MB per 1000 pairs')
         return 0
     if args.gallery:
-        from thermostereo_ros.data import gallery
         version = args.renderer_version or RENDERER_VERSION
         gallery.gallery(args.gallery, height=args.height, width=args.width,
                         max_disparity=args.max_disparity, version=version)

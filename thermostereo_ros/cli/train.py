@@ -13,6 +13,8 @@ import re
 import sys
 
 from thermostereo_ros.training.config import load_config
+from thermostereo_ros.training.recipe import find_recipe, load_recipe, run_recipe
+from thermostereo_ros.training.trainer import export_state, train
 
 
 def parse_duration(text: str) -> float:
@@ -66,9 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, apply command-line overrides and train."""
-    # torch takes seconds to import: only where a network runs.
-    from thermostereo_ros.training.trainer import export_state, train
-
     if args.export:
         if not args.state:
             print('train: error: --export needs --state (the run\'s state file)',
@@ -97,9 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_recipe(args: argparse.Namespace, overrides: dict) -> int:
-    # torch takes seconds to import: only where a network runs.
-    from thermostereo_ros.training.recipe import find_recipe, load_recipe, run_recipe
-
     if not args.out:
         print('train: error: --recipe needs --out (where each phase writes its folder)',
               file=sys.stderr)

@@ -16,7 +16,7 @@ view (nearer wins), leaving pixels occluded in the old left view unknown (0). Fl
 without swapping (as the MS2 benchmark code does) yields pairs with negative disparity.
 """
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ Sample = Dict[str, Any]
 _MASK_KEYS = ('valid_dense', 'valid_sparse')
 
 
-def _maps(sample: Sample):
+def _maps(sample: Sample) -> List[str]:
     return [k for k in ('disparity',) + _MASK_KEYS if k in sample]
 
 

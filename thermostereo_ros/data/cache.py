@@ -18,7 +18,7 @@ import json
 import os
 import pathlib
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,10 +53,11 @@ def _write_shard(args: Tuple[str, int, List[int], int, int, float, Dict[str, flo
     if all(p.exists() for p in paths.values()):
         return index
     n = len(seeds)
-    arrays = {'left': np.zeros((n, height, width), np.uint16),
-              'right': np.zeros((n, height, width), np.uint16),
-              'disparity': np.zeros((n, height, width), np.float16),
-              'flags': np.zeros((n, height, width), np.uint8)}
+    arrays: Dict[str, np.ndarray] = {
+        'left': np.zeros((n, height, width), np.uint16),
+        'right': np.zeros((n, height, width), np.uint16),
+        'disparity': np.zeros((n, height, width), np.float16),
+        'flags': np.zeros((n, height, width), np.uint8)}
     meta = []
     for i, seed in enumerate(seeds):
         condition, bit_depth = pair_settings(seed, conditions, agc)
@@ -64,9 +65,10 @@ def _write_shard(args: Tuple[str, int, List[int], int, int, float, Dict[str, flo
                         version=version)
         arrays['left'][i], arrays['right'][i] = p.left, p.right
         arrays['disparity'][i] = np.minimum(p.disparity, 65000.0)
+        reflective = np.zeros_like(p.sky) if p.reflective is None else p.reflective
         arrays['flags'][i] = (p.occluded * FLAG_OCCLUDED | p.sky * FLAG_SKY
                               | p.sparse_valid * FLAG_SPARSE
-                              | p.reflective * FLAG_REFLECTIVE)
+                              | reflective * FLAG_REFLECTIVE)
         meta.append(p.meta)
     for key, array in arrays.items():
         tmp = paths[key].with_suffix('.tmp.npy')
@@ -82,7 +84,7 @@ def write_cache(root: str, pairs: int, height: int = 256, width: int = 640,
                 max_disparity: float = 192, first_seed: int = 0,
                 mix: Optional[Dict[str, float]] = None,
                 conditions: Sequence[str] = CONDITIONS, agc_fraction: float = AGC_FRACTION,
-                workers: Optional[int] = None, progress: Optional[object] = None,
+                workers: Optional[int] = None, progress: Optional[Any] = None,
                 version: int = RENDERER_VERSION) -> pathlib.Path:
     """Render `pairs` training pairs (seeds first_seed ...) into `root`; returns the manifest."""
     seeds = list(range(first_seed, first_seed + pairs))
@@ -94,9 +96,10 @@ def write_cache(root: str, pairs: int, height: int = 256, width: int = 640,
     out = pathlib.Path(root)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    header = dict(renderer_version=version, height=height, width=width,
-                  max_disparity=max_disparity, mix=mix, conditions=list(conditions),
-                  agc_fraction=agc_fraction, first_seed=first_seed, shard_size=SHARD_SIZE)
+    header: Dict[str, Any] = dict(
+        renderer_version=version, height=height, width=width, max_disparity=max_disparity,
+        mix=mix, conditions=list(conditions), agc_fraction=agc_fraction,
+        first_seed=first_seed, shard_size=SHARD_SIZE)
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         differs = {k: (old.get(k), v) for k, v in header.items() if old.get(k) != v}
@@ -119,7 +122,8 @@ def write_cache(root: str, pairs: int, height: int = 256, width: int = 640,
     return manifest_path
 
 
-def _write_manifest(path: pathlib.Path, header: dict, jobs, done: List[int]) -> None:
+def _write_manifest(path: pathlib.Path, header: dict, jobs: List[Tuple[Any, ...]],
+                    done: List[int]) -> None:
     shards = [dict(index=i, pairs=len(jobs[i][2]), first_seed=jobs[i][2][0]) for i in done]
     tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(dict(header, shards=shards), indent=1))

@@ -17,7 +17,7 @@ run see exactly the batches an uninterrupted one would (worker RNG state cannot 
 A plain index draws the augmentation seed from torch's RNG.
 """
 
-from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -39,13 +39,18 @@ def _split_index(index: Union[int, Tuple[int, int]]) -> Tuple[int, Optional[int]
     return int(index), None
 
 
+def _crop_size(crop: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
+    return None if crop is None else (int(crop[0]), int(crop[1]))
+
+
 def _finish(left_raw: np.ndarray, right_raw: np.ndarray, disparity: np.ndarray,
             valid_dense: np.ndarray, valid_sparse: np.ndarray, condition: str,
             augment: AugmentArg, crop: Optional[Tuple[int, int]],
             augment_seed: Optional[int] = None) -> dict:
     left, right = normalize_pair(left_raw, right_raw, mode='joint')
-    sample = dict(left=left, right=right, disparity=disparity.astype(np.float32),
-                  valid_dense=valid_dense, valid_sparse=valid_sparse)
+    sample: Dict[str, Any] = dict(left=left, right=right,
+                                  disparity=disparity.astype(np.float32),
+                                  valid_dense=valid_dense, valid_sparse=valid_sparse)
     if augment or crop is not None:
         if augment_seed is None:
             augment_seed = int(torch.randint(0, 2 ** 62, (1,)).item())
@@ -58,7 +63,7 @@ def _finish(left_raw: np.ndarray, right_raw: np.ndarray, disparity: np.ndarray,
             sample = aug.augment(sample, rng, crop_size=crop, **augment)
         elif augment:
             sample = aug.augment(sample, rng, crop_size=crop)
-        else:
+        elif crop is not None:
             sample = aug.random_crop(sample, crop, rng)
     sample['left'] = np.asarray(sample['left'], np.float32)[None]
     sample['right'] = np.asarray(sample['right'], np.float32)[None]
@@ -90,7 +95,7 @@ class SyntheticStereoDataset(Dataset):
         self.max_disparity = float(max_disparity)
         self.conditions = tuple(conditions)
         self.augment = augment
-        self.crop = tuple(crop) if crop is not None else None
+        self.crop = _crop_size(crop)
         self.mix = mix
         self.version = version
 
@@ -103,7 +108,7 @@ class SyntheticStereoDataset(Dataset):
         index, augment_seed = _split_index(index)
         seed = self.seeds[index]
         condition = self.conditions[seed % len(self.conditions)]
-        kwargs = {} if self.version is None else {'version': self.version}
+        kwargs: Dict[str, Any] = {} if self.version is None else {'version': self.version}
         p = render_pair(seed, self.height, self.width, self.max_disparity, condition,
                         mix=self.mix, **kwargs)
         dense = ~p.sky & np.isfinite(p.disparity) & (p.disparity > 0) & \
@@ -139,7 +144,7 @@ class CachedStereoDataset(Dataset):
             raise ValueError(f'{root}: no pairs left after excluding {list(exclude_families)}')
         self.max_disparity = float(max_disparity)
         self.augment = augment
-        self.crop = tuple(crop) if crop is not None else None
+        self.crop = _crop_size(crop)
         self.supervise_sky = bool(supervise_sky)
 
     def __len__(self) -> int:
@@ -174,10 +179,10 @@ class MS2StereoDataset(Dataset):
         self.root, self.split = root, split
         self.max_disparity = float(max_disparity)
         self.augment = augment
-        self.crop = tuple(crop) if crop is not None else None
+        self.crop = _crop_size(crop)
         self.condition = ms2.SPLIT_CONDITION.get(split, 'mixed')
         self.calibration = {}
-        self.items = []
+        self.items: List[Tuple[str, str]] = []
         for seq in ms2.read_split(root, split):
             self.calibration[seq] = ms2.read_calibration(root, seq)
             self.items.extend((seq, f) for f in ms2.list_frames(root, seq))

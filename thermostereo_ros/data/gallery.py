@@ -65,6 +65,8 @@ def _close_up(p: SyntheticPair, max_disparity: float, size: tuple = (128, 320)
               ) -> np.ndarray:
     """Crop the window with the most foliage: left image, disparity and tags, full size."""
     h, w = size
+    if p.tags is None:
+        raise ValueError('the close-up needs the pair\'s tags (renderer v3)')
     foliage = (p.tags == TAGS.index('foliage')).astype(np.float32)
     score = cv2.boxFilter(foliage, -1, (w, h), normalize=False)
     y, x = np.unravel_index(np.argmax(score[h // 2:-h // 2 or None, w // 2:-w // 2 or None]),
@@ -126,6 +128,8 @@ def pair_statistics(p: SyntheticPair, max_disparity: float) -> Dict[str, float]:
            for lo, hi in DISPARITY_BANDS}
     out['occluded'] = float(p.occluded.mean())
     out['sky'] = float(p.sky.mean())
+    if p.radiance_left is None:
+        raise ValueError('statistics need the radiance: render with keep_radiance=True')
     clean = p.radiance_left.astype(np.float32)
     mean = cv2.blur(clean, (5, 5))
     std = np.sqrt(np.maximum(cv2.blur(clean * clean, (5, 5)) - mean * mean, 0.0))

@@ -27,7 +27,7 @@ from data of different versions are never compared silently.
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -147,13 +147,7 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
     `version` 2 renders exactly what renderer v2 rendered (its held-out and validation sets
     stay reproducible); 3 adds v3's scenes, sky, air and wet mirrors.
     """
-    if version not in RENDERER_VERSIONS:
-        raise ValueError(f'renderer version {version} is not one of {RENDERER_VERSIONS}')
-    check_condition(condition)
-    if frames < 1:
-        raise ValueError('frames must be >= 1')
-    if bit_depth not in (8, 14):
-        raise ValueError(f'bit_depth must be 14 or 8, got {bit_depth}')
+    _check_arguments(version, condition, frames, bit_depth)
     rng = np.random.default_rng(seed)
     family = family or draw_family(rng, mix or DEFAULT_MIXES[version])
     if family not in FAMILIES:
@@ -195,37 +189,27 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
             disp_l = np.where(np.isfinite(zb_l.depth), camera.fb / zb_l.depth, 0.0)
             disp_r = np.where(np.isfinite(zb_r.depth), camera.fb / zb_r.depth, 0.0)
         disp_l, disp_r = disp_l.astype(np.float32), disp_r.astype(np.float32)
-        mirror = np.zeros(zb_l.ids.shape, np.float32)
+        views = [(centre, zb_l), (right_centre, zb_r)]
         if atmosphere is None:
             sky_model = functools.partial(sky_radiance, cond, tiles)
-            rad_l = view_radiance(scene, table, tiles, camera, rays, r_cw, centre, zb_l,
-                                  sky_model)
-            rad_r = view_radiance(scene, table, tiles, camera, rays, r_cw, right_centre, zb_r,
-                                  sky_model)
+            rad_l, rad_r = [view_radiance(scene, table, tiles, camera, rays, r_cw, c, zb,
+                                          sky_model) for c, zb in views]
+            mirror = np.zeros(zb_l.ids.shape, np.float32)
         else:
-            rad_l, mirror = shade_view_v3(scene, table, tiles, camera, rays, r_cw, centre,
-                                          zb_l, atmosphere)
-            rad_r, _ = shade_view_v3(scene, table, tiles, camera, rays, r_cw, right_centre,
-                                     zb_r, atmosphere)
+            (rad_l, mirror), (rad_r, _) = [
+                shade_view_v3(scene, table, tiles, camera, rays, r_cw, c, zb, atmosphere)
+                for c, zb in views]
         frame_rng = np.random.default_rng([seed, i])
-        images, shutter = [], False
-        for k, (rad, model) in enumerate(((rad_l, sensors[0]), (rad_r, sensors[1]))):
-            if ffc_period > 0 and since_ffc[k] >= ffc_period:
-                img = shutter_frame(model, frame_rng, cond.noise, rad.shape)
-                since_ffc[k], shutter = 0.0, True
-            else:
-                img = expose(rad, model, frame_rng, cond.noise, cond.ambient, since_ffc[k])
-            since_ffc[k] += 1.0 / fps
-            images.append(quantise(img, bit_depth))
+        images, shutter = _expose_pair((rad_l, rad_r), sensors, frame_rng, cond, since_ffc,
+                                       ffc_period, fps, bit_depth)
         sky = zb_l.ids < 0
-        valid = ~sky & (disp_l < max_disparity)
         if shutter:
             disp_gt = np.zeros_like(disp_l)
             sparse = np.zeros(sky.shape, bool)
             occluded = np.zeros(sky.shape, bool)
         else:
             disp_gt = disp_l
-            sparse = _lidar_mask(frame_rng, camera, zb_l.depth, valid)
+            sparse = _lidar_mask(frame_rng, camera, zb_l.depth, ~sky & (disp_l < max_disparity))
             occluded = _occlusion(disp_l, disp_r, sky)
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = r_cw, centre
@@ -241,6 +225,36 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
             reflective=(mirror > REFLECTIVE_WEIGHT) & ~sky, tags=tag_of[zb_l.ids],
             version=version))
     return out
+
+
+def _check_arguments(version: int, condition: str, frames: int, bit_depth: int) -> None:
+    if version not in RENDERER_VERSIONS:
+        raise ValueError(f'renderer version {version} is not one of {RENDERER_VERSIONS}')
+    check_condition(condition)
+    if frames < 1:
+        raise ValueError('frames must be >= 1')
+    if bit_depth not in (8, 14):
+        raise ValueError(f'bit_depth must be 14 or 8, got {bit_depth}')
+
+
+def _expose_pair(radiances: Tuple[np.ndarray, np.ndarray], sensors: List[Any],
+                 rng: np.random.Generator, cond: Any, since_ffc: np.ndarray,
+                 ffc_period: float, fps: float, bit_depth: int) -> Tuple[List[np.ndarray], bool]:
+    """Expose both views (left first: the draw order is part of every fingerprint).
+
+    Returns the quantised images and whether either camera showed its shutter; `since_ffc`
+    advances in place.
+    """
+    images, shutter = [], False
+    for k, (rad, model) in enumerate(zip(radiances, sensors)):
+        if ffc_period > 0 and since_ffc[k] >= ffc_period:
+            img = shutter_frame(model, rng, cond.noise, rad.shape)
+            since_ffc[k], shutter = 0.0, True
+        else:
+            img = expose(rad, model, rng, cond.noise, cond.ambient, since_ffc[k])
+        since_ffc[k] += 1.0 / fps
+        images.append(quantise(img, bit_depth))
+    return images, shutter
 
 
 def render_pair(seed: int, height: int = 256, width: int = 640, max_disparity: float = 192,

@@ -92,7 +92,7 @@ def run_ablation(runs_dir: pathlib.Path, max_frames: Optional[int] = None,
     return rows
 
 
-def _disparity_of(engine) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _disparity_of(engine: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return lambda left, right: engine.infer(left, right).disparity
 
 

@@ -15,6 +15,8 @@ import pathlib
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import torch
+
 from thermostereo_ros.evaluation import cpu_load
 from thermostereo_ros.evaluation.bench_measure import (_TIMING_SHIFT, accuracy, bench_engine,
                                                        bench_interleaved, BENCH_MAX_DISPARITY,
@@ -27,6 +29,7 @@ from thermostereo_ros.geometry.image_size import parse_sizes, Size, size_label
 from thermostereo_ros.inference import CheckpointError, save_checkpoint
 from thermostereo_ros.inference.engine import resolve_checkpoint
 from thermostereo_ros.inference.shifted_texture import synthetic_pair
+from thermostereo_ros.model import build_model
 # The node end-to-end part, given by the caller (tools/bench_cli.py): evaluation does not import
 # the ROS tools. (args, checkpoint, sizes, out) -> report['node'].
 NodeBench = Callable[[argparse.Namespace, pathlib.Path, Sequence[Size], pathlib.Path],
@@ -96,18 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pathlib.Path, str]:
-
     try:
         return resolve_checkpoint(args.checkpoint), \
             'checkpoint' if args.checkpoint else 'shipped default weights'
     except CheckpointError:
         if not args.random_weights:
             raise
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
-    from thermostereo_ros.model import build_model
-
     # Timing only depends on the architecture, so untrained default-architecture weights give
     # representative latency; the report marks them so accuracy is never read as real.
     torch.manual_seed(0)
@@ -120,9 +117,6 @@ def _resolve_checkpoint(args: argparse.Namespace, out: pathlib.Path) -> Tuple[pa
 
 def run_bench(args: argparse.Namespace, node_bench: Optional[NodeBench] = None) -> Dict[str, Any]:
     """Run every enabled part and return the report (also written to --out)."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ['OMP_NUM_THREADS'] = str(args.threads)  # onnxruntime and the node follow it

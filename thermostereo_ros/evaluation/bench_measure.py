@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+import torch
+
 from thermostereo_ros.data.synthetic import CONDITIONS
 from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames
 from thermostereo_ros.evaluation.metrics import DISPARITY_KEYS
@@ -109,9 +111,6 @@ def _cpu_model() -> str:
 
 def machine_info() -> Dict[str, Any]:
     """CPU, threads, GPU and library versions of this run."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
     info: Dict[str, Any] = {
         'hostname': platform.node(), 'platform': platform.platform(),
         'python': platform.python_version(), 'cpu_model': _cpu_model(),
@@ -144,12 +143,8 @@ def machine_info() -> Dict[str, Any]:
 
 def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str, Any]]:
     """Return the (label, StereoEngine kwargs) combinations to time for a --device choice."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
     configs: List[Dict[str, Any]] = []
     if device in ('auto', 'cpu'):
-        from thermostereo_ros.inference.cpu_features import cpu_info
         # Every installed CPU backend at each precision it runs there; emulated bf16 is
         # slower than fp32, so bf16 only where the CPU computes it natively.
         native_bf16 = cpu_info().native_bf16
@@ -194,9 +189,6 @@ def bench_engine(checkpoint: pathlib.Path, config: Dict[str, Any], size: Size, r
     lr_check: also `lr_check`, the p50 of infer_left_right and its median ratio to the infer
     call made just before it (paired, so that both see the same host).
     """
-    # torch takes seconds to import: only where a network runs.
-    import torch
-
     kwargs = {k: v for k, v in config.items() if k != 'label'}
     cuda = kwargs.get('device', 'cpu').startswith('cuda')
     reset_peak_rss()

@@ -6,10 +6,16 @@ import argparse
 import json
 from typing import Any, Dict, Iterable, List, Tuple
 
+import numpy as np
+
 from thermostereo_ros.bags.pairs import DEFAULT_LEFT_TOPIC, DEFAULT_RIGHT_TOPIC, iter_pairs
 from thermostereo_ros.evaluation import no_gt, planes
-from thermostereo_ros.evaluation.evaluate import evaluate_split, iter_frames, markdown_table
+from thermostereo_ros.evaluation.evaluate import (evaluate_split, iter_frames, markdown_table,
+                                                  Method, parse_synthetic_split)
+from thermostereo_ros.evaluation.sgbm import SGBMBaseline
 from thermostereo_ros.geometry.image_size import parse_size
+from thermostereo_ros.inference import default_checkpoint
+from thermostereo_ros.inference.engine import StereoEngine
 from thermostereo_ros.inference.left_right import consistent, DEFAULT_TOLERANCE_PX
 
 
@@ -97,15 +103,13 @@ def _default_split(data: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print a markdown table per split, optionally write JSON."""
-    methods = {}
+    methods: Dict[str, Method] = {}
     if not args.no_network:
-        from thermostereo_ros.inference.engine import StereoEngine
-
         engine = StereoEngine.from_checkpoint(args.checkpoint, device=args.device,
                                               precision=args.precision, backend=args.backend,
                                               max_disparity=args.max_disparity)
 
-        def network(left, right):
+        def network(left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
             out = engine.infer(left, right)
             return out.disparity, out.confidence
 
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         if args.no_gt:
             return _run_no_gt(args, engine)
         if args.lr_check is not None:
-            def checked(left, right, tolerance=args.lr_check):
+            def checked(left: np.ndarray, right: np.ndarray, tolerance: float = args.lr_check
+                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
                 out, right_view = engine.infer_left_right(left, right)
                 return (out.disparity, out.confidence,
                         consistent(out.disparity, right_view, tolerance))
@@ -126,8 +131,6 @@ def run(args: argparse.Namespace) -> int:
         print('error: --data bag needs --no-gt (a bag has no ground truth)')
         return 2
     if args.baseline == 'sgbm':
-        from thermostereo_ros.evaluation.sgbm import SGBMBaseline
-
         methods['sgbm'] = SGBMBaseline(args.max_disparity).compute
     if not methods:
         print('nothing to evaluate: --no-network needs --baseline sgbm')
@@ -151,9 +154,6 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table({split: results[split]}))
     if args.out:
         with open(args.out, 'w') as f:
-            from thermostereo_ros.evaluation.evaluate import parse_synthetic_split
-            from thermostereo_ros.inference import default_checkpoint
-
             checkpoint = None if args.no_network else str(args.checkpoint or
                                                           default_checkpoint())
             json.dump({'data': args.data, 'root': args.root, 'checkpoint': checkpoint,
@@ -193,7 +193,7 @@ def _run_planes(methods: dict, out: str) -> int:
     return 0
 
 
-def _run_no_gt(args: argparse.Namespace, engine) -> int:
+def _run_no_gt(args: argparse.Namespace, engine: StereoEngine) -> int:
     """Measure quality without GT on one source; JSON with every frame's measures."""
     tolerance = DEFAULT_TOLERANCE_PX if args.lr_check is None else args.lr_check
     results = {}

@@ -24,6 +24,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from tqdm import tqdm
+
 from thermostereo_ros.data import cats, heldout, ms2
 from thermostereo_ros.data.synthetic import FAMILIES
 from thermostereo_ros.evaluation.metrics import (DEPTH_KEYS, discontinuity_region, DISPARITY_KEYS,
@@ -75,7 +77,6 @@ def parse_synthetic_split(split: str) -> Tuple[int, Optional[str]]:
 def _heldout_frames(split: str, max_frames: Optional[int], size: Optional[tuple],
                     max_disparity: float) -> Iterator[EvalFrame]:
     # max_frames limits each condition, so `heldout` keeps all three conditions.
-    from thermostereo_ros.data import heldout
 
     validation = split.startswith('validation')
     version, cond = parse_synthetic_split(split)
@@ -177,7 +178,6 @@ def evaluate_split(methods: Dict[str, Method], frames: Iterator[EvalFrame],
     sky_counts = {name: np.zeros(3) for name in methods  # sky, with a disparity, as points
                   if sky_methods is None or name in sky_methods}
     if progress:
-        from tqdm import tqdm
         frames = tqdm(frames, desc=desc, unit='frame')
     for f in frames:
         near_edge = (discontinuity_region(np.where(f.mask, f.disparity, 0.0), edges_radius)

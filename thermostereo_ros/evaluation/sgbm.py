@@ -14,6 +14,9 @@ disparities, as the KITTI devkit interpolates sparse results; rows without any v
 pixel become 0.
 """
 
+from typing import Any
+
+import cv2
 import numpy as np
 
 from thermostereo_ros.data.normalization import normalize_pair
@@ -43,11 +46,8 @@ def fill_invalid_background(disparity: np.ndarray, valid: np.ndarray) -> np.ndar
 class SGBMBaseline:
     """StereoSGBM with stereo_image_proc defaults; `compute` returns dense float32 px."""
 
-    def __init__(self, max_disparity: int = 192, fill: bool = True, **overrides):
+    def __init__(self, max_disparity: int = 192, fill: bool = True, **overrides: Any) -> None:
         """Create the matcher; keyword `overrides` replace entries of ROS_DEFAULTS."""
-        # OpenCV only where an image is decoded, written or matched.
-        import cv2
-
         params = dict(ROS_DEFAULTS, **overrides)
         self.num_disparities = int(np.ceil(max_disparity / 16.0)) * 16
         self.fill = fill

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import importlib
 import importlib.util
 import pathlib
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Protocol, Tuple
+from typing import (Any, Callable, Dict, Mapping, NamedTuple, Optional, Protocol,
+                    runtime_checkable, Tuple)
 
 import numpy as np
 
@@ -29,6 +30,33 @@ class Runner(Protocol):
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Return float32 HxW disparity and confidence."""
+
+
+@runtime_checkable
+class LeftRightRunner(Runner, Protocol):
+    """A runner that also gives the right view's disparity from one pass (for lr_check).
+
+    Runners without it get the right view from a second `run` on the mirrored pair.
+    """
+
+    def run_left_right(self, left: np.ndarray, right: np.ndarray
+                       ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Return (disparity, confidence, right view's disparity), or None where it cannot."""
+
+
+@runtime_checkable
+class NetworkRunner(Runner, Protocol):
+    """A runner built from a torch network (None where it runs one exported file)."""
+
+    model: Any
+
+
+@runtime_checkable
+class ExportingRunner(NetworkRunner, Protocol):
+    """A runner that exports its network per input size, into an export cache if it has one."""
+
+    metadata: Dict[str, Any]
+    export_cache: Any  # Optional[ExportCache]; the cache module imports torch lazily
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import json
 import pathlib
 from typing import Any, Dict, Optional, Tuple, Union
 
+from safetensors import safe_open
+
 FORMAT_VERSION = '1'
 PICKLE_SUFFIXES = ('.pt', '.pth', '.pkl', '.pickle', '.ckpt', '.tar', '.bin')
 EXPORTED_SUFFIXES = ('.onnx', '.engine', '.plan')
@@ -140,9 +142,6 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     'format_version': str}. Raises CheckpointError for a missing, pickle, corrupt or foreign
     file.
     """
-    # safetensors only where a file is read or written.
-    from safetensors import safe_open
-
     path = check_model_file(path)
     try:
         with safe_open(str(path), framework='pt', device='cpu') as reader:
@@ -170,8 +169,6 @@ def read_architecture(path: PathLike) -> Optional[str]:
         return {p.key: p.value for p in proto.metadata_props}.get('thermostereo_arch')
     if path.suffix.lower() in EXPORTED_SUFFIXES:
         return None
-    # safetensors only where a file is read or written.
-    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework='pt', device='cpu') as reader:

@@ -68,8 +68,8 @@ class DisparityEngine(Protocol):
         """Precision it runs in."""
 
     @property
-    def max_disparity(self) -> int:
-        """Largest disparity it can output (px)."""
+    def trained_range(self) -> int:
+        """Largest disparity its network can output (px): its model config's max_disparity."""
 
     def infer(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
         """Return disparity and confidence for a rectified pair."""
@@ -111,15 +111,15 @@ class StereoEngine:
     normalises it with the checkpoint's normalisation and runs the backend.
     """
 
-    def __init__(self, runner: Any, metadata: Dict[str, Any], device: str, backend: str,
-                 precision: str, max_disparity: int) -> None:
+    def __init__(self, runner: backends.Runner, metadata: Dict[str, Any], device: str,
+                 backend: str, precision: str, max_disparity: int) -> None:
         """Wrap a backend runner (use from_checkpoint; this is the low-level constructor)."""
         self._runner = runner
         self._metadata = metadata
         self._device = device
         self._backend = backend
         self._precision = precision
-        self._max_disparity = max_disparity
+        self._trained_range = max_disparity
         norm = dict(metadata.get('normalization') or {})
         self._norm_mode = norm.get('mode', 'joint')
         if self._norm_mode not in MODES:
@@ -251,9 +251,14 @@ class StereoEngine:
         return self._precision
 
     @property
-    def max_disparity(self) -> int:
-        """Largest disparity (full-resolution pixels) the network can output."""
-        return self._max_disparity
+    def trained_range(self) -> int:
+        """Largest disparity (full-resolution px) the network can output (its max_disparity)."""
+        return self._trained_range
+
+    @property
+    def network(self) -> Any:
+        """The torch network the engine runs or exports from; None for an exported file."""
+        return self._runner.model if isinstance(self._runner, backends.NetworkRunner) else None
 
     @property
     def metadata(self) -> Dict[str, Any]:
@@ -267,13 +272,13 @@ class StereoEngine:
 
     def remember_size(self, owner: str, height: int, width: int) -> None:
         """Record in the export cache that `owner` (a node's full name) runs at this size."""
-        cache = getattr(self._runner, 'export_cache', None)
+        cache = self._export_cache()
         if cache is not None:
             cache.remember_warm_size(owner, (height, width))
 
     def remembered_size(self, owner: str) -> Optional[Tuple[int, int]]:
         """Return the size `owner` last ran at, if the export cache holds this network at it."""
-        cache = getattr(self._runner, 'export_cache', None)
+        cache = self._export_cache()
         size = cache.warm_size(owner) if cache is not None else None
         return size if size is not None and size in self.cached_sizes() else None
 
@@ -282,11 +287,17 @@ class StereoEngine:
 
         Empty without an export cache, or for a backend that does not use one.
         """
-        cache = getattr(self._runner, 'export_cache', None)
-        model = getattr(self._runner, 'model', None)
-        if cache is None or model is None:
+        runner = self._runner
+        if (not isinstance(runner, backends.ExportingRunner) or runner.export_cache is None
+                or runner.model is None):  # None: a runner of one exported file
             return []
-        return cache.sizes(model, self._runner.metadata)
+        return runner.export_cache.sizes(runner.model, runner.metadata)
+
+    def _export_cache(self) -> Any:
+        # Only backends that export per size (backends.ExportingRunner) keep a cache.
+        if isinstance(self._runner, backends.ExportingRunner):
+            return self._runner.export_cache
+        return None
 
     @staticmethod
     def _check_pair(left: Any, right: Any) -> None:
@@ -320,8 +331,8 @@ class StereoEngine:
         self._check_pair(left, right)
         left_n, right_n = normalize_pair(left, right, self._norm_mode, self._norm_low,
                                          self._norm_high)
-        joint = getattr(self._runner, 'run_left_right', None)
-        outputs = joint(left_n, right_n) if joint is not None else None
+        outputs = (self._runner.run_left_right(left_n, right_n)
+                   if isinstance(self._runner, backends.LeftRightRunner) else None)
         if outputs is not None:
             disparity, confidence, right_disparity = outputs
         else:

@@ -15,6 +15,7 @@ from thermostereo_ros.inference.checkpoint import CheckpointError
 from thermostereo_ros.inference.engine import StereoEngine
 from thermostereo_ros.inference.onnx_io import export_onnx
 from thermostereo_ros.inference.shifted_texture import synthetic_pair
+from thermostereo_ros.inference.tensorrt_backend import build_engine_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError) as exc:
         print(f'error: {exc}')
         return 1
-    model = reference._runner.model
+    model = reference.network
     left, right = synthetic_pair(args.height, args.width, disparity=8)
     expected = reference.infer(left, right)
     if args.format == 'onnx':
@@ -51,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
         exported = StereoEngine.from_checkpoint(args.out, backend='onnxruntime')
     else:
         try:
-            from thermostereo_ros.inference.tensorrt_backend import build_engine_file
             build_engine_file(model, args.height, args.width, reference.metadata, args.out,
                               fp16=args.fp16)
         except (ImportError, RuntimeError, ValueError) as exc:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     diff = float(np.abs(got.disparity - expected.disparity).max())
     conf_diff = float(np.abs(got.confidence - expected.confidence).max())
     print(f'wrote {args.out} ({args.format}, {args.height}x{args.width}, '
-          f'max_disparity={reference.max_disparity})')
+          f'max_disparity={reference.trained_range})')
     print(f'max abs difference vs torch on a synthetic pair: disparity {diff:.3g} px, '
           f'confidence {conf_diff:.3g}')
     return 0

@@ -7,15 +7,14 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+import onnxruntime as ort
+
 from thermostereo_ros.inference.export_cache import export_for, ExportCache
 from thermostereo_ros.inference.onnx_io import check_fixed_size, default_threads, load_fixed_onnx
 from thermostereo_ros.inference.size_cache import SizeCache
 
 
 def _session_options(num_threads: Optional[int]) -> Any:
-    # an optional runtime: imported only by its backend.
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = default_threads() if num_threads is None else num_threads
@@ -51,9 +50,6 @@ class OnnxRuntimeRunner:
         self.metadata = metadata or {}
 
     def _new_session(self, data: bytes) -> Any:
-        # an optional runtime: imported only by its backend.
-        import onnxruntime as ort
-
         return ort.InferenceSession(data, self._options, providers=['CPUExecutionProvider'])
 
     def session(self, height: int, width: int) -> Any:

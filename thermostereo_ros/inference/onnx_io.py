@@ -15,6 +15,8 @@ import pathlib
 import warnings
 from typing import Any, Dict, Optional, Tuple, Union
 
+from thermostereo_ros.inference.checkpoint import CheckpointError
+
 
 ONNX_OPSET = 17
 INPUT_NAMES = ('left', 'right')
@@ -89,7 +91,6 @@ def load_fixed_onnx(path: pathlib.Path) -> Tuple[Any, Dict[str, Any]]:
     """Load an ONNX file exported for one size; returns (proto, metadata), CheckpointError."""
     # an optional runtime: imported only by its backend.
     import onnx
-    from thermostereo_ros.inference.checkpoint import CheckpointError
 
     try:
         proto = onnx.load(str(path))

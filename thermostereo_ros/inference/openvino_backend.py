@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
+import openvino
+
 from thermostereo_ros.inference.export_cache import export_for, ExportCache
 from thermostereo_ros.inference.onnx_io import check_fixed_size, default_threads, load_fixed_onnx
 from thermostereo_ros.inference.size_cache import SizeCache
@@ -48,9 +50,6 @@ def keep_fp32_outside(core: Any, model: Any, scopes: Sequence[str]) -> Any:
     'precise' attribute (what C++ sets with ov::disable_fp16_compression). Python cannot create
     that attribute, so it is written into the IR XML, whose reader turns it into the real one.
     """
-    # an optional runtime: imported only by its backend.
-    import openvino
-
     with tempfile.TemporaryDirectory(prefix='thermostereo_ov_') as folder:
         xml_path = pathlib.Path(folder) / 'model.xml'
         openvino.save_model(model, str(xml_path), compress_to_fp16=False)
@@ -90,9 +89,6 @@ _CORES_LOCK = threading.Lock()
 
 def shared_core(cache_dir: str) -> Any:
     """Return the process's OpenVINO Core for `cache_dir` ('' = no compiled-model cache)."""
-    # an optional runtime: imported only by its backend.
-    import openvino
-
     with _CORES_LOCK:
         if cache_dir not in _CORES:
             core = openvino.Core()
@@ -153,7 +149,6 @@ class OpenVINORunner:
             model = keep_fp32_outside(self._core, model, self.bf16_scopes)
         compiled = self._core.compile_model(model, 'CPU', self._config)
         if self.bf16_scopes is not None and 'f32' not in runtime_precisions(compiled):
-            import openvino
             raise RuntimeError(f'OpenVINO {openvino.__version__} ignored the marks that keep '
                                f'the encoder and the disparity arithmetic in fp32; use '
                                f'precision fp32 with this version')

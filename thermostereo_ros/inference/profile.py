@@ -12,7 +12,12 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+import onnxruntime as ort
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from thermostereo_ros.inference.onnx_io import export_onnx
+from thermostereo_ros.model import build_model
 
 
 def _median_ms(fn: Callable[[], Any], iters: int) -> float:
@@ -28,10 +33,6 @@ def _median_ms(fn: Callable[[], Any], iters: int) -> float:
 
 def model_cost(model: Any, height: int, width: int) -> Dict[str, float]:
     """Return params and GFLOPs (2 per multiply-add) of one forward pass at height x width."""
-    # torch takes seconds to import: only where a network runs.
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
     pair = (torch.rand(1, 1, height, width, device=device),
             torch.rand(1, 1, height, width, device=device))
@@ -45,12 +46,6 @@ def profile(arch: str = 'thermostereo_rt', config: Optional[Dict[str, Any]] = No
             flops_size: tuple = (512, 640), latency_size: tuple = (256, 640),
             threads: int = 2, iters: int = 5) -> Dict[str, float]:
     """Return params, GFLOPs (2 per multiply-add) and median torch/onnxruntime latency (ms)."""
-    # torch takes seconds to import: only where a network runs.
-    import onnxruntime as ort
-    import torch
-
-    from thermostereo_ros.model import build_model
-
     torch.set_num_threads(threads)
     model = build_model(arch, config or {}).eval()
     cost = model_cost(model, *flops_size)

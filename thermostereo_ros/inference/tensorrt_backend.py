@@ -16,7 +16,11 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+import onnx
+import torch
+
 from thermostereo_ros.inference.export_cache import export_for, ExportCache
+from thermostereo_ros.inference.onnx_io import export_onnx, read_onnx_metadata
 
 _WORKSPACE_BYTES = 1 << 30
 
@@ -59,9 +63,6 @@ def build_serialized_engine(onnx_bytes: bytes, fp16: bool = False) -> bytes:
 def build_engine_file(model: Any, height: int, width: int, metadata: Dict[str, Any],
                       out: pathlib.Path, fp16: bool = False) -> pathlib.Path:
     """Export `model` to ONNX and build a TensorRT engine file; metadata goes to a .json."""
-    # the engine only when a node first builds one.
-    from thermostereo_ros.inference.onnx_io import export_onnx
-
     _import_tensorrt()
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,9 +76,6 @@ class _EngineSlot:
     """A deserialised engine with its execution context and bound torch buffers."""
 
     def __init__(self, trt: Any, runtime: Any, serialized: bytes, device: Any) -> None:
-        # torch takes seconds to import: only where a network runs.
-        import torch
-
         self.engine = runtime.deserialize_cuda_engine(serialized)
         if self.engine is None:
             raise RuntimeError('TensorRT could not deserialise the engine (built with another '
@@ -102,9 +100,6 @@ class TensorRTRunner:
                  engine_path: Optional[pathlib.Path] = None, device: str = 'cuda',
                  precision: str = 'fp32', export_cache: Optional[ExportCache] = None) -> None:
         """Give one of model (built per input size), onnx_path or engine_path."""
-        # torch takes seconds to import: only where a network runs.
-        import torch
-
         if sum(x is not None for x in (model, onnx_path, engine_path)) != 1:
             raise ValueError('give exactly one of model, onnx_path and engine_path')
         self.trt = _import_tensorrt()
@@ -117,9 +112,6 @@ class TensorRTRunner:
         self._slots: Dict[Tuple[int, int], _EngineSlot] = {}
         self.fixed = False
         if onnx_path is not None:
-            import onnx
-            from thermostereo_ros.inference.onnx_io import read_onnx_metadata
-
             proto = onnx.load(str(onnx_path))
             self.metadata = read_onnx_metadata(proto)
             self._add(build_serialized_engine(proto.SerializeToString(), self.fp16))
@@ -134,9 +126,6 @@ class TensorRTRunner:
             self.fixed = True
 
     def _add(self, serialized: bytes) -> _EngineSlot:
-        # torch takes seconds to import: only where a network runs.
-        import torch
-
         with torch.cuda.device(self.device):
             slot = _EngineSlot(self.trt, self.runtime, serialized, self.device)
         self._slots[slot.size] = slot
@@ -161,7 +150,6 @@ class TensorRTRunner:
 
     def _target(self) -> Dict[str, Any]:
         # A serialised engine is only valid for the TensorRT version and GPU that built it.
-        import torch
 
         props = torch.cuda.get_device_properties(self.device)
         return {'runtime': 'tensorrt', 'version': self.trt.__version__, 'gpu': props.name,
@@ -169,9 +157,6 @@ class TensorRTRunner:
 
     def run(self, left: np.ndarray, right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Map normalised float32 HxW images to (disparity, confidence) float32 HxW."""
-        # torch takes seconds to import: only where a network runs.
-        import torch
-
         slot = self._slot(*left.shape)
         stream = torch.cuda.current_stream(self.device)
         slot.buffers['left'].copy_(torch.from_numpy(left).view_as(slot.buffers['left']))

@@ -9,6 +9,8 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
 from thermostereo_ros.inference.size_cache import SizeCache
 
 _AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -34,9 +36,6 @@ def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
     (docs/history/PERFORMANCE_NOTEBOOK.md, stretch 18). A copy, so the model itself still
     trains and exports.
     """
-    # torch takes seconds to import: only where a network runs.
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     model = copy.deepcopy(model).eval()
     for block in model.modules():
         if not isinstance(block, torch.nn.Sequential):

@@ -14,6 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from thermostereo_ros.model.blocks import conv_bn_relu
+from thermostereo_ros.model.shared_cost import DisparitySharedFilter
 
 
 class FeatureExcitation(nn.Module):
@@ -43,8 +44,13 @@ class AttentionHourglass(nn.Module):
     supervision during training.
     """
 
-    def __init__(self, num_disparities: int, channels: int, feature_channels: tuple) -> None:
-        """Aggregate a `num_disparities`-channel volume; `feature_channels` = (F_4, F_8, F_16)."""
+    def __init__(self, num_disparities: int, channels: int, feature_channels: tuple,
+                 shared_filter: int = 0) -> None:
+        """Aggregate a `num_disparities`-channel volume; `feature_channels` = (F_4, F_8, F_16).
+
+        `shared_filter` > 0 adds a disparity-shared filter of that many channels to the
+        residual path (model/shared_cost.py); 0 leaves it out.
+        """
         super().__init__()
         a = channels
         f4, f8, f16 = feature_channels
@@ -63,6 +69,7 @@ class AttentionHourglass(nn.Module):
         self.exc4_out = FeatureExcitation(a, f4)
         self.head = nn.Conv2d(a, num_disparities, 3, 1, 1)
         self.stem_head = nn.Conv2d(a, num_disparities, 3, 1, 1)
+        self.shared = DisparitySharedFilter(f4, shared_filter) if shared_filter else None
 
     def forward(self, cost: torch.Tensor, f4: torch.Tensor, f8: torch.Tensor,
                 f16: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -76,6 +83,7 @@ class AttentionHourglass(nn.Module):
         y4 = self.exc4_out(self.fuse4(y4 + x4), f4)
         # The residual to the raw correlation keeps the matching signal when the hourglass is
         # still untrained and shortens the gradient path to the encoder.
-        logits = self.head(y4) + cost
-        stem_logits = self.stem_head(x4) + cost if self.training else None
+        residual = cost if self.shared is None else cost + self.shared(cost, f4)
+        logits = self.head(y4) + residual
+        stem_logits = self.stem_head(x4) + residual if self.training else None
         return logits, stem_logits

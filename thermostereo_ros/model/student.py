@@ -39,7 +39,8 @@ class ThermoStereoRT(nn.Module):
     def __init__(self, max_disparity: int = 192, base_channels: int = 16,
                  feature_channels: int = 48, aggregation_channels: int = 48,
                  refinement_channels: int = 24, use_refinement: bool = True,
-                 normalize_features: bool = False, sky_head: bool = False) -> None:
+                 normalize_features: bool = False, sky_head: bool = False,
+                 shared_filter: int = 0) -> None:
         """Build the network; max_disparity must be a positive multiple of 4."""
         super().__init__()
         if max_disparity < 4 or max_disparity % 4:
@@ -50,7 +51,8 @@ class ThermoStereoRT(nn.Module):
             feature_channels=int(feature_channels),
             aggregation_channels=int(aggregation_channels),
             refinement_channels=int(refinement_channels), use_refinement=bool(use_refinement),
-            normalize_features=bool(normalize_features), sky_head=bool(sky_head))
+            normalize_features=bool(normalize_features), sky_head=bool(sky_head),
+            shared_filter=int(shared_filter))
         # Correlation of L2-normalised features (cosine similarity) is informative from the
         # first step; off by default only so that checkpoints from before it load unchanged.
         self.normalize_features = bool(normalize_features)
@@ -59,7 +61,7 @@ class ThermoStereoRT(nn.Module):
         self.encoder = PyramidEncoder(base_channels, feature_channels)
         c2, c4, c8, c16 = self.encoder.channels
         self.aggregation = AttentionHourglass(self.num_disparities, aggregation_channels,
-                                              (c4, c8, c16))
+                                              (c4, c8, c16), shared_filter)
         self.regression = DisparityRegression(self.num_disparities)
         self.use_refinement = use_refinement
         self.refinement = (AttentionRefinement(c2, refinement_channels, max_disparity)

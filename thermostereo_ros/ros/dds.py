@@ -21,6 +21,8 @@ import sys
 from typing import Dict, Tuple, Union
 from xml.etree import ElementTree
 
+from ament_index_python.packages import get_package_share_directory, get_packages_with_prefixes
+
 PROFILE_FILE = 'fastdds_large_data.xml'
 FASTDDS3_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 FASTDDS2_VARIABLE = 'FASTRTPS_DEFAULT_PROFILES_FILE'
@@ -32,7 +34,6 @@ def shipped_profile() -> pathlib.Path:
     """Path of config/fastdds_large_data.xml: the installed share/ copy, else the source tree's."""
     bases = []
     try:
-        from ament_index_python.packages import get_package_share_directory
         bases.append(pathlib.Path(get_package_share_directory('thermostereo_ros')))
     except Exception:  # no ament index (a pip venv), or the package is not in it
         pass
@@ -47,7 +48,6 @@ def shipped_profile() -> pathlib.Path:
 
 def _installed(package: str) -> bool:
     try:
-        from ament_index_python.packages import get_packages_with_prefixes
         if package in get_packages_with_prefixes():
             return True
     except Exception:  # no ament index: a pip venv, checked below

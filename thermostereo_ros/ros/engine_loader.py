@@ -12,6 +12,7 @@ from thermostereo_ros.inference.engine import (
     DisparityEngine, FixedMaxDisparityError, resolve_checkpoint)
 from thermostereo_ros.inference.export_cache import default_cache_dir
 from thermostereo_ros.ros.status import model_id
+from thermostereo_ros.inference import StereoEngine
 
 EngineFactory = Callable[[Dict[str, Any]], DisparityEngine]
 
@@ -27,9 +28,6 @@ def model_label(path: str) -> str:
 
 def default_engine_factory(config: Dict[str, Any]) -> DisparityEngine:
     """Load a StereoEngine; weights that fix max_disparity load as trained (the node caps)."""
-    # the engine only when a node first builds one.
-    from thermostereo_ros.inference import StereoEngine
-
     kwargs = dict(device=config['device'], precision=config['precision'],
                   backend=config['backend'],
                   export_cache_dir=default_cache_dir() if config['export_cache'] else None)
@@ -92,7 +90,7 @@ class ActiveEngine:
 
     def cap_warning(self) -> str:
         """Return a warning if the network cannot reach the max_disparity asked for, else ''."""
-        native, wanted = self.engine.max_disparity, self.config['max_disparity']
+        native, wanted = self.engine.trained_range, self.config['max_disparity']
         if native >= wanted:
             return ''
         return (f'the model was trained with max_disparity={native}; '
@@ -102,9 +100,9 @@ class ActiveEngine:
         """Return the cap in use: the parameter, never above the network's trained range.
 
         Three meanings, three names: the parameter `max_disparity` (what the user asks for),
-        the engine's `max_disparity` (what the weights were trained to output) and this.
+        the engine's `trained_range` (what the weights were trained to output) and this.
         """
-        return float(min(self.config['max_disparity'], self.engine.max_disparity))
+        return float(min(self.config['max_disparity'], self.engine.trained_range))
 
     def differs(self, config: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
         """Return {name: value in use} for the `names` whose value in `config` differs."""

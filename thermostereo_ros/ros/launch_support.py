@@ -16,6 +16,8 @@ from typing import Dict, Iterable, List, Mapping, Optional
 
 import yaml
 
+from ament_index_python.packages import get_package_prefix
+
 from thermostereo_ros.ros.dds import profile_environment, profile_variables
 from thermostereo_ros.ros.parameters import DEFAULTS, stereo_image_proc_warnings
 
@@ -99,7 +101,6 @@ def rviz_installed() -> bool:
     node running without its launch.
     """
     try:
-        from ament_index_python.packages import get_package_prefix
         prefix = get_package_prefix('rviz2')
     except Exception:  # not in the index (or no index at all)
         return False

@@ -22,6 +22,14 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
+
 from thermostereo_ros.inference.shifted_texture import synthetic_pair
 from thermostereo_ros.ros import diagnostics as keys, status
 from thermostereo_ros.ros.dds import apply_profile
@@ -33,6 +41,7 @@ from thermostereo_ros.tools.bench_node_figures import (breakdown, camera_infos, 
 from thermostereo_ros.tools.collector import NodeReports
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 from thermostereo_ros.tools.node_profile import profile_summary
+from thermostereo_ros.ros.conversions import numpy_to_image
 
 _RUN_IDS = itertools.count()
 
@@ -119,18 +128,6 @@ class _Feed:
     """A bench node in its own context: the camera's publishers, the outputs' subscribers."""
 
     def __init__(self, namespace: str, height: int, width: int) -> None:
-        # rclpy and the messages are imported here, not at the top: `thermostereo` imports
-        # every subcommand's module to build its parser, and only this one needs ROS.
-        import rclpy
-        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-        from rclpy.qos import qos_profile_sensor_data, QoSProfile
-        from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-        from std_msgs.msg import Header
-        from stereo_msgs.msg import DisparityImage
-
-        from thermostereo_ros.ros.conversions import numpy_to_image
-
         self.fx, self.baseline = 0.9 * width, 0.24
         self.left, right = synthetic_pair(height, width, 24)
         self.left_info, self.right_info = camera_infos(height, width, self.fx, self.baseline)

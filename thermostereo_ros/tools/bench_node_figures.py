@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
 
 from thermostereo_ros.evaluation.bench_measure import summarize_ms
 from thermostereo_ros.evaluation.report import percentiles
@@ -15,13 +18,12 @@ from thermostereo_ros.geometry import StereoCamera
 from thermostereo_ros.inference.postprocess import mask_invalid, validity
 from thermostereo_ros.ros import diagnostics as keys
 from thermostereo_ros.tools.collector import StatusRecord
+from thermostereo_ros.ros.conversions import (disparity_to_pointcloud, image_to_numpy,
+                                              make_disparity_image, numpy_to_image, valid_window)
 
 
 def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[Any, Any]:
     """Rectified left/right CameraInfo for a pinhole pair with principal point at the centre."""
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from sensor_msgs.msg import CameraInfo
-
     infos = []
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     for frame, tx in (('thermal_left_optical', 0.0), ('thermal_right_optical', -fx * baseline)):
@@ -42,13 +44,6 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
     Same functions and sizes as the node's callbacks and worker, measured apart from DDS and
     inference; the node's own per-stage timings are in its diagnostics (node_*_p50_ms).
     """
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from std_msgs.msg import Header
-
-    from thermostereo_ros.ros.conversions import (
-        disparity_to_pointcloud, image_to_numpy, make_disparity_image, numpy_to_image,
-        valid_window)
-
     height, width = image.shape
     left_info, right_info = camera_infos(height, width, fx, baseline)
     camera = StereoCamera.from_projection(left_info.p, right_info.p, left_info.k)
@@ -65,7 +60,7 @@ def offline_components_ms(image: np.ndarray, fx: float, baseline: float,
                              max_disparity=192.0, delta_d=1 / 16, valid_window=valid_window(valid))
         disparity_to_pointcloud(out, camera, header, image, adjusted=True, max_depth=100.0)
 
-    def median_ms(fn) -> float:
+    def median_ms(fn: Callable[[], Any]) -> float:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()

@@ -24,6 +24,10 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from rclpy.qos import QoSProfile
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CameraInfo, Image
+
 from thermostereo_ros.bags import ms2_to_bag as m2b
 from thermostereo_ros.bags.ms2_to_bag import convert_sequence, TOPIC_LEFT_IMAGE
 from thermostereo_ros.bags.reader import bag_info, iter_raw_cdr
@@ -96,11 +100,6 @@ def warm_up(collector: Collector, bag: pathlib.Path, prefix: str, node: NodeProc
     real frames would be dropped as stale for a reason that says nothing about steady state.
     No ground truth is sent, so the node's eval_* figures do not include it. Returns seconds.
     """
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from rclpy.qos import QoSProfile
-    from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import CameraInfo, Image
-
     topics = {m2b.TOPIC_LEFT_INFO: CameraInfo, m2b.TOPIC_RIGHT_INFO: CameraInfo,
               m2b.TOPIC_LEFT_IMAGE: Image, m2b.TOPIC_RIGHT_IMAGE: Image}
     first: Dict[str, Any] = {}

@@ -11,10 +11,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+import rclpy.signals
+from sensor_msgs.msg import Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+
 from thermostereo_ros.bags.recorder import BagRecorder
 from thermostereo_ros.ros import diagnostics as keys, status
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.collector import NodeReports, StatusRecord
+from thermostereo_ros.ros.conversions import image_to_numpy
 
 # A tenth of the clouds go into the outputs bag (2.6 MB each).
 CLOUD_EVERY = 10
@@ -48,15 +57,6 @@ class Collector:
 
     def __init__(self, prefix: str, node_name: str, cloud_target_ns: int) -> None:
         """Create the context, node and subscriptions and start spinning."""
-        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-        import rclpy
-        import rclpy.signals
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import qos_profile_sensor_data, QoSProfile
-        from sensor_msgs.msg import Image, PointCloud2
-        from stereo_msgs.msg import DisparityImage
-
         self.data = Collected()
         self.lock = threading.Lock()
         self._status_name = keys.status_name(f'{prefix}/thermal/{node_name}')
@@ -110,8 +110,6 @@ class Collector:
         self._thread.start()
 
     def _spin(self) -> None:
-        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-        from rclpy.executors import ExternalShutdownException
         try:
             self.executor.spin()
         except ExternalShutdownException:
@@ -123,9 +121,6 @@ class Collector:
             self.data.input_time.setdefault(stamp_ns(msg.header), now)
 
     def _on_disparity(self, msg: Any) -> None:
-        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-        from thermostereo_ros.ros.conversions import image_to_numpy
-
         now = time.monotonic()
         disparity = image_to_numpy(msg.image)
         with self.lock:
@@ -165,8 +160,6 @@ class Collector:
 
     def close(self) -> None:
         """Stop spinning, finish the bag and shut the private context down."""
-        # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-        import rclpy
         self.executor.shutdown(timeout_sec=2.0)
         if self.recorder is not None:
             self.recorder.close()

@@ -3,7 +3,7 @@
 """The demo's files: frames read back from the bags, the disparity strip and a point cloud."""
 
 import pathlib
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import cv2
 import numpy as np
@@ -14,6 +14,7 @@ from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.geometry import StereoCamera
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.demo_common import DemoError
+from thermostereo_ros.ros.conversions import pointcloud_to_numpy
 
 
 def _bag_image(msg: Any) -> np.ndarray:
@@ -24,7 +25,7 @@ def _bag_image(msg: Any) -> np.ndarray:
     return rows.view(dtype).reshape(msg.height, msg.width).astype(dtype.newbyteorder('='))
 
 
-def iter_bag_frames(bag: pathlib.Path):
+def iter_bag_frames(bag: pathlib.Path) -> Iterator[Tuple[int, Any, Any, Any, Any]]:
     """Yield (stamp_ns, left, right, depth_gt, StereoCamera) per complete frame of a bag."""
     parts: Dict[int, Dict[str, Any]] = {}
     names = {m2b.TOPIC_LEFT_IMAGE: 'left', m2b.TOPIC_RIGHT_IMAGE: 'right',
@@ -92,9 +93,6 @@ def write_strip(path: pathlib.Path, rows: List[Dict[str, Any]]) -> None:
 
 def write_ply(path: pathlib.Path, cloud_msg: Any) -> int:
     """Binary little-endian PLY (float x y z intensity) of a cloud's finite points."""
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from thermostereo_ros.ros.conversions import pointcloud_to_numpy
-
     cloud = pointcloud_to_numpy(cloud_msg).reshape(-1)
     finite = np.isfinite(cloud['x']) & np.isfinite(cloud['y']) & np.isfinite(cloud['z'])
     vertices = np.empty(int(finite.sum()), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'),

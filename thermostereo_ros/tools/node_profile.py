@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any, Dict, List
 
+from thermostereo_ros.ros import main as node_main
+
 # Node functions whose cumulative profile time is reported (module path fragment, name).
 PROFILE_FOCUS = (
     ('ros/node.py', '_on_image'), ('ros/node.py', '_process'),
@@ -57,8 +59,6 @@ def _short(filename: str) -> str:
 
 def profile_node(out: str, ros_argv: List[str]) -> int:
     """Run the node's main() with cProfile in every thread; write merged stats to `out`."""
-    from thermostereo_ros.ros import main as node_main  # the node only in this subcommand
-
     finished: List[cProfile.Profile] = []
     original_run = threading.Thread.run
 

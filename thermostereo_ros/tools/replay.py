@@ -21,6 +21,13 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+import rclpy
+from rclpy.context import Context
+from rclpy.duration import Duration
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock as ClockMsg
+
 from thermostereo_ros.bags import reader as bag_reader
 
 NODE_NAME = 'thermostereo_replay'
@@ -154,9 +161,6 @@ def _wait_acked(publishers: list, timeout_s: float, stop: Optional[threading.Eve
     it froze the collector thread of the same process for the 2-3 s the last acks took, so the
     last output of each bag was received (and timed) that much late.
     """
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from rclpy.duration import Duration
-
     deadline = time.monotonic() + timeout_s
     pending = list(publishers)
     while pending:
@@ -183,10 +187,6 @@ def replay_bag(bag: 'str | pathlib.Path', node: Any, rate: float = 1.0, loop: bo
     Runs until the bag ends, `max_passes` passes when looping, or `stop` is set. Does not
     spin `node`; publishing needs no executor. Publishers are destroyed before returning.
     """
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from rosgraph_msgs.msg import Clock as ClockMsg
-
     if not rate > 0:
         raise ValueError(f'rate must be positive, got {rate}')
     remaps = dict(remaps or {})
@@ -242,8 +242,6 @@ def _one_pass(messages: Iterable[Any], publishers: Dict[str, Any], classes: Dict
               clock_pub: Any, remaps: Dict[str, str], rate: float, ros2: bool,
               stop: Optional[threading.Event], summary: 'ReplaySummary') -> None:
     """Publish one pass over the bag with its timing; count it unless interrupted."""
-    from rosgraph_msgs.msg import Clock as ClockMsg  # as replay_bag: only when replaying
-
     wall_zero: Optional[float] = None
     bag_zero = 0
     for topic, _, timestamp, payload in messages:
@@ -286,11 +284,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay a bag; 0 when done or interrupted with Ctrl-C, 1 on a usage or bag error."""
-    # ROS only where a node is talked to: the CLI and non-ROS users start without it.
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.signals import SignalHandlerOptions
-
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 

@@ -5,7 +5,7 @@
 Drawn with OpenCV, which the package needs anyway, rather than adding matplotlib for one plot.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -13,7 +13,8 @@ import numpy as np
 _W, _H, _MARGIN = 900, 360, 60
 
 
-def _panel(points: Sequence[float], steps: Sequence[int], title: str, colour) -> np.ndarray:
+def _panel(points: Sequence[float], steps: Sequence[int], title: str,
+           colour: Tuple[int, int, int]) -> np.ndarray:
     img = np.full((_H, _W // 2, 3), 255, np.uint8)
     x0, y0, x1, y1 = _MARGIN, 30, _W // 2 - 20, _H - 40
     cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
@@ -23,7 +24,7 @@ def _panel(points: Sequence[float], steps: Sequence[int], title: str, colour) ->
     lo, hi = 0.0, max(points) * 1.05 or 1.0
     s_hi = max(max(steps), 1)
 
-    def xy(step, value):
+    def xy(step: float, value: float) -> Tuple[int, int]:
         return (int(x0 + (x1 - x0) * step / s_hi), int(y1 - (y1 - y0) * (value - lo) / (hi - lo)))
 
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):

@@ -178,6 +178,11 @@ def resolve_precision(config: Dict[str, Any], device: torch.device) -> str:
     return config['precision']
 
 
+# Config keys that add a module which starts as a no-op (its output layer is zero), with the
+# prefix of its weights: a run may grow one onto a checkpoint trained without it.
+GROWN_MODULES = {'shared_filter': 'aggregation.shared.'}
+
+
 def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]:
     """Load a checkpoint's weights into `model` to start a run; returns what provenance keeps.
 
@@ -194,6 +199,8 @@ def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]
     theirs: Dict[str, Any] = source.config
     differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     state = source.state_dict()
+    grown = [k for k in differ if k in GROWN_MODULES and not theirs.get(k)]
+    differ = [k for k in differ if k not in grown]
     dropped = differ == ['sky_head'] and theirs['sky_head']  # and so not the model's
     if dropped:
         # A sky head reads the features it was trained on (frozen); a run that changes them
@@ -203,9 +210,15 @@ def init_weights(model: torch.nn.Module, arch: str, path: str) -> Dict[str, Any]
         what = ', '.join(f'{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here'
                          for k in differ)
         raise CheckpointError(f'{path}: init checkpoint has another model config ({what})')
-    model.load_state_dict(state)
+    loaded = model.load_state_dict(state, strict=not grown)
+    new_modules = tuple(GROWN_MODULES[k] for k in grown)
+    lacking = [k for k in loaded.missing_keys if not k.startswith(new_modules)]
+    if lacking or loaded.unexpected_keys:
+        raise CheckpointError(f'{path}: init checkpoint does not fit: it lacks {lacking[:5]} '
+                              f'and has extra {loaded.unexpected_keys[:5]}')
     return {'path': str(path), 'digest': weights_digest(source),
-            'provenance': meta.get('provenance', {}), 'sky_head_dropped': bool(dropped)}
+            'provenance': meta.get('provenance', {}), 'sky_head_dropped': bool(dropped),
+            'grown': grown}
 
 
 def weights_digest(model: torch.nn.Module) -> str:

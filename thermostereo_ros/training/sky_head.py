@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import functools
 import os
 import time
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, cast, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ from thermostereo_ros.data.datasets import CachedStereoDataset
 from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.inference.cpu_features import cpu_info
 from thermostereo_ros.model import build_model
+from thermostereo_ros.model.sky import SkyHead
+from thermostereo_ros.model.student import ThermoStereoRT
 from thermostereo_ros.training.trainer import available_cores, training_threads
 
 
@@ -45,15 +47,22 @@ class SkyRecipe:
     workers: int = 1
 
 
-def with_sky_head(model: torch.nn.Module) -> torch.nn.Module:
+def with_sky_head(model: ThermoStereoRT) -> ThermoStereoRT:
     """Return a copy of a ThermoStereoRT with a new, untrained sky head and the same weights."""
     if getattr(model, 'sky', None) is not None:
         raise ValueError('this network already has a sky head')
-    grown = build_model('thermostereo_rt', dict(model.config, sky_head=True))
+    grown = cast(ThermoStereoRT,
+                 build_model('thermostereo_rt', dict(model.config, sky_head=True)))
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
     if unexpected or any(not name.startswith('sky.') for name in missing):
         raise ValueError(f'weights do not fit: missing {missing}, unexpected {unexpected}')
     return grown
+
+
+def _head(model: ThermoStereoRT) -> SkyHead:
+    if model.sky is None:
+        raise ValueError('this network has no sky head (with_sky_head adds one)')
+    return model.sky
 
 
 def sky_labels(disparity: torch.Tensor, valid_dense: torch.Tensor
@@ -63,20 +72,22 @@ def sky_labels(disparity: torch.Tensor, valid_dense: torch.Tensor
     return (scored & (disparity == 0)).float(), scored
 
 
-def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = SkyRecipe(),
+def train_sky_head(model: ThermoStereoRT, cache_root: str, recipe: SkyRecipe = SkyRecipe(),
                    log_every: int = 100) -> Dict[str, Any]:
     """Train `model.sky` in place on the cache at `cache_root`; returns the run's provenance."""
     torch.manual_seed(recipe.seed)
     threads = training_threads(available_cores(), recipe.workers, os.environ)
     if threads:  # as `thermostereo train`: a core for each loader worker (docs/TRAINING.md)
         torch.set_num_threads(threads)
+    head = _head(model)
     model.eval().requires_grad_(False)
-    model.sky.train().requires_grad_(True)
+    head.train().requires_grad_(True)
     # No flips: a flip swaps the views and warps the masks through the disparity, which
     # drops the sky (disparity 0) from them.
     dataset = CachedStereoDataset(
         cache_root, model.max_disparity, supervise_sky=True,
-        augment=functools.partial(aug.augment, crop_size=tuple(recipe.crop), flip_prob=0.0))
+        augment=functools.partial(aug.augment, crop_size=(recipe.crop[0], recipe.crop[1]),
+                                  flip_prob=0.0))
     frame = (int(dataset.cache.manifest['height']), int(dataset.cache.manifest['width']))
     if recipe.crop[0] > frame[0] or recipe.crop[1] > frame[1]:
         raise ValueError(f'crop {recipe.crop[1]}x{recipe.crop[0]} is larger than the cached '
@@ -87,7 +98,7 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
         num_workers=recipe.workers, generator=torch.Generator().manual_seed(recipe.seed))
-    optimizer = torch.optim.AdamW(model.sky.parameters(), lr=recipe.lr, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=1e-4)
     started, step, losses = time.monotonic(), 0, []
     while step < recipe.steps:
         for batch in loader:
@@ -115,18 +126,20 @@ def train_sky_head(model: torch.nn.Module, cache_root: str, recipe: SkyRecipe = 
 
 
 @torch.no_grad()
-def fold_threshold(model: torch.nn.Module, threshold: float) -> None:
+def fold_threshold(model: ThermoStereoRT, threshold: float) -> None:
     """Make the head call sky where its logit exceeds `threshold` instead of 0, in place.
 
     The network calls sky where the logit is positive. Subtracting the threshold from the
     last layer's bias moves that decision without a parameter anywhere else: the 4x bilinear
     upsampling after it is a weighted mean, so it carries the shift through unchanged.
     """
-    model.sky.logit.bias -= float(threshold)
+    bias = _head(model).logit.bias
+    assert bias is not None, 'the logit layer is built with a bias'
+    bias -= float(threshold)
 
 
 @torch.no_grad()
-def sky_sweep(model: torch.nn.Module, pairs: Iterable, thresholds: Sequence[float] = (0.0,)
+def sky_sweep(model: ThermoStereoRT, pairs: Iterable, thresholds: Sequence[float] = (0.0,)
               ) -> List[Dict[str, float]]:
     """Score a head at each logit threshold, over rendered pairs.
 
@@ -153,7 +166,7 @@ def sky_sweep(model: torch.nn.Module, pairs: Iterable, thresholds: Sequence[floa
             for t, r in zip(thresholds, rates)]
 
 
-def sky_scores(model: torch.nn.Module, pairs: Iterable) -> Dict[str, float]:
+def sky_scores(model: ThermoStereoRT, pairs: Iterable) -> Dict[str, float]:
     """Sky recall and the share of surface pixels called sky, as the network decides."""
     scores = sky_sweep(model, pairs)[0]
     del scores['threshold']  # 0 on the folded head, which would read as the head's threshold

@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from safetensors.torch import load_file, save_file
 
+from safetensors import safe_open
+
 _META_KEY = 'thermostereo_training_state'
 
 
@@ -57,8 +59,6 @@ def save_training_state(path: pathlib.Path, model: torch.nn.Module,
 def load_training_state(path: pathlib.Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer) -> Tuple[int, Dict[str, Any]]:
     """Restore what save_training_state wrote; returns (step, extra)."""
-    # safetensors only where a file is read or written.
-    from safetensors import safe_open
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'training state {path} does not exist')

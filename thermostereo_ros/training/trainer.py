@@ -23,6 +23,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from safetensors import safe_open
+from tqdm import tqdm
+
 from thermostereo_ros.evaluation.metrics import MetricAccumulator
 from thermostereo_ros.inference.checkpoint import save_checkpoint
 from thermostereo_ros.inference.cpu_features import cpu_info
@@ -133,7 +136,6 @@ class _Clock:
 def _progress_bar(session: Session, progress: bool) -> Any:
     if not progress or session.rank != 0:
         return None
-    from tqdm import tqdm  # imported here: only an interactive run draws a bar
     return tqdm(total=session.config['optim']['steps'], initial=session.start_step,
                 desc=session.out_dir.name, unit='step')
 
@@ -252,7 +254,7 @@ def _colourise(disparity: torch.Tensor, max_disparity: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _validate(model, val_set, device, max_disparity: float,
+def _validate(model: torch.nn.Module, val_set: Any, device: torch.device, max_disparity: float,
               precision: str = 'fp32') -> Dict[str, float]:
     model.eval()
     acc = MetricAccumulator(max_disparity=max_disparity)
@@ -277,8 +279,6 @@ def export_state(state_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Pa
     the planned steps and the validation curve.
     """
     state_path = pathlib.Path(state_path)
-    # safetensors only where a file is read or written.
-    from safetensors import safe_open
     with safe_open(str(state_path), framework='pt') as handle:
         meta = json.loads((handle.metadata() or {})['thermostereo_training_state'])
     extra = meta['extra']

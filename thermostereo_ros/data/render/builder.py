@@ -271,3 +271,15 @@ class SceneBuilder:
 def min_depth(camera: ThermalCamera, max_disparity: float, share: float = 0.9) -> float:
     """Return the nearest depth a scene may put a surface at: `share` of the budget."""
     return camera.fb / (share * max_disparity)
+
+
+def lay_sidewalk(b: SceneBuilder, side: int, half_road: float, walk_width: float,
+                 curb_h: float, height: float, far: float, walk: int, curb: int) -> float:
+    """Add one side's sidewalk and curb along the road (no draws); returns its outer x."""
+    x_in, x_out = side * half_road, side * (half_road + walk_width)
+    y = height - curb_h
+    b.add(pr.polygon(np.array([[x_in, y, -5.0], [x_out, y, -5.0], [x_out, y, far],
+                               [x_in, y, far]]), walk, hint=X_AXIS))
+    b.add(pr.rectangle(np.array([x_in, height - curb_h / 2, far / 2 - 2.5]), Z_AXIS, UP,
+                       far + 5.0, curb_h, curb))
+    return x_out

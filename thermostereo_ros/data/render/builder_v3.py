@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Renderer v3's additions to the scene builder: trees, street furniture, vehicles, tags."""
 
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import numpy as np
 
@@ -34,7 +34,8 @@ class SceneBuilderV3(SceneBuilder):
         super().__init__(rng, condition)
         self.camera = camera
 
-    def tagged(self, tag: str, build: Callable[..., None], *args, **kwargs) -> None:
+    def tagged(self, tag: str, build: Callable[..., None], *args: Any,
+               **kwargs: Any) -> None:
         """Run a v2 compound builder and tag the primitives it added."""
         start = len(self.primitives)
         build(*args, **kwargs)

@@ -14,7 +14,7 @@ thick joints with spheres. Surfaces that reach the near plane (within NEAR_M of 
 are left out of that view's cast.
 """
 
-from typing import Tuple
+from typing import Iterator, Tuple
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def _candidates(u0: np.ndarray, u1: np.ndarray, v0: np.ndarray, v1: np.ndarray
     return idx, u0[idx] + local % nu[idx], v0[idx] + local // nu[idx]
 
 
-def _batches(area: np.ndarray):
+def _batches(area: np.ndarray) -> Iterator[slice]:
     """Slices of surfaces whose candidate counts add up to about BATCH_CANDIDATES."""
     start, total = 0, 0
     for i, a in enumerate(area):
@@ -106,8 +106,8 @@ def _keep_nearest(zb: ZBuffer, rays: Rays, u: np.ndarray, v: np.ndarray, z: np.n
 
 def _cast_spheres(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays,
                   zb: ZBuffer, index: int) -> None:
-    c_all = (p.points - centre) @ r_wc.T
-    r_all = p.sizes
+    c_all = (p.need('points') - centre) @ r_wc.T
+    r_all = p.need('sizes')
     front = c_all[:, 2] - r_all > NEAR_M
     c_all, r_all = c_all[front], r_all[front]
     if not len(r_all):
@@ -158,8 +158,8 @@ def _split_tubes(rays: Rays, a: np.ndarray, b: np.ndarray, r: np.ndarray
 
 def _cast_tubes(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays,
                 zb: ZBuffer, index: int) -> None:
-    ends = (p.points - centre) @ r_wc.T
-    a_all, b_all, r_all = _split_tubes(rays, ends[:, 0], ends[:, 1], p.sizes)
+    ends = (p.need('points') - centre) @ r_wc.T
+    a_all, b_all, r_all = _split_tubes(rays, ends[:, 0], ends[:, 1], p.need('sizes'))
     if not len(r_all):
         return
     # The tube lies inside the convex hull of its two end spheres: the union of their boxes.

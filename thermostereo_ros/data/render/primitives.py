@@ -50,6 +50,13 @@ class Primitive:
     sizes: Optional[np.ndarray] = None
     tag: str = ''
 
+    def need(self, name: str) -> np.ndarray:
+        """Return the geometry field `name`, which this primitive's kind requires."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f'a {self.kind} primitive needs {name}, and this one has none')
+        return np.asarray(value)
+
 
 def _orthonormal(normal: np.ndarray, hint: np.ndarray) -> np.ndarray:
     """Frame whose third column is `normal` and first column lies along `hint` projected."""
@@ -257,10 +264,11 @@ def _cast_polygon(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays
 def _cast_ellipsoid(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays,
                     zb: ZBuffer, index: int) -> None:
     c = r_wc @ (p.origin - centre)
-    window = _sphere_window(rays, c, float(p.radii.max()))
+    radii = p.need('radii')
+    window = _sphere_window(rays, c, float(radii.max()))
     if window is None:
         return
-    m = (r_wc @ p.frame) / p.radii[None, :]      # columns scaled: local = m.T @ camera
+    m = (r_wc @ p.frame) / radii[None, :]      # columns scaled: local = m.T @ camera
     o = -(m.T @ c)                               # camera centre in unit-sphere coordinates
     cc = float(o @ o) - 1.0
     if cc <= 0:
@@ -275,7 +283,7 @@ def _cast_ellipsoid(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Ra
         z = (-b - np.sqrt(np.where(hit, disc, 0.0))) / (2.0 * a)
     hit &= z > NEAR_M
     q = np.stack([o[i] + z * d[i] for i in range(3)], -1)          # unit-sphere point
-    grad = q / p.radii[None, None, :]                              # local normal direction
+    grad = q / radii[None, None, :]                              # local normal direction
     n_c = grad @ (r_wc @ p.frame).T
     n_c /= np.linalg.norm(n_c, axis=-1, keepdims=True) + 1e-12
     zb.update(window, z, hit, n_c, index)
@@ -283,7 +291,7 @@ def _cast_ellipsoid(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Ra
 
 def _cast_cylinder(p: Primitive, r_wc: np.ndarray, centre: np.ndarray, rays: Rays,
                    zb: ZBuffer, index: int) -> None:
-    radius, length = float(p.radii[0]), float(p.radii[2])
+    radius, length = float(p.need('radii')[0]), float(p.need('radii')[2])
     axis = r_wc @ p.frame[:, 2]
     b0 = r_wc @ (p.origin - centre)
     window = _sphere_window(rays, b0 + axis * length / 2,

@@ -81,7 +81,7 @@ def shade_view_v3(scene: Scene, table: MaterialTable, tiles: Tuple[np.ndarray, .
         return out, weight
     plane = scene.primitives[scene.road]
     zb_m, r_m, c_m = mirror_zbuffer(scene.primitives, scene.road, r_cw, centre, plane.origin,
-                                    plane.normal, rays)
+                                    plane.need('normal'), rays)
     mirrored = view_radiance(scene, table, tiles, camera, rays, r_m, c_m, zb_m, sky)
     hit_m = zb_m.ids >= 0
     mirrored[hit_m] = attenuate(mirrored[hit_m], zb_m.depth[hit_m] * ray_norm[hit_m],

@@ -25,9 +25,9 @@ import numpy as np
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render.rig import ThermalCamera
 from thermostereo_ros.data.render.builder import (
-    min_depth, scaled, Scene, SceneBuilder, UP, X_AXIS, Z_AXIS)
+    lay_sidewalk, min_depth, scaled, Scene, SceneBuilder, UP, X_AXIS, Z_AXIS)
 from thermostereo_ros.data.render.thermal import (
-    Condition, PATTERN_BRICK, PATTERN_FINS, PATTERN_WINDOWS)
+    Condition, Material, PATTERN_BRICK, PATTERN_FINS, PATTERN_WINDOWS)
 
 FAMILIES = ('street', 'indoor', 'flying')
 # Streets dominate (MS2's domain, and what most of our users point cameras at); flying
@@ -84,32 +84,7 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
     height, pitch, roll = street_pose(rng, camera, max_disparity, drone, (-3.0, 6.0))
     z_min = min_depth(camera, max_disparity)
     far = 80.0 + path_length
-    road_m = b.asphalt()
-    road = b.material(road_m)
-    # Lane lines at lateral multiples of the lane width, offset so the centre line is at 0.
-    b.add(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP, road))
-    half_road = rng.uniform(3.0, 8.0)
-    curb_h = rng.uniform(0.1, 0.18)
-    walk_width = rng.uniform(1.5, 5.0)
-    walk = b.material(b.concrete())
-    curb = b.material(b.concrete())
-    for side in (-1, 1):
-        x_in, x_out = side * half_road, side * (half_road + walk_width)
-        y = height - curb_h
-        b.add(pr.polygon(np.array([[x_in, y, -5.0], [x_out, y, -5.0], [x_out, y, far],
-                                   [x_in, y, far]]), walk, hint=X_AXIS))
-        b.add(pr.rectangle(np.array([x_in, height - curb_h / 2, far / 2 - 2.5]), Z_AXIS, UP,
-                           far + 5.0, curb_h, curb))
-        # Facades: buildings of varied width, height and setback, with gaps.
-        z = rng.uniform(-5.0, 10.0)
-        while z < far:
-            w = rng.uniform(6.0, 30.0)
-            if rng.random() < 0.8:
-                setback = rng.uniform(0.0, 3.0)
-                h = rng.uniform(4.0, 25.0)
-                b.add(pr.rectangle(np.array([x_out + side * setback, height - h / 2, z + w / 2]),
-                                   Z_AXIS, UP, w, h, b.material(b.facade())))
-            z += w + rng.uniform(0.0, 6.0)
+    road_m, half_road, curb_h, walk_width, walk = _street_ground(b, rng, height, far)
     # Skyline: a far silhouette with stepped building tops, so the sky edge is irregular.
     z_far = rng.uniform(150.0, 400.0) + path_length
     tops = height - np.repeat(rng.uniform(5.0, 45.0, SKYLINE_STEPS // 2), 2)
@@ -137,22 +112,12 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
         b.car(np.array([lane, height, z]), rng.normal(0, 0.08) +
               (np.pi if lane < 0 else 0.0), running=True)
     for _ in range(int(rng.integers(1, 10) * n_scale)):   # pedestrians and cyclists
-        z = depth() * 0.6 + z_min
-        on_road = rng.random() < 0.3
-        x = (rng.uniform(-half_road, half_road) if on_road else
-             rng.choice([-1, 1]) * (half_road + rng.uniform(0.3, walk_width)))
-        if corridor and on_road and abs(x) < corridor:
-            x = np.copysign(corridor + abs(x), x)
-        foot = np.array([x, height - (0.0 if on_road else curb_h), z])
-        riding = on_road and rng.random() < 0.4
+        foot, on_road, riding = _street_person(rng, depth() * 0.6 + z_min, height, half_road,
+                                               walk_width, curb_h, corridor)
         b.person(foot, rng.uniform(-np.pi, np.pi), road_m if on_road else b.materials[walk],
                  riding=riding)
         if riding:
-            wheel = b.material(b.generic(textured=0.3))
-            heading = pr.rotation(rng.uniform(-0.3, 0.3))[:, 2]
-            for s in (-0.55, 0.55):
-                hub = foot + UP * 0.34 + heading * s
-                b.add(pr.cylinder(hub - X_AXIS * 0.02, X_AXIS, 0.34, 0.04, wheel))
+            _bicycle(b, rng, foot)
     for _ in range(int(rng.integers(2, 12) * n_scale)):   # trees along the sidewalks
         side = rng.choice([-1, 1])
         b.tree(np.array([side * (half_road + rng.uniform(0.5, walk_width)), height - curb_h,
@@ -170,6 +135,58 @@ def build_street(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
                 rng.uniform(10.0, 60.0), guard)
     return Scene('street', b.primitives, b.materials, condition, height, pitch, roll,
                  'drone' if drone else 'road')
+
+
+def _street_ground(b: SceneBuilder, rng: np.random.Generator, height: float, far: float
+                   ) -> Tuple[Material, float, float, float, int]:
+    """Lay the road, sidewalks, curbs and facades.
+
+    Returns (road material, half road width, curb height, sidewalk width, sidewalk material
+    index).
+    """
+    road_m = b.asphalt()
+    road = b.material(road_m)
+    # Lane lines at lateral multiples of the lane width, offset so the centre line is at 0.
+    b.add(pr.plane(np.array([road_m.pattern_size[0] / 2, height, 0.0]), UP, road))
+    half_road = rng.uniform(3.0, 8.0)
+    curb_h = rng.uniform(0.1, 0.18)
+    walk_width = rng.uniform(1.5, 5.0)
+    walk = b.material(b.concrete())
+    curb = b.material(b.concrete())
+    for side in (-1, 1):
+        x_out = lay_sidewalk(b, side, half_road, walk_width, curb_h, height, far, walk, curb)
+        # Facades: buildings of varied width, height and setback, with gaps.
+        z = rng.uniform(-5.0, 10.0)
+        while z < far:
+            w = rng.uniform(6.0, 30.0)
+            if rng.random() < 0.8:
+                setback = rng.uniform(0.0, 3.0)
+                h = rng.uniform(4.0, 25.0)
+                b.add(pr.rectangle(np.array([x_out + side * setback, height - h / 2, z + w / 2]),
+                                   Z_AXIS, UP, w, h, b.material(b.facade())))
+            z += w + rng.uniform(0.0, 6.0)
+    return road_m, half_road, curb_h, walk_width, walk
+
+
+def _street_person(rng: np.random.Generator, z: float, height: float, half_road: float,
+                   walk_width: float, curb_h: float, corridor: float
+                   ) -> Tuple[np.ndarray, bool, bool]:
+    """Where a pedestrian or cyclist stands: (foot, on the road, riding)."""
+    on_road = rng.random() < 0.3
+    x = (rng.uniform(-half_road, half_road) if on_road else
+         rng.choice([-1, 1]) * (half_road + rng.uniform(0.3, walk_width)))
+    if corridor and on_road and abs(x) < corridor:
+        x = np.copysign(corridor + abs(x), x)
+    foot = np.array([x, height - (0.0 if on_road else curb_h), z])
+    return foot, on_road, bool(on_road and rng.random() < 0.4)
+
+
+def _bicycle(b: SceneBuilder, rng: np.random.Generator, foot: np.ndarray) -> None:
+    wheel = b.material(b.generic(textured=0.3))
+    heading = pr.rotation(rng.uniform(-0.3, 0.3))[:, 2]
+    for s in (-0.55, 0.55):
+        hub = foot + UP * 0.34 + heading * s
+        b.add(pr.cylinder(hub - X_AXIS * 0.02, X_AXIS, 0.34, 0.04, wheel))
 
 
 def build_indoor(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,
@@ -223,42 +240,52 @@ def build_indoor(rng: np.random.Generator, camera: ThermalCamera, max_disparity:
         m = b.material(b.generic())
         b.add(*pr.box(f + UP * size[1] / 2, pr.rotation(rng.uniform(0, np.pi)), size, m))
     for _ in range(int(rng.integers(0, 3))):            # tables
-        f = spot()
-        top = rng.uniform(0.45, 0.8)
-        w, d = rng.uniform(0.6, 1.6), rng.uniform(0.5, 1.0)
-        m = b.material(b.generic())
-        frame = pr.rotation(rng.uniform(0, np.pi))
-        b.add(*pr.box(f + UP * top, frame, np.array([w, 0.04, d]), m))
-        for sx in (-1, 1):
-            for sz in (-1, 1):
-                b.add(pr.cylinder(f + frame[:, 0] * sx * (w / 2 - 0.05)
-                                  + frame[:, 2] * sz * (d / 2 - 0.05), UP, 0.025, top, m))
+        _table(b, rng, spot())
     for _ in range(int(rng.integers(0, 3))):            # people
         b.person(spot(), rng.uniform(-np.pi, np.pi), b.materials[wall])
     for _ in range(int(rng.integers(0, 3))):            # radiators on the walls
         side = rng.choice([-1, 1])
         z = rng.uniform(max(z_min, 0.5), room_d - 0.5)
-        rad = b.warm((400, 1500))
-        rad.pattern, rad.pattern_size = PATTERN_FINS, (rng.uniform(0.04, 0.1), 1.0)
-        rad.pattern_fill, rad.pattern_delta = (0.5, 0.5), -rng.uniform(100, 300)
-        x = (left if side < 0 else right) - side * 0.06
-        b.add(pr.rectangle(np.array([x, floor_y - 0.45, z]), Z_AXIS, UP,
-                           rng.uniform(0.6, 1.6), rng.uniform(0.4, 0.7), b.material(rad)))
+        _radiator(b, rng, (left if side < 0 else right) - side * 0.06, floor_y, z)
     for _ in range(int(rng.integers(0, 4))):            # warm appliances and clutter
-        f = spot()
-        kind = rng.random()
-        m = b.material(b.warm((100, 900)) if rng.random() < 0.5 else b.generic())
-        if kind < 0.4:
-            size = rng.uniform(0.1, 0.6, 3)
-            b.add(*pr.box(f + UP * size[1] / 2, pr.rotation(rng.uniform(0, np.pi)), size, m))
-        elif kind < 0.7:
-            r, h = rng.uniform(0.03, 0.2), rng.uniform(0.05, 0.5)
-            b.add(pr.cylinder(f, UP, r, h, m))
-        else:
-            r = rng.uniform(0.05, 0.25)
-            b.add(pr.ellipsoid(f + UP * r, np.eye(3), np.full(3, r), m))
+        _clutter(b, rng, spot())
     return Scene('indoor', b.primitives, b.materials, condition, height, pitch, roll,
                  'under_bed' if under_bed else 'room')
+
+
+def _table(b: SceneBuilder, rng: np.random.Generator, f: np.ndarray) -> None:
+    top = rng.uniform(0.45, 0.8)
+    w, d = rng.uniform(0.6, 1.6), rng.uniform(0.5, 1.0)
+    m = b.material(b.generic())
+    frame = pr.rotation(rng.uniform(0, np.pi))
+    b.add(*pr.box(f + UP * top, frame, np.array([w, 0.04, d]), m))
+    for sx in (-1, 1):
+        for sz in (-1, 1):
+            b.add(pr.cylinder(f + frame[:, 0] * sx * (w / 2 - 0.05)
+                              + frame[:, 2] * sz * (d / 2 - 0.05), UP, 0.025, top, m))
+
+
+def _radiator(b: SceneBuilder, rng: np.random.Generator, x: float, floor_y: float,
+              z: float) -> None:
+    rad = b.warm((400, 1500))
+    rad.pattern, rad.pattern_size = PATTERN_FINS, (rng.uniform(0.04, 0.1), 1.0)
+    rad.pattern_fill, rad.pattern_delta = (0.5, 0.5), -rng.uniform(100, 300)
+    b.add(pr.rectangle(np.array([x, floor_y - 0.45, z]), Z_AXIS, UP,
+                       rng.uniform(0.6, 1.6), rng.uniform(0.4, 0.7), b.material(rad)))
+
+
+def _clutter(b: SceneBuilder, rng: np.random.Generator, f: np.ndarray) -> None:
+    kind = rng.random()
+    m = b.material(b.warm((100, 900)) if rng.random() < 0.5 else b.generic())
+    if kind < 0.4:
+        size = rng.uniform(0.1, 0.6, 3)
+        b.add(*pr.box(f + UP * size[1] / 2, pr.rotation(rng.uniform(0, np.pi)), size, m))
+    elif kind < 0.7:
+        r, h = rng.uniform(0.03, 0.2), rng.uniform(0.05, 0.5)
+        b.add(pr.cylinder(f, UP, r, h, m))
+    else:
+        r = rng.uniform(0.05, 0.25)
+        b.add(pr.ellipsoid(f + UP * r, np.eye(3), np.full(3, r), m))
 
 
 def build_flying(rng: np.random.Generator, camera: ThermalCamera, max_disparity: float,

@@ -22,7 +22,8 @@ import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render import vegetation
-from thermostereo_ros.data.render.builder import min_depth, scaled, Scene, UP, X_AXIS, Z_AXIS
+from thermostereo_ros.data.render.builder import (lay_sidewalk, min_depth, scaled, Scene, UP,
+                                                  X_AXIS, Z_AXIS)
 from thermostereo_ros.data.render.builder_v3 import SceneBuilderV3, tag
 from thermostereo_ros.data.render.clusters import tube_set
 from thermostereo_ros.data.render.rig import ThermalCamera
@@ -57,12 +58,7 @@ def _street_layout(b: SceneBuilderV3, rng: np.random.Generator, camera: ThermalC
         b.photo(walk_m, None, 0.5)
     walk, curb = b.material(walk_m), b.material(b.concrete())
     for side in (-1, 1):
-        x_in, x_out = side * half_road, side * (half_road + walk_width)
-        y = height - curb_h
-        b.add(pr.polygon(np.array([[x_in, y, -5.0], [x_out, y, -5.0], [x_out, y, far],
-                                   [x_in, y, far]]), walk, hint=X_AXIS))
-        b.add(pr.rectangle(np.array([x_in, height - curb_h / 2, far / 2 - 2.5]), Z_AXIS, UP,
-                           far + 5.0, curb_h, curb))
+        x_out = lay_sidewalk(b, side, half_road, walk_width, curb_h, height, far, walk, curb)
         z = rng.uniform(-5.0, 10.0)
         while z < far:
             w = rng.uniform(6.0, 30.0)

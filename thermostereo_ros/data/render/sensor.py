@@ -11,6 +11,7 @@ so left and right then differ by gain and offset as well; `bit_depth=8` reproduc
 """
 
 from dataclasses import dataclass
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -68,8 +69,8 @@ def expose(radiance: np.ndarray, model: SensorModel, rng: np.random.Generator, n
     return img
 
 
-def shutter_frame(model: SensorModel, rng: np.random.Generator, noise: float, shape
-                  ) -> np.ndarray:
+def shutter_frame(model: SensorModel, rng: np.random.Generator, noise: float,
+                  shape: Tuple[int, ...]) -> np.ndarray:
     """Image the closed shutter of a flat-field correction: uniform but for noise, narcissus."""
     img = np.full(shape, model.shutter, np.float32) + 0.3 * model.narcissus
     img += rng.normal(0.0, noise, shape).astype(np.float32)
