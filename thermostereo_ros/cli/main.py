@@ -16,6 +16,7 @@ from typing import List, Optional
 # name -> (module, one-line help). Later tools add a line here.
 SUBCOMMANDS = {
     'ablation': ('thermostereo_ros.cli.ablation', 'ablation table on the held-out set'),
+    'adapt': ('thermostereo_ros.cli.adapt', 'fit a student to your cameras from footage, no GT'),
     'export': ('thermostereo_ros.inference.export', 'export a checkpoint to ONNX or TensorRT'),
     'ms2-to-bag': ('thermostereo_ros.bags.ms2_to_bag', 'convert an MS2 sequence to a rosbag2'),
     'demo': ('thermostereo_ros.tools.demo', 'synthetic bag -> node over DDS -> scored outputs'),
