@@ -49,7 +49,7 @@ test: demo test-kilted test-jazzy
 
 test-kilted: $(VENV)/.installed typecheck
 	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) ROS_AUTOMATIC_DISCOVERY_RANGE=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
-	$(PY) -m pytest -rs -q test
+	$(PY) -m pytest -rs -q --durations=15 test
 
 # mypy over the package, strict (every function annotated), with setup.cfg's [mypy] section.
 typecheck: $(VENV)/.installed
