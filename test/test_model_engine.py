@@ -32,6 +32,17 @@ def student_ckpt(tmp_path_factory):
     return _checkpoint(tmp_path_factory.mktemp('ckpt'))
 
 
+@pytest.fixture(scope='module')
+def shared_filter_ckpt(tmp_path_factory):
+    """A student with the disparity-shared filter switched on (its output layer non-zero)."""
+    torch.manual_seed(0)
+    model = build_model('thermostereo_rt', dict(STUDENT, shared_filter=4))
+    torch.nn.init.normal_(model.aggregation.shared.out.weight, std=0.3)
+    path = tmp_path_factory.mktemp('shared') / 'shared.safetensors'
+    return save_checkpoint(path, model, 'thermostereo_rt', model.config, {'mode': 'joint'},
+                           {'test': True})
+
+
 def test_infer_shapes_dtypes_and_properties(student_ckpt):
     engine = StereoEngine.from_checkpoint(student_ckpt, device='cpu', backend='torch')
     # auto: bf16 where the CPU computes it natively (test_precision.py says when).
@@ -88,10 +99,12 @@ def test_max_disparity_override(student_ckpt, tmp_path):
     assert engine.infer(*synthetic_pair(32, 64)).disparity.shape == (32, 64)
 
 
+@pytest.mark.parametrize('network', ['student_ckpt', 'shared_filter_ckpt'])
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
-def test_torch_and_onnx_runtimes_agree(student_ckpt, tmp_path, backend):
+def test_torch_and_onnx_runtimes_agree(network, tmp_path, backend, request):
     pytest.importorskip(backend)
     pytest.importorskip('onnx')
+    student_ckpt = request.getfixturevalue(network)
     left, right = synthetic_pair(50, 90, disparity=6)
     ref = StereoEngine.from_checkpoint(student_ckpt, device='cpu', precision='fp32',
                                        backend='torch').infer(
