@@ -14,10 +14,10 @@ import os
 
 from tqdm import tqdm
 
-from thermostereo_ros.data.ms2_writer import write_dataset
-from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
 from thermostereo_ros.data import gallery
 from thermostereo_ros.data.cache import cache_size_bytes, write_cache
+from thermostereo_ros.data.ms2_writer import write_dataset
+from thermostereo_ros.data.synthetic import RENDERER_VERSION, RENDERER_VERSIONS
 
 
 def _mix(text: str) -> dict:

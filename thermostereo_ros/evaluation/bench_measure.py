@@ -19,7 +19,6 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-
 import torch
 
 from thermostereo_ros.data.synthetic import CONDITIONS

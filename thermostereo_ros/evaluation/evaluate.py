@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-
 from tqdm import tqdm
 
 from thermostereo_ros.data import cats, heldout, ms2

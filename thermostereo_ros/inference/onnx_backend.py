@@ -6,7 +6,6 @@ import pathlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
-
 import onnxruntime as ort
 
 from thermostereo_ros.inference.export_cache import export_for, ExportCache

@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
-
 import openvino
 
 from thermostereo_ros.inference.export_cache import export_for, ExportCache

@@ -15,7 +15,6 @@ import pathlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
-
 import onnx
 import torch
 

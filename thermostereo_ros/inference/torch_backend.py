@@ -8,7 +8,6 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from thermostereo_ros.inference.size_cache import SizeCache

@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
+from thermostereo_ros.inference import StereoEngine
 from thermostereo_ros.inference.checkpoint import CheckpointError
 from thermostereo_ros.inference.engine import (
     DisparityEngine, FixedMaxDisparityError, resolve_checkpoint)
 from thermostereo_ros.inference.export_cache import default_cache_dir
 from thermostereo_ros.ros.status import model_id
-from thermostereo_ros.inference import StereoEngine
 
 EngineFactory = Callable[[Dict[str, Any]], DisparityEngine]
 

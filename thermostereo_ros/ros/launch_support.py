@@ -14,9 +14,8 @@ import pathlib
 import re
 from typing import Dict, Iterable, List, Mapping, Optional
 
-import yaml
-
 from ament_index_python.packages import get_package_prefix
+import yaml
 
 from thermostereo_ros.ros.dds import profile_environment, profile_variables
 from thermostereo_ros.ros.parameters import DEFAULTS, stereo_image_proc_warnings

@@ -32,6 +32,7 @@ from stereo_msgs.msg import DisparityImage
 
 from thermostereo_ros.inference.shifted_texture import synthetic_pair
 from thermostereo_ros.ros import diagnostics as keys, status
+from thermostereo_ros.ros.conversions import numpy_to_image
 from thermostereo_ros.ros.dds import apply_profile
 from thermostereo_ros.ros.stamps import set_stamp, stamp_ns
 from thermostereo_ros.tools.bench_node_figures import (breakdown, camera_infos, count_outcomes,
@@ -41,7 +42,6 @@ from thermostereo_ros.tools.bench_node_figures import (breakdown, camera_infos, 
 from thermostereo_ros.tools.collector import NodeReports
 from thermostereo_ros.tools.node_process import node_command, NodeProcess, wait_until
 from thermostereo_ros.tools.node_profile import profile_summary
-from thermostereo_ros.ros.conversions import numpy_to_image
 
 _RUN_IDS = itertools.count()
 

@@ -8,7 +8,6 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
@@ -17,9 +16,9 @@ from thermostereo_ros.evaluation.report import percentiles
 from thermostereo_ros.geometry import StereoCamera
 from thermostereo_ros.inference.postprocess import mask_invalid, validity
 from thermostereo_ros.ros import diagnostics as keys
-from thermostereo_ros.tools.collector import StatusRecord
 from thermostereo_ros.ros.conversions import (disparity_to_pointcloud, image_to_numpy,
                                               make_disparity_image, numpy_to_image, valid_window)
+from thermostereo_ros.tools.collector import StatusRecord
 
 
 def camera_infos(height: int, width: int, fx: float, baseline: float) -> Tuple[Any, Any]:

@@ -9,9 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-import numpy as np
-
 from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -21,9 +20,9 @@ from stereo_msgs.msg import DisparityImage
 
 from thermostereo_ros.bags.recorder import BagRecorder
 from thermostereo_ros.ros import diagnostics as keys, status
+from thermostereo_ros.ros.conversions import image_to_numpy
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.collector import NodeReports, StatusRecord
-from thermostereo_ros.ros.conversions import image_to_numpy
 
 # A tenth of the clouds go into the outputs bag (2.6 MB each).
 CLOUD_EVERY = 10

@@ -12,9 +12,9 @@ from thermostereo_ros.bags import ms2_to_bag as m2b
 from thermostereo_ros.bags.reader import iter_messages
 from thermostereo_ros.data.normalization import normalize_pair
 from thermostereo_ros.geometry import StereoCamera
+from thermostereo_ros.ros.conversions import pointcloud_to_numpy
 from thermostereo_ros.ros.stamps import stamp_ns
 from thermostereo_ros.tools.demo_common import DemoError
-from thermostereo_ros.ros.conversions import pointcloud_to_numpy
 
 
 def _bag_image(msg: Any) -> np.ndarray:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
-
 import rclpy
 from rclpy.context import Context
 from rclpy.duration import Duration

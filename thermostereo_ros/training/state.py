@@ -11,10 +11,9 @@ import json
 import pathlib
 from typing import Any, Dict, Optional, Tuple
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+import torch
 
 _META_KEY = 'thermostereo_training_state'
 

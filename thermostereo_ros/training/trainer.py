@@ -20,10 +20,9 @@ import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from safetensors import safe_open
 import torch
 import torch.distributed as dist
-
-from safetensors import safe_open
 from tqdm import tqdm
 
 from thermostereo_ros.evaluation.metrics import MetricAccumulator

@@ -20,9 +20,9 @@ import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
 from thermostereo_ros.data.render.atmosphere import Atmosphere, attenuate, sky_radiance
+from thermostereo_ros.data.render.builder import Scene
 from thermostereo_ros.data.render.radiance import view_radiance
 from thermostereo_ros.data.render.rig import ThermalCamera
-from thermostereo_ros.data.render.builder import Scene
 from thermostereo_ros.data.render.textures import bilinear_wrap
 from thermostereo_ros.data.render.thermal import MaterialTable
 

@@ -23,9 +23,9 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 
 from thermostereo_ros.data.render import primitives as pr
-from thermostereo_ros.data.render.rig import ThermalCamera
 from thermostereo_ros.data.render.builder import (
     lay_sidewalk, min_depth, scaled, Scene, SceneBuilder, UP, X_AXIS, Z_AXIS)
+from thermostereo_ros.data.render.rig import ThermalCamera
 from thermostereo_ros.data.render.thermal import (
     Condition, Material, PATTERN_BRICK, PATTERN_FINS, PATTERN_WINDOWS)
 
