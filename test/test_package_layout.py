@@ -144,3 +144,23 @@ def test_humble_rclpy_api_subset():
             if api in text and f"hasattr(self, '{api}')" not in text:
                 offenders.append(f'{path.name}: {api}')
     assert not offenders, offenders
+
+
+def test_cli_imports_only_the_chosen_subcommand():
+    """`thermostereo --help` loads no subcommand; `thermostereo replay` loads replay alone."""
+    code = (
+        'import sys\n'
+        'from thermostereo_ros.cli import main\n'
+        'main.build_parser().format_help()\n'
+        'heavy = [m for m in ("torch", "rclpy", "rosbags", "cv2") if m in sys.modules]\n'
+        'assert not heavy, heavy\n'
+        'loaded = {m for m in sys.modules if m.startswith("thermostereo_ros.")}\n'
+        'assert loaded == {"thermostereo_ros.cli", "thermostereo_ros.cli.main"}, loaded\n'
+        'main.build_parser("replay")\n'
+        'assert "thermostereo_ros.tools.replay" in sys.modules\n'
+        'assert "thermostereo_ros.tools.demo" not in sys.modules\n'
+        'print("ok")\n')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'ok'
