@@ -152,11 +152,7 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
     family = family or draw_family(rng, mix or DEFAULT_MIXES[version])
     if family not in FAMILIES:
         raise ValueError(f'unknown scene family {family!r}; choose from {FAMILIES}')
-    if camera is None:
-        camera = random_camera(rng, height, width)
-        lo, hi = FAMILY_BASELINE_M[family]
-        camera = rig_camera(camera.fx, camera.fy, camera.cx, camera.cy,
-                            float(rng.uniform(lo, hi)), width, height)
+    camera = _draw_camera(rng, family, height, width) if camera is None else camera
     cond = draw_condition(rng, condition)
     speed = float(rng.uniform(*FAMILY_SPEED[family]))
     builders = BUILDERS if version == 2 else BUILDERS_V3
@@ -185,32 +181,16 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
         right_centre = centre + r_cw[:, 0] * camera.baseline
         zb_l = pr.cast(scene.primitives, r_cw, centre, rays)
         zb_r = pr.cast(scene.primitives, r_cw, right_centre, rays)
-        with np.errstate(divide='ignore'):
-            disp_l = np.where(np.isfinite(zb_l.depth), camera.fb / zb_l.depth, 0.0)
-            disp_r = np.where(np.isfinite(zb_r.depth), camera.fb / zb_r.depth, 0.0)
-        disp_l, disp_r = disp_l.astype(np.float32), disp_r.astype(np.float32)
-        views = [(centre, zb_l), (right_centre, zb_r)]
-        if atmosphere is None:
-            sky_model = functools.partial(sky_radiance, cond, tiles)
-            rad_l, rad_r = [view_radiance(scene, table, tiles, camera, rays, r_cw, c, zb,
-                                          sky_model) for c, zb in views]
-            mirror = np.zeros(zb_l.ids.shape, np.float32)
-        else:
-            (rad_l, mirror), (rad_r, _) = [
-                shade_view_v3(scene, table, tiles, camera, rays, r_cw, c, zb, atmosphere)
-                for c, zb in views]
+        disp_l, disp_r = (_disparity(camera, zb) for zb in (zb_l, zb_r))
+        rad_l, rad_r, mirror = _shade_views(scene, table, tiles, camera, rays, r_cw,
+                                            [(centre, zb_l), (right_centre, zb_r)], cond,
+                                            atmosphere)
         frame_rng = np.random.default_rng([seed, i])
         images, shutter = _expose_pair((rad_l, rad_r), sensors, frame_rng, cond, since_ffc,
                                        ffc_period, fps, bit_depth)
         sky = zb_l.ids < 0
-        if shutter:
-            disp_gt = np.zeros_like(disp_l)
-            sparse = np.zeros(sky.shape, bool)
-            occluded = np.zeros(sky.shape, bool)
-        else:
-            disp_gt = disp_l
-            sparse = _lidar_mask(frame_rng, camera, zb_l.depth, ~sky & (disp_l < max_disparity))
-            occluded = _occlusion(disp_l, disp_r, sky)
+        disp_gt, sparse, occluded = _ground_truth(frame_rng, camera, zb_l.depth, disp_l, disp_r,
+                                                  sky, shutter, max_disparity)
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = r_cw, centre
         out.append(SyntheticPair(
@@ -225,6 +205,44 @@ def render_sequence(seed: int, frames: int, height: int = 256, width: int = 640,
             reflective=(mirror > REFLECTIVE_WEIGHT) & ~sky, tags=tag_of[zb_l.ids],
             version=version))
     return out
+
+
+def _draw_camera(rng: np.random.Generator, family: str, height: int, width: int
+                 ) -> ThermalCamera:
+    camera = random_camera(rng, height, width)
+    lo, hi = FAMILY_BASELINE_M[family]
+    return rig_camera(camera.fx, camera.fy, camera.cx, camera.cy, float(rng.uniform(lo, hi)),
+                      width, height)
+
+
+def _disparity(camera: ThermalCamera, zb: Any) -> np.ndarray:
+    with np.errstate(divide='ignore'):
+        return np.where(np.isfinite(zb.depth), camera.fb / zb.depth, 0.0).astype(np.float32)
+
+
+def _shade_views(scene: Any, table: Any, tiles: Any, camera: ThermalCamera, rays: Any,
+                 r_cw: np.ndarray, views: List[Tuple[np.ndarray, Any]], cond: Any,
+                 atmosphere: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Radiance of the left and right views, and the left view's mirror weight."""
+    if atmosphere is None:
+        sky_model = functools.partial(sky_radiance, cond, tiles)
+        rad_l, rad_r = [view_radiance(scene, table, tiles, camera, rays, r_cw, c, zb,
+                                      sky_model) for c, zb in views]
+        return rad_l, rad_r, np.zeros(views[0][1].ids.shape, np.float32)
+    (rad_l, mirror), (rad_r, _) = [
+        shade_view_v3(scene, table, tiles, camera, rays, r_cw, c, zb, atmosphere)
+        for c, zb in views]
+    return rad_l, rad_r, mirror
+
+
+def _ground_truth(rng: np.random.Generator, camera: ThermalCamera, depth: np.ndarray,
+                  disp_l: np.ndarray, disp_r: np.ndarray, sky: np.ndarray, shutter: bool,
+                  max_disparity: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(disparity, LiDAR-like sparse mask, occlusion mask); none on a shutter frame."""
+    if shutter:
+        return (np.zeros_like(disp_l), np.zeros(sky.shape, bool), np.zeros(sky.shape, bool))
+    sparse = _lidar_mask(rng, camera, depth, ~sky & (disp_l < max_disparity))
+    return disp_l, sparse, _occlusion(disp_l, disp_r, sky)
 
 
 def _check_arguments(version: int, condition: str, frames: int, bit_depth: int) -> None:
