@@ -173,7 +173,7 @@ def engine_configs(device: str, compile_: bool, tensorrt: bool) -> List[Dict[str
 
 def tensorrt_importable() -> Tuple[bool, str]:
     """Whether `import tensorrt` works, and why not."""
-    try:
+    try:  # a probe: TensorRT exists on few machines, and only the GPU bench needs it
         import tensorrt  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install raising anything
         return False, f'import tensorrt failed: {exc}'

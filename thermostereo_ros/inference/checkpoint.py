@@ -160,6 +160,7 @@ def read_architecture(path: PathLike) -> Optional[str]:
     """
     path = check_model_file(path)
     if path.suffix.lower() == '.onnx':
+        # onnx is optional (the torch and OpenVINO-from-checkpoint paths do without it).
         import onnx
 
         try:

@@ -25,7 +25,7 @@ _WORKSPACE_BYTES = 1 << 30
 
 
 def _import_tensorrt() -> Any:
-    try:
+    try:  # here, so that this module imports without TensorRT and says what is missing
         import tensorrt
     except ImportError as exc:
         raise ImportError(

@@ -228,7 +228,7 @@ def engine_problem(config: Config, changed: Iterable[str]) -> str:
 
 
 def _cuda_available() -> bool:
-    try:
+    try:  # a node on OpenVINO or onnxruntime runs without torch
         import torch
     except ImportError:
         return False

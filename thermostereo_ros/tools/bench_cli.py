@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _node_bench(args: argparse.Namespace, checkpoint: pathlib.Path, sizes: Sequence[Size],
                 out: pathlib.Path) -> Dict[str, Any]:
-    try:
+    try:  # a probe: the bench runs without ROS and then skips only this part
         import diagnostic_msgs.msg  # noqa: F401
         import rclpy  # noqa: F401
         import sensor_msgs.msg  # noqa: F401
