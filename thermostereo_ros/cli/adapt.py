@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--minutes', type=float, default=AdaptRecipe.max_seconds / 60,
                         help='stop after this long even if --steps are not done')
     parser.add_argument('--lr', type=float, default=AdaptRecipe.lr)
+    parser.add_argument('--anchor-weight', type=float, default=AdaptRecipe.anchor_weight,
+                        help='pull towards the starting network, per px of disparity')
     parser.add_argument('--seed', type=int, default=0)
 
 
@@ -79,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = [normalize_pair(left, right, norm.get('mode', 'joint'), norm.get('low', 1.0),
                             norm.get('high', 99.0)) for left, right in raw]
     started_from = {'path': str(path), 'digest': weights_digest(model)}
-    recipe = AdaptRecipe(steps=args.steps, lr=args.lr, seed=args.seed,
-                         max_seconds=args.minutes * 60)
+    recipe = AdaptRecipe(steps=args.steps, lr=args.lr, anchor_weight=args.anchor_weight,
+                         seed=args.seed, max_seconds=args.minutes * 60)
     info = adapt(model, pairs, recipe)
     provenance = dict(meta.get('provenance', {}),
                       adapted=dict(info, data=args.data, root=str(args.root),
