@@ -3,8 +3,8 @@
 """Disparity-shared cost filtering: the same small 2-D network applied to every disparity slice.
 
 The hourglass carries disparity as channels, so each disparity bin has weights of its own,
-and bins rare in training can learn a prior instead of matching (docs/TRAINING.md, "Why the
-far end of the range fails"). This filter sees one slice at a time, with left-image
+and bins rare in training learn a prior instead of matching (docs/TRAINING.md, "Where the
+disparity range ends", measures it). This filter sees one slice at a time, with left-image
 guidance, and cannot know which disparity it is filtering: whatever it learns holds at 150 px
 as at 15 px. It is a depth-1 3-D convolution in effect, without 3-D convolutions' CPU cost.
 """
