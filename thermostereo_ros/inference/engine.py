@@ -112,14 +112,14 @@ class StereoEngine:
     """
 
     def __init__(self, runner: backends.Runner, metadata: Dict[str, Any], device: str,
-                 backend: str, precision: str, max_disparity: int) -> None:
+                 backend: str, precision: str, trained_range: int) -> None:
         """Wrap a backend runner (use from_checkpoint; this is the low-level constructor)."""
         self._runner = runner
         self._metadata = metadata
         self._device = device
         self._backend = backend
         self._precision = precision
-        self._trained_range = max_disparity
+        self._trained_range = trained_range
         norm = dict(metadata.get('normalization') or {})
         self._norm_mode = norm.get('mode', 'joint')
         if self._norm_mode not in MODES:
