@@ -99,10 +99,7 @@ def test_core_imports_without_rclpy():
         '    importlib.import_module(m)\n'
         'assert "rclpy" not in sys.modules\n'
         'print("ok")\n')
-    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == 'ok'
+    _assert_prints_ok(code)
 
 
 def _python310():
@@ -160,6 +157,11 @@ def test_cli_imports_only_the_chosen_subcommand():
         'assert "thermostereo_ros.tools.replay" in sys.modules\n'
         'assert "thermostereo_ros.tools.demo" not in sys.modules\n'
         'print("ok")\n')
+    _assert_prints_ok(code)
+
+
+def _assert_prints_ok(code: str) -> None:
+    """Run `code` in a clean interpreter; it must exit 0 having printed only 'ok'."""
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
